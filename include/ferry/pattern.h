@@ -1,7 +1,7 @@
 /* File selection with the Hub's pattern rules (docs/hub-protocol.md):
  * case-sensitive fnmatch in which '*' and '?' also match '/', '[...]' classes
- * ('!' or '^' negates), a trailing '/' meaning the whole folder ("misc/" is
- * "misc/*"); a path is kept when it matches one include (if there are any)
+ * ('!' or '^' negates), a trailing '/' meaning the whole folder ("misc/"
+ * selects everything below misc); a path is kept when it matches one include (if there are any)
  * and no exclude.  Paths are relative to the location root, '/'-separated. */
 #ifndef FERRY_PATTERN_H
 #define FERRY_PATTERN_H

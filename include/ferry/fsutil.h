@@ -1,0 +1,16 @@
+/* Small file-system helpers shared by modules. */
+#ifndef FERRY_FSUTIL_H
+#define FERRY_FSUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "ferry/err.h"
+
+/* mkdir -p. */
+int fs_mkdirs(const char *path, struct ferry_error *err);
+
+/* Write a whole file atomically: a temporary name, then rename. */
+int fs_write_atomic(const char *path, const char *data, size_t len,
+                    struct ferry_error *err);
+
+#endif

@@ -1,0 +1,74 @@
+/* The plan: what a get, put or sync would move, keep and delete.
+ *
+ * Planning is collective: rank 0 lists the scenes (first-level directories)
+ * and selects them, every rank walks the source and destination of its share
+ * of the scenes and compares them, and rank 0 gathers the results.  Only the
+ * work to do travels to rank 0, so a million unchanged files cost it nothing
+ * but counts. */
+#ifndef FERRY_PLAN_H
+#define FERRY_PLAN_H
+
+#include <mpi.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include "ferry/backend.h"
+#include "ferry/err.h"
+#include "ferry/pattern.h"
+
+/* The pseudo-scene of files that stand directly at the root. */
+#define PLAN_ROOT_SCENE ""
+
+struct plan_options {
+    bool all;                        /* every scene (also the default) */
+    char **scenes;                   /* --scenes a,b */
+    size_t n_scenes;
+    const char *scene_includes;      /* --scene-includes SUBSTR */
+    struct pattern_filter filter;    /* --include / --exclude / default excludes */
+    bool deletes;                    /* sync: plan deletes of what SRC lacks */
+};
+
+struct plan_counts {
+    long long files, bytes;
+};
+
+struct plan_scene {
+    char *name;
+    struct plan_counts transfer, unchanged, remove;
+    bool walk_error;                 /* some of it could not be read: no deletes */
+    bool source_empty;               /* nothing selected on the source: no deletes */
+};
+
+struct plan_file {
+    char *path;
+    long long size;
+    long long mtime;
+    unsigned mode;
+};
+
+struct plan {
+    struct plan_scene *scenes;
+    size_t n_scenes;
+    struct plan_file *transfer;      /* largest first */
+    size_t n_transfer;
+    char **deletes;
+    size_t n_deletes;
+    struct plan_counts total_transfer, total_unchanged, total_remove;
+    int walk_errors;                 /* files or folders that could not be read */
+};
+
+/* Collective over comm.  On rank 0 *out holds the plan; on other ranks it is
+ * empty.  Every rank returns the same code. */
+int plan_build(MPI_Comm comm, struct backend *src, struct backend *dst,
+               const struct plan_options *opts, struct plan *out,
+               struct ferry_error *err);
+
+void plan_print_text(const struct plan *plan, FILE *out);
+void plan_print_json(const struct plan *plan, const char *command,
+                     const char *src, const char *dst, FILE *out);
+
+void plan_free(struct plan *plan);
+
+/* "1.5 GiB": bytes for people. */
+void plan_format_bytes(long long bytes, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,55 @@
+/* The scheduler: rank 0 hands out batches of work on request and runs work
+ * itself between requests; every other rank asks, runs, reports, asks again.
+ *
+ * Files above the chunk size are split into chunks that different ranks copy
+ * into one NAME.ferry-part; when the last chunk is in, a finalize item checks
+ * and renames the file.  Work goes out largest first.  Rank 0 journals every
+ * finished chunk and file, so a rerun skips them. */
+#ifndef FERRY_SCHED_H
+#define FERRY_SCHED_H
+
+#include <mpi.h>
+#include <stdbool.h>
+#include "ferry/backend.h"
+#include "ferry/journal.h"
+#include "ferry/plan.h"
+#include "ferry/progress.h"
+
+#define SCHED_DEFAULT_CHUNK (64LL << 20)
+
+struct sched_options {
+    long long chunk_size;
+    struct journal *journal;         /* rank 0; NULL: no journal (benchmarks) */
+    struct progress *progress;       /* rank 0; may be NULL */
+};
+
+struct sched_failure {
+    char *path;
+    char *reason;
+};
+
+struct sched_report {
+    long long files_done, bytes_done;       /* transferred in this run */
+    long long files_deleted;
+    long long files_failed;
+    long long bytes_resumed;                /* journalled chunks not copied again */
+    long long items;                        /* work items handed out */
+    double seconds;
+    bool interrupted;
+    struct sched_failure *failures;
+    size_t n_failures;
+};
+
+/* Collective.  plan is read on rank 0 only.  Returns, on every rank, 0 when
+ * all is done, FERRY_EFAIL when some items failed, FERRY_EINTR when a signal
+ * stopped the run.  The report is filled on rank 0. */
+int sched_run(MPI_Comm comm, const struct plan *plan, struct backend *src,
+              struct backend *dst, const struct sched_options *opts,
+              struct sched_report *report);
+
+void sched_report_free(struct sched_report *report);
+
+/* The version string journal records carry for a local file. */
+void sched_version(long long size, long long mtime, char *buf, size_t len);
+
+#endif

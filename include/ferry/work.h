@@ -1,0 +1,66 @@
+/* A work item, the unit the scheduler hands out, and how a rank runs one.
+ *
+ * Items run in steps of a bounded number of bytes, so the rank running one
+ * (rank 0 included) can serve messages and report progress in between: no
+ * rank is silent while it sits in a long transfer. */
+#ifndef FERRY_WORK_H
+#define FERRY_WORK_H
+
+#include <stdbool.h>
+#include "ferry/backend.h"
+#include "ferry/pack.h"
+
+enum work_kind {
+    WORK_COPY,       /* a whole file (then committed) or one chunk of a big file */
+    WORK_FINALIZE,   /* every chunk of a big file is written: check and rename it */
+    WORK_DELETE,     /* sync: delete a file the source lacks */
+};
+
+struct work_item {
+    enum work_kind kind;
+    long long file;          /* index in rank 0's file table */
+    long long offset, length;
+    bool whole;              /* WORK_COPY of a whole file: commit when done */
+    char *path;
+    long long size, mtime;   /* the source version */
+    unsigned mode;
+};
+
+/* What became of an item, sent back to rank 0. */
+struct work_result {
+    enum work_kind kind;
+    long long file, offset, length;
+    int status;              /* 0, or a negative ferry_err */
+    char *message;           /* the reason when status != 0 */
+};
+
+void work_pack(struct pack *p, const struct work_item *item);
+void work_unpack(struct pack *p, struct work_item *item);
+void work_item_free(struct work_item *item);
+
+void work_result_pack(struct pack *p, const struct work_result *r);
+void work_result_unpack(struct pack *p, struct work_result *r);
+void work_result_free(struct work_result *r);
+
+/* A running item. */
+struct work_run {
+    struct work_item item;
+    int src_fd, dst_fd;
+    long long done;          /* bytes of item.length moved so far */
+    bool started;
+    bool plain_copy;         /* copy_file_range is not available here */
+};
+
+/* Start running item (taking ownership of it). */
+void work_run_start(struct work_run *run, struct work_item *item);
+
+/* Move up to max_bytes; *moved gets the bytes moved.  Returns 1 while there
+ * is more to do, 0 when the item is finished, a negative ferry_err on
+ * failure (err says why; the run is then over). */
+int work_run_step(struct work_run *run, struct backend *src, struct backend *dst,
+                  long long max_bytes, long long *moved, struct ferry_error *err);
+
+/* Release the run's descriptors and item. */
+void work_run_end(struct work_run *run);
+
+#endif

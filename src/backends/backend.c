@@ -1,0 +1,41 @@
+#include "ferry/backend.h"
+#include "ferry/xalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Every storage kind ferry knows; the first that claims a location wins. */
+static const struct backend_ops *const backend_kinds[] = {
+    &backend_local,
+};
+
+int backend_open(const char *location, struct backend **out,
+                 struct ferry_error *err)
+{
+    for (size_t i = 0; i < sizeof backend_kinds / sizeof *backend_kinds; i++) {
+        const struct backend_ops *ops = backend_kinds[i];
+        if (!ops->claims(location))
+            continue;
+        int rc = ops->open(location, out, err);
+        if (rc == 0) {
+            (*out)->ops = ops;
+            (*out)->location = xstrdup(location);
+        }
+        return rc;
+    }
+    const char *colon = strstr(location, "://");
+    if (colon)
+        return err_set(err, FERRY_EUSAGE,
+                       "%s: this build of ferry cannot reach '%.*s://' locations yet",
+                       location, (int)(colon - location), location);
+    return err_set(err, FERRY_EUSAGE, "%s: not a location ferry understands", location);
+}
+
+void backend_close(struct backend *b)
+{
+    if (!b)
+        return;
+    char *location = b->location;
+    b->ops->close(b);
+    free(location);
+}

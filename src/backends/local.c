@@ -1,0 +1,373 @@
+/* The local (or shared: NFS, Lustre, GPFS) file system as a storage kind. */
+#include "ferry/backend.h"
+#include "ferry/log.h"
+#include "ferry/xalloc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+struct local_backend {
+    struct backend base;
+    char *root;              /* no trailing '/' (except "/" itself) */
+    char *state_dir;
+    char *made_dir;          /* the last directory created, to skip mkdir calls */
+};
+
+static struct local_backend *local_of(struct backend *b)
+{
+    return (struct local_backend *)b;
+}
+
+static bool local_claims(const char *location)
+{
+    return strncmp(location, "file://", 7) == 0 || !strstr(location, "://");
+}
+
+/* file:///abs/path and file://localhost/abs/path to /abs/path. */
+static const char *local_path_of(const char *location)
+{
+    if (strncmp(location, "file://", 7) != 0)
+        return location;
+    const char *rest = location + 7;
+    if (strncmp(rest, "localhost/", 10) == 0)
+        rest += 9;
+    return rest;
+}
+
+static int local_open(const char *location, struct backend **out,
+                      struct ferry_error *err)
+{
+    const char *path = local_path_of(location);
+    if (*path == '\0')
+        return err_set(err, FERRY_EUSAGE, "%s: empty path", location);
+    struct local_backend *lb = xcalloc(1, sizeof *lb);
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    lb->root = xstrndup(path, n);
+    lb->state_dir = xasprintf("%s/.ferry", lb->root);
+    *out = &lb->base;
+    return 0;
+}
+
+static char *local_full(struct local_backend *lb, const char *rel)
+{
+    return *rel ? xasprintf("%s/%s", lb->root, rel) : xstrdup(lb->root);
+}
+
+static bool is_part_file(const char *name)
+{
+    size_t n = strlen(name), s = strlen(BACKEND_PART_SUFFIX);
+    return n > s && strcmp(name + n - s, BACKEND_PART_SUFFIX) == 0;
+}
+
+static int local_list_scenes(struct backend *b, char ***names, size_t *count,
+                             bool *root_files, struct ferry_error *err)
+{
+    struct local_backend *lb = local_of(b);
+    DIR *dir = opendir(lb->root);
+    if (!dir)
+        return err_sys(err, errno == ENOENT ? FERRY_ENOTFOUND : FERRY_EFAIL,
+                       errno, "%s", lb->root);
+    size_t cap = 0;
+    *names = NULL;
+    *count = 0;
+    *root_files = false;
+    struct dirent *de;
+    while ((de = readdir(dir))) {
+        if (de->d_name[0] == '.')
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(dir), de->d_name, &st, 0) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            xgrow((void **)names, &cap, *count + 1, sizeof **names);
+            (*names)[(*count)++] = xstrdup(de->d_name);
+        } else if (S_ISREG(st.st_mode) && !is_part_file(de->d_name)) {
+            *root_files = true;
+        }
+    }
+    closedir(dir);
+    return 0;
+}
+
+struct walk_state {
+    walk_fn fn;
+    void *ud;
+    struct ferry_error *err;
+    int first_error;         /* walking goes on past unreadable directories */
+    char path[PATH_MAX];     /* the current relative path */
+};
+
+static int walk_dir(struct walk_state *ws, int dirfd_, size_t path_len, bool recursive);
+
+/* Visit one directory entry; path_len is the length of its parent's path. */
+static int walk_entry(struct walk_state *ws, int parent_fd, const char *name,
+                      size_t path_len, bool recursive)
+{
+    size_t name_len = strlen(name);
+    if (path_len + name_len + 2 > sizeof ws->path) {
+        ws->first_error = err_set(ws->err, FERRY_EFAIL, "%s/%s: path too long",
+                                  ws->path, name);
+        return 0;
+    }
+    size_t len = path_len;
+    if (len)
+        ws->path[len++] = '/';
+    memcpy(ws->path + len, name, name_len + 1);
+    len += name_len;
+
+    struct stat st;
+    if (fstatat(parent_fd, name, &st, 0) != 0) {
+        if (errno != ENOENT)   /* vanished since readdir: not an error */
+            ws->first_error = err_sys(ws->err, FERRY_EFAIL, errno, "%s", ws->path);
+        return 0;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        if (!recursive || name[0] == '.')
+            return 0;
+        int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) {
+            ws->first_error = err_sys(ws->err, FERRY_EFAIL, errno, "%s", ws->path);
+            return 0;
+        }
+        return walk_dir(ws, fd, len, recursive);
+    }
+    if (!S_ISREG(st.st_mode) || is_part_file(name))
+        return 0;
+    struct file_meta meta = {
+        .path = ws->path,
+        .size = st.st_size,
+        .mtime = st.st_mtim.tv_sec,
+        .mode = st.st_mode & 07777,
+    };
+    return ws->fn(&meta, ws->ud);
+}
+
+/* Takes ownership of dir_fd. */
+static int walk_dir(struct walk_state *ws, int dir_fd, size_t path_len, bool recursive)
+{
+    DIR *dir = fdopendir(dir_fd);
+    if (!dir) {
+        close(dir_fd);
+        ws->first_error = err_sys(ws->err, FERRY_EFAIL, errno, "%s", ws->path);
+        return 0;
+    }
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(dir))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        rc = walk_entry(ws, dirfd(dir), de->d_name, path_len, recursive);
+        ws->path[path_len] = '\0';
+    }
+    closedir(dir);
+    return rc;
+}
+
+static int local_walk(struct backend *b, const char *dir, bool recursive,
+                      walk_fn fn, void *ud, struct ferry_error *err)
+{
+    struct local_backend *lb = local_of(b);
+    char *full = local_full(lb, dir);
+    int fd = open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        int rc = err_sys(err, errno == ENOENT ? FERRY_ENOTFOUND : FERRY_EFAIL,
+                         errno, "%s", full);
+        free(full);
+        return rc;
+    }
+    free(full);
+    struct walk_state ws = {.fn = fn, .ud = ud, .err = err};
+    snprintf(ws.path, sizeof ws.path, "%s", dir);
+    int rc = walk_dir(&ws, fd, strlen(ws.path), recursive);
+    return rc ? rc : ws.first_error;
+}
+
+static int local_open_read(struct backend *b, const char *path, int *fd,
+                           struct ferry_error *err)
+{
+    char *full = local_full(local_of(b), path);
+    *fd = open(full, O_RDONLY | O_CLOEXEC);
+    int rc = *fd < 0 ? err_sys(err, FERRY_EFAIL, errno, "%s", full) : 0;
+    free(full);
+    return rc;
+}
+
+/* mkdir -p of the directory that will hold full (a file path). */
+static int make_parent(struct local_backend *lb, const char *full,
+                       struct ferry_error *err)
+{
+    char *dir = xstrdup(full);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir) {
+        free(dir);
+        return 0;
+    }
+    *slash = '\0';
+    if (lb->made_dir && strcmp(lb->made_dir, dir) == 0) {
+        free(dir);
+        return 0;
+    }
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+            int rc = err_sys(err, FERRY_EFAIL, errno, "cannot create %s", dir);
+            free(dir);
+            return rc;
+        }
+        *p = '/';
+    }
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        int rc = err_sys(err, FERRY_EFAIL, errno, "cannot create %s", dir);
+        free(dir);
+        return rc;
+    }
+    free(lb->made_dir);
+    lb->made_dir = dir;
+    return 0;
+}
+
+static char *part_path(struct local_backend *lb, const char *path)
+{
+    return xasprintf("%s/%s" BACKEND_PART_SUFFIX, lb->root, path);
+}
+
+static int local_open_part(struct backend *b, const char *path, long long size,
+                           int *fd, struct ferry_error *err)
+{
+    struct local_backend *lb = local_of(b);
+    char *part = part_path(lb, path);
+    int rc = make_parent(lb, part, err);
+    if (rc == 0) {
+        *fd = open(part, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (*fd < 0)
+            rc = err_sys(err, FERRY_EFAIL, errno, "%s", part);
+    }
+    struct stat st;
+    if (rc == 0 && fstat(*fd, &st) == 0 && st.st_size != size &&
+        ftruncate(*fd, size) != 0) {
+        rc = err_sys(err, FERRY_EFAIL, errno, "%s: cannot size to %lld bytes", part, size);
+        close(*fd);
+    }
+    free(part);
+    return rc;
+}
+
+static long long local_part_size(struct backend *b, const char *path)
+{
+    char *part = part_path(local_of(b), path);
+    struct stat st;
+    long long size = stat(part, &st) == 0 ? (long long)st.st_size : -1;
+    free(part);
+    return size;
+}
+
+static int local_commit(struct backend *b, const struct file_meta *meta,
+                        struct ferry_error *err)
+{
+    struct local_backend *lb = local_of(b);
+    char *part = part_path(lb, meta->path);
+    char *full = local_full(lb, meta->path);
+    struct stat st;
+    int rc = 0;
+    if (stat(part, &st) != 0)
+        rc = err_sys(err, FERRY_EFAIL, errno, "%s", part);
+    else if (st.st_size != meta->size)
+        rc = err_set(err, FERRY_EFAIL, "%s: %lld bytes written, %lld expected",
+                     part, (long long)st.st_size, meta->size);
+    /* Keep permissions but never setuid/setgid bits from a source we do not vouch for. */
+    else if (chmod(part, meta->mode & 0777) != 0)
+        rc = err_sys(err, FERRY_EFAIL, errno, "%s: chmod", part);
+    if (rc == 0) {
+        struct timespec times[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_sec = meta->mtime}};
+        if (utimensat(AT_FDCWD, part, times, 0) != 0)
+            rc = err_sys(err, FERRY_EFAIL, errno, "%s: set mtime", part);
+        else if (rename(part, full) != 0)
+            rc = err_sys(err, FERRY_EFAIL, errno, "rename %s to %s", part, full);
+    }
+    free(part);
+    free(full);
+    return rc;
+}
+
+static int local_remove(struct backend *b, const char *path, struct ferry_error *err)
+{
+    struct local_backend *lb = local_of(b);
+    char *full = local_full(lb, path);
+    if (unlink(full) != 0 && errno != ENOENT) {
+        int rc = err_sys(err, FERRY_EFAIL, errno, "cannot delete %s", full);
+        free(full);
+        return rc;
+    }
+    /* Remove the directories this leaves empty, but never the scene itself. */
+    size_t keep = strlen(lb->root) + 1 + strcspn(path, "/");
+    for (char *slash = strrchr(full, '/'); slash && (size_t)(slash - full) > keep;
+         slash = strrchr(full, '/')) {
+        *slash = '\0';
+        if (rmdir(full) != 0)
+            break;
+    }
+    free(full);
+    return 0;
+}
+
+static long long local_free_bytes(struct backend *b)
+{
+    char *dir = xstrdup(local_of(b)->root);
+    struct statvfs sv;
+    /* The root may not exist yet: ask the nearest ancestor that does. */
+    while (statvfs(dir, &sv) != 0) {
+        char *slash = strrchr(dir, '/');
+        if (!slash) {
+            free(dir);
+            return statvfs(".", &sv) == 0 ? (long long)sv.f_bavail * (long long)sv.f_frsize : -1;
+        }
+        if (slash == dir)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
+    }
+    free(dir);
+    return (long long)sv.f_bavail * (long long)sv.f_frsize;
+}
+
+static const char *local_state_dir(struct backend *b)
+{
+    return local_of(b)->state_dir;
+}
+
+static void local_close(struct backend *b)
+{
+    struct local_backend *lb = local_of(b);
+    free(lb->root);
+    free(lb->state_dir);
+    free(lb->made_dir);
+    free(lb);
+}
+
+const struct backend_ops backend_local = {
+    .name = "local",
+    .claims = local_claims,
+    .open = local_open,
+    .list_scenes = local_list_scenes,
+    .walk = local_walk,
+    .open_read = local_open_read,
+    .open_part = local_open_part,
+    .part_size = local_part_size,
+    .commit = local_commit,
+    .remove = local_remove,
+    .free_bytes = local_free_bytes,
+    .state_dir = local_state_dir,
+    .close = local_close,
+};

@@ -1,0 +1,41 @@
+/* What the command-line front end shares between its files.  Commands parse
+ * nothing themselves: main.c parses every option into struct cli, and each
+ * command checks the ones it uses. */
+#ifndef FERRY_CLI_H
+#define FERRY_CLI_H
+
+#include <stdbool.h>
+#include "ferry/config.h"
+#include "ferry/progress.h"
+
+struct cli {
+    int rank;
+    /* global */
+    bool dry_run, yes, json, quiet, verbose;
+    const char *config_path;
+    enum progress_mode progress;
+    const char *state_dir;
+    /* selection and transfer */
+    bool all, force, no_default_excludes, cleanup, delete;
+    const char *scenes;              /* comma list */
+    const char *scene_includes;
+    const char **includes, **excludes;
+    size_t n_includes, n_excludes;
+    long long chunk_size;
+    /* positional arguments after the command */
+    char **args;
+    int n_args;
+    struct ferry_config config;
+};
+
+/* Each returns a process exit status. */
+int cmd_transfer(struct cli *cli, const char *command);
+int cmd_locks(struct cli *cli);
+
+/* Print a command's help (NULL: the overview); false if there is no such command. */
+bool help_print(const char *command);
+
+/* Report an error on rank 0 and return its exit status. */
+int cli_fail(const struct cli *cli, int code, const char *msg);
+
+#endif

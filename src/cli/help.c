@@ -1,0 +1,105 @@
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char overview[] =
+"usage: ferry [global options] COMMAND [ARGS]\n"
+"\n"
+"Move datasets between cluster scratch and where they live, as one program\n"
+"under mpirun or srun (or as a single process).\n"
+"\n"
+"commands:\n"
+"  plan  SRC DST     what get/put/sync would do; changes nothing\n"
+"  get   SRC DST     copy SRC into the local directory DST\n"
+"  put   SRC DST     copy the local directory SRC to DST\n"
+"  sync  SRC DST     like put, then delete what DST has and SRC lacks\n"
+"  locks DIR         show the lock on a destination (--cleanup removes a stale one)\n"
+"\n"
+"locations: a local path or file:// URL, or a name from the config file.\n"
+"This build moves data between local and shared file systems; Hub, HTTP and\n"
+"manifest locations come in later releases.\n"
+"\n"
+"global options:\n"
+"  -n, --dry-run        plan and print, then stop\n"
+"  -y, --yes            start without asking (needed when stdin is no terminal)\n"
+"      --json           plan, progress and report as JSON lines on stdout\n"
+"  -q, --quiet          only errors and the final summary\n"
+"  -v, --verbose        debug logging\n"
+"      --config FILE    config file (else $FERRY_CONFIG, ./ferry.json,\n"
+"                       ~/.config/ferry/config.json)\n"
+"      --progress MODE  auto (bar on a terminal, a line every 10 s otherwise),\n"
+"                       always, never\n"
+"      --state-dir DIR  where the journal, lock and report live (default DST/.ferry)\n"
+"  -h, --help           this help; `ferry COMMAND --help` for a command\n"
+"  -V, --version        versions of ferry and its libraries\n"
+"\n"
+"exit status: 0 all done; 1 finished, some items failed; 2 usage or config\n"
+"error; 3 authentication or permission; 4 not found; 5 pre-flight check failed\n"
+"(disk space, lock held, not writable); 75 interrupted, rerun to resume.\n";
+
+static const char transfer_options[] =
+"selection (scenes are the first-level directories of SRC):\n"
+"      --all                 every scene and the files at the root (the default)\n"
+"      --scenes A,B          these scenes only\n"
+"      --scene-includes SUB  scenes whose name contains SUB\n"
+"      --include GLOB        only files matching GLOB (repeatable)\n"
+"      --exclude GLOB        no files matching GLOB (repeatable)\n"
+"                            GLOB follows the Hub: '*' also crosses '/', and a\n"
+"                            trailing '/' means a whole folder (\"misc/\")\n"
+"      --delete              plan: also list what sync would delete\n"
+"      --no-default-excludes ignore the config's default_excludes (put, sync)\n"
+"transfer:\n"
+"      --chunk-size SIZE     split files above SIZE over ranks (default 64M)\n"
+"      --force               take the destination's lock even if it is held\n"
+"\n"
+"Hidden directories (.git, .cache, .ferry) are never transferred.  A file is\n"
+"unchanged when its size and modification time match.  Each file is written\n"
+"as NAME.ferry-part and renamed into place when complete; the journal in\n"
+"DST/.ferry lets a rerun of the same command skip what was done, with any\n"
+"number of ranks.\n";
+
+struct command_help {
+    const char *name;
+    const char *usage;
+    const char *what;
+    bool transfer;
+};
+
+static const struct command_help commands[] = {
+    {"plan", "ferry plan [options] SRC DST",
+     "Print what get or put would do and change nothing; with --delete, also\n"
+     "what sync would delete.\n", true},
+    {"get", "ferry get [options] SRC DST",
+     "Copy the selected scenes of SRC into the local directory DST.\n"
+     "`ferry get NAME` copies the config's remote NAME into its root NAME.\n", true},
+    {"put", "ferry put [options] SRC DST",
+     "Copy the selected scenes of the local directory SRC to DST.\n"
+     "`ferry put NAME` copies the config's root NAME to its remote NAME.\n", true},
+    {"sync", "ferry sync [options] SRC DST",
+     "Like put, then delete files under the selected scenes of DST that SRC lacks.\n"
+     "Nothing is deleted in a scene that could not be read completely, or that is\n"
+     "empty or missing on the source side.\n", true},
+    {"locks", "ferry locks [--cleanup] [--force] DIR",
+     "Show who holds the lock on the destination DIR.  --cleanup removes it if\n"
+     "its holder is a dead process on this host or it is older than the TTL\n"
+     "(config lock_ttl, default 24 h); with --force, whatever holds it.\n", false},
+};
+
+bool help_print(const char *command)
+{
+    if (!command) {
+        fputs(overview, stdout);
+        return true;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+        if (strcmp(commands[i].name, command) != 0)
+            continue;
+        printf("usage: %s\n\n%s\n", commands[i].usage, commands[i].what);
+        if (commands[i].transfer)
+            fputs(transfer_options, stdout);
+        printf("\nGlobal options are in `ferry --help`.\n");
+        return true;
+    }
+    return false;
+}

@@ -1,0 +1,177 @@
+/* ferry's entry point: start MPI, parse the command line, run one command,
+ * stop MPI, exit with the status DESIGN.md gives. */
+#include "cli.h"
+#include "ferry/err.h"
+#include "ferry/libversions.h"
+#include "ferry/log.h"
+#include "ferry/signals.h"
+#include "ferry/xalloc.h"
+
+#include <getopt.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum long_only {
+    OPT_JSON = 256, OPT_CONFIG, OPT_PROGRESS, OPT_STATE_DIR, OPT_ALL, OPT_SCENES,
+    OPT_SCENE_INCLUDES, OPT_INCLUDE, OPT_EXCLUDE, OPT_CHUNK_SIZE, OPT_FORCE,
+    OPT_NO_DEFAULT_EXCLUDES, OPT_CLEANUP, OPT_DELETE,
+};
+
+static const struct option long_options[] = {
+    {"dry-run", no_argument, NULL, 'n'},
+    {"yes", no_argument, NULL, 'y'},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"quiet", no_argument, NULL, 'q'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"progress", required_argument, NULL, OPT_PROGRESS},
+    {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {"all", no_argument, NULL, OPT_ALL},
+    {"scenes", required_argument, NULL, OPT_SCENES},
+    {"scene-includes", required_argument, NULL, OPT_SCENE_INCLUDES},
+    {"include", required_argument, NULL, OPT_INCLUDE},
+    {"exclude", required_argument, NULL, OPT_EXCLUDE},
+    {"chunk-size", required_argument, NULL, OPT_CHUNK_SIZE},
+    {"force", no_argument, NULL, OPT_FORCE},
+    {"no-default-excludes", no_argument, NULL, OPT_NO_DEFAULT_EXCLUDES},
+    {"cleanup", no_argument, NULL, OPT_CLEANUP},
+    {"delete", no_argument, NULL, OPT_DELETE},
+    {NULL, 0, NULL, 0},
+};
+
+int cli_fail(const struct cli *cli, int code, const char *msg)
+{
+    if (cli->rank == 0)
+        fprintf(stderr, "ferry: %s\n", msg);
+    return err_exit_status(code);
+}
+
+static void push(const char ***list, size_t *n, const char *value)
+{
+    *list = xrealloc(*list, (*n + 1) * sizeof **list);
+    (*list)[(*n)++] = value;
+}
+
+static int parse_progress(const char *text, enum progress_mode *mode)
+{
+    if (strcmp(text, "auto") == 0)
+        *mode = PROGRESS_AUTO;
+    else if (strcmp(text, "always") == 0)
+        *mode = PROGRESS_ALWAYS;
+    else if (strcmp(text, "never") == 0)
+        *mode = PROGRESS_NEVER;
+    else
+        return -1;
+    return 0;
+}
+
+/* Returns 0 to go on, or an exit status (with *done set) for --help,
+ * --version and usage errors. */
+static int parse_args(struct cli *cli, int argc, char **argv, bool *done)
+{
+    bool help = false, version = false;
+    int c;
+    opterr = 0;
+    /* GNU getopt permutes: options may stand before or after the command. */
+    while ((c = getopt_long(argc, argv, "nyqvhV", long_options, NULL)) != -1) {
+        switch (c) {
+        case 'n': cli->dry_run = true; break;
+        case 'y': cli->yes = true; break;
+        case 'q': cli->quiet = true; break;
+        case 'v': cli->verbose = true; break;
+        case 'h': help = true; break;
+        case 'V': version = true; break;
+        case OPT_JSON: cli->json = true; break;
+        case OPT_CONFIG: cli->config_path = optarg; break;
+        case OPT_PROGRESS:
+            if (parse_progress(optarg, &cli->progress) != 0) {
+                *done = true;
+                return cli_fail(cli, FERRY_EUSAGE, "--progress takes auto, always or never");
+            }
+            break;
+        case OPT_STATE_DIR: cli->state_dir = optarg; break;
+        case OPT_ALL: cli->all = true; break;
+        case OPT_SCENES: cli->scenes = optarg; break;
+        case OPT_SCENE_INCLUDES: cli->scene_includes = optarg; break;
+        case OPT_INCLUDE: push(&cli->includes, &cli->n_includes, optarg); break;
+        case OPT_EXCLUDE: push(&cli->excludes, &cli->n_excludes, optarg); break;
+        case OPT_CHUNK_SIZE:
+            cli->chunk_size = config_parse_size(optarg);
+            if (cli->chunk_size <= 0) {
+                *done = true;
+                return cli_fail(cli, FERRY_EUSAGE, "--chunk-size: not a size (say 64M)");
+            }
+            break;
+        case OPT_FORCE: cli->force = true; break;
+        case OPT_NO_DEFAULT_EXCLUDES: cli->no_default_excludes = true; break;
+        case OPT_CLEANUP: cli->cleanup = true; break;
+        case OPT_DELETE: cli->delete = true; break;
+        default: {
+            *done = true;
+            char msg[256];
+            snprintf(msg, sizeof msg, "unknown or incomplete option '%s' (see ferry --help)",
+                     argv[optind - 1]);
+            return cli_fail(cli, FERRY_EUSAGE, msg);
+        }
+        }
+    }
+    const char *command = optind < argc ? argv[optind] : NULL;
+    if (version) {
+        *done = true;
+        if (cli->rank == 0)
+            libversions_print(stdout);
+        return 0;
+    }
+    if (help || !command) {
+        *done = true;
+        if (cli->rank == 0 && !help_print(help ? command : NULL))
+            return cli_fail(cli, FERRY_EUSAGE, "unknown command (see ferry --help)");
+        return help ? 0 : 2;
+    }
+    cli->args = argv + optind;
+    cli->n_args = argc - optind;
+    return 0;
+}
+
+static int run_command(struct cli *cli)
+{
+    const char *command = cli->args[0];
+    cli->args++;
+    cli->n_args--;
+    if (strcmp(command, "get") == 0 || strcmp(command, "put") == 0 ||
+        strcmp(command, "sync") == 0 || strcmp(command, "plan") == 0)
+        return cmd_transfer(cli, command);
+    if (strcmp(command, "locks") == 0)
+        return cmd_locks(cli);
+    char msg[256];
+    snprintf(msg, sizeof msg, "unknown command '%s' (see ferry --help)", command);
+    return cli_fail(cli, FERRY_EUSAGE, msg);
+}
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    struct cli cli = {.progress = PROGRESS_AUTO};
+    MPI_Comm_rank(MPI_COMM_WORLD, &cli.rank);
+    signals_install();
+
+    bool done = false;
+    int status = parse_args(&cli, argc, argv, &done);
+    log_setup(cli.rank, cli.verbose ? LOG_DEBUG : cli.quiet ? LOG_WARN : LOG_INFO);
+    if (!done) {
+        struct ferry_error err = {0};
+        if (config_load(cli.config_path, &cli.config, &err) != 0)
+            status = cli_fail(&cli, err.code, err.msg);
+        else
+            status = run_command(&cli);
+    }
+    config_free(&cli.config);
+    free(cli.includes);
+    free(cli.excludes);
+    MPI_Finalize();
+    return status;
+}

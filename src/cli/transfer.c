@@ -1,0 +1,177 @@
+/* get, put, sync and plan: resolve the locations, build the options, let the
+ * job run, print the plan and the report. */
+#include "cli.h"
+#include "ferry/job.h"
+#include "ferry/lock.h"
+#include "ferry/xalloc.h"
+
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A bare word that the config names stands for its location; remote_first
+ * says which table to try first (the remote side of get is its source). */
+static const char *resolve(const struct ferry_config *cfg, const char *arg, bool remote_first)
+{
+    if (strchr(arg, '/') || strstr(arg, "://"))
+        return arg;
+    const char *first = remote_first ? config_remote(cfg, arg) : config_root(cfg, arg);
+    const char *second = remote_first ? config_root(cfg, arg) : config_remote(cfg, arg);
+    return first ? first : second ? second : arg;
+}
+
+static int resolve_locations(struct cli *cli, const char *command, const char **src,
+                             const char **dst)
+{
+    bool get = strcmp(command, "get") == 0;
+    if (cli->n_args == 1) {
+        const char *name = cli->args[0];
+        const char *root = config_root(&cli->config, name);
+        const char *remote = config_remote(&cli->config, name);
+        if (!root || !remote) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "'%s' needs a root and a remote of that name in the "
+                     "config (%s), or give SRC and DST", name,
+                     cli->config.path ? cli->config.path : "no config file found");
+            return cli_fail(cli, FERRY_EUSAGE, msg);
+        }
+        *src = get ? remote : root;
+        *dst = get ? root : remote;
+        return 0;
+    }
+    if (cli->n_args != 2) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "%s takes SRC and DST (see ferry %s --help)", command, command);
+        return cli_fail(cli, FERRY_EUSAGE, msg);
+    }
+    *src = resolve(&cli->config, cli->args[0], get);
+    *dst = resolve(&cli->config, cli->args[1], !get);
+    return 0;
+}
+
+static void split_scenes(const char *list, struct plan_options *opts)
+{
+    char *copy = xstrdup(list), *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        opts->scenes = xrealloc(opts->scenes, (opts->n_scenes + 1) * sizeof *opts->scenes);
+        opts->scenes[opts->n_scenes++] = xstrdup(tok);
+    }
+    free(copy);
+}
+
+static void build_plan_options(const struct cli *cli, const char *command,
+                               struct plan_options *opts)
+{
+    bool upload = strcmp(command, "put") == 0 || strcmp(command, "sync") == 0;
+    memset(opts, 0, sizeof *opts);
+    opts->all = cli->all;
+    if (cli->scenes)
+        split_scenes(cli->scenes, opts);
+    opts->scene_includes = cli->scene_includes;
+    for (size_t i = 0; i < cli->n_includes; i++)
+        pattern_filter_include(&opts->filter, cli->includes[i]);
+    for (size_t i = 0; i < cli->n_excludes; i++)
+        pattern_filter_exclude(&opts->filter, cli->excludes[i]);
+    if (upload && !cli->no_default_excludes)
+        for (size_t i = 0; i < cli->config.n_default_excludes; i++)
+            pattern_filter_exclude(&opts->filter, cli->config.default_excludes[i]);
+    opts->deletes = strcmp(command, "sync") == 0 ||
+                    (strcmp(command, "plan") == 0 && cli->delete);
+}
+
+struct confirm_context {
+    const struct cli *cli;
+    const struct job_options *job;
+};
+
+static int confirm(const struct plan *plan, void *ud, struct ferry_error *err)
+{
+    const struct confirm_context *cc = ud;
+    const struct cli *cli = cc->cli;
+    if (cli->json)
+        plan_print_json(plan, cc->job->command, cc->job->src, cc->job->dst, stdout);
+    else if (!cli->quiet || !cli->yes)
+        plan_print_text(plan, stdout);
+    fflush(stdout);
+    if (cli->dry_run || strcmp(cc->job->command, "plan") == 0)
+        return 0;
+    if (plan->total_transfer.files == 0 && plan->total_remove.files == 0) {
+        if (!cli->quiet && !cli->json)
+            printf("nothing to do\n");
+        return 0;
+    }
+    if (cli->yes)
+        return 1;
+    if (!isatty(STDIN_FILENO))
+        return err_set(err, FERRY_EUSAGE, "stdin is not a terminal, so nobody can confirm "
+                       "the plan: pass --yes to start without asking (under mpirun or srun "
+                       "stdin is never a terminal)");
+    printf("Press Enter to start, Ctrl+C to cancel: ");
+    fflush(stdout);
+    char line[64];
+    if (!fgets(line, sizeof line, stdin))
+        return err_set(err, FERRY_EINTR, "cancelled");
+    return 1;
+}
+
+static void print_summary(const struct cli *cli, const char *command,
+                          const struct sched_report *r, int rc)
+{
+    if (cli->json) {
+        char *json = job_report_json(command, r, rc);
+        printf("%s\n", json);
+        free(json);
+        return;
+    }
+    char bytes[32], rate[32];
+    plan_format_bytes(r->bytes_done, bytes, sizeof bytes);
+    plan_format_bytes(r->seconds > 0 ? (long long)((double)r->bytes_done / r->seconds) : 0,
+                      rate, sizeof rate);
+    printf("%s: %lld files, %s in %.1f s (%s/s); %lld deleted; %lld failed%s\n", command,
+           r->files_done, bytes, r->seconds, rate, r->files_deleted, r->files_failed,
+           r->interrupted ? "; interrupted: run the same command again to resume" : "");
+    for (size_t i = 0; i < r->n_failures; i++)
+        printf("  failed: %s: %s\n", r->failures[i].path, r->failures[i].reason);
+}
+
+static void free_plan_options(struct plan_options *opts)
+{
+    for (size_t i = 0; i < opts->n_scenes; i++)
+        free(opts->scenes[i]);
+    free(opts->scenes);
+    pattern_filter_free(&opts->filter);
+}
+
+int cmd_transfer(struct cli *cli, const char *command)
+{
+    struct job_options job = {
+        .command = command, .dry_run = cli->dry_run, .force = cli->force,
+        .json = cli->json, .quiet = cli->quiet, .progress = cli->progress,
+        .state_dir = cli->state_dir,
+        .chunk_size = cli->chunk_size ? cli->chunk_size
+                    : cli->config.chunk_size ? cli->config.chunk_size : SCHED_DEFAULT_CHUNK,
+        .lock_ttl = cli->config.lock_ttl > 0 ? cli->config.lock_ttl : LOCK_DEFAULT_TTL,
+    };
+    if (resolve_locations(cli, command, &job.src, &job.dst) != 0)
+        return err_exit_status(FERRY_EUSAGE);
+    if (cli->scenes && cli->scene_includes)
+        return cli_fail(cli, FERRY_EUSAGE, "--scenes and --scene-includes exclude each other");
+    build_plan_options(cli, command, &job.plan);
+    struct confirm_context cc = {cli, &job};
+    job.confirm = confirm;
+    job.confirm_ud = &cc;
+
+    struct sched_report report;
+    struct ferry_error err = {0};
+    int rc = job_transfer(MPI_COMM_WORLD, &job, &report, &err);
+    bool ran = rc == 0 || rc == FERRY_EFAIL || rc == FERRY_EINTR;
+    if (cli->rank == 0 && ran && (report.items > 0 || report.n_failures > 0))
+        print_summary(cli, command, &report, rc);
+    if (cli->rank == 0 && !ran)
+        fprintf(stderr, "ferry: %s\n", err.msg);
+    sched_report_free(&report);
+    free_plan_options(&job.plan);
+    return err_exit_status(rc);
+}

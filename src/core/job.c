@@ -1,0 +1,206 @@
+#include "ferry/job.h"
+#include "ferry/fsutil.h"
+#include "ferry/journal.h"
+#include "ferry/lock.h"
+#include "ferry/log.h"
+#include "ferry/xalloc.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Rank 0 decides a step's outcome; every rank learns it. */
+static int agree(MPI_Comm comm, int rc, struct ferry_error *err)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Bcast(&rc, 1, MPI_INT, 0, comm);
+    if (rank != 0 && rc < 0)
+        err_set(err, rc, "stopped by rank 0");
+    return rc;
+}
+
+static int open_ends(const struct job_options *opts, struct backend **src,
+                     struct backend **dst, struct ferry_error *err)
+{
+    int rc = backend_open(opts->src, src, err);
+    if (rc == 0 && (rc = backend_open(opts->dst, dst, err)) != 0) {
+        backend_close(*src);
+        *src = NULL;
+    }
+    return rc;
+}
+
+static const char *state_dir_of(const struct job_options *opts, struct backend *dst)
+{
+    return opts->state_dir ? opts->state_dir : dst->ops->state_dir(dst);
+}
+
+/* Rank 0: make the state directory and take the lock.  Anything but a held
+ * lock is a destination we cannot write to: a pre-flight failure too. */
+static int take_lock(const struct job_options *opts, const char *state_dir,
+                     struct ferry_error *err)
+{
+    if (!state_dir)
+        return err_set(err, FERRY_EUSAGE, "%s cannot hold ferry's state: pass --state-dir",
+                       opts->dst);
+    int rc = fs_mkdirs(state_dir, err);
+    if (rc == 0)
+        rc = lock_acquire(state_dir, opts->force, opts->lock_ttl, err);
+    if (rc != 0 && rc != FERRY_EPREFLIGHT) {
+        char cause[FERRY_ERRMSG_MAX];
+        snprintf(cause, sizeof cause, "%s", err->msg);
+        rc = err_set(err, FERRY_EPREFLIGHT, "destination not writable: %s", cause);
+    }
+    return rc;
+}
+
+static int check_space(const struct plan *plan, struct backend *dst,
+                       struct ferry_error *err)
+{
+    long long free_bytes = dst->ops->free_bytes(dst);
+    long long need = plan->total_transfer.bytes;
+    if (free_bytes < 0 || free_bytes >= need)
+        return 0;
+    char have[32], want[32];
+    plan_format_bytes(free_bytes, have, sizeof have);
+    plan_format_bytes(need, want, sizeof want);
+    return err_set(err, FERRY_EPREFLIGHT, "%s: %s free, %s to write", dst->location, have, want);
+}
+
+/* Scenes that could not be read completely count as failures of the run. */
+static void report_walk_errors(const struct plan *plan, struct sched_report *report)
+{
+    for (size_t i = 0; i < plan->n_scenes; i++) {
+        if (!plan->scenes[i].walk_error)
+            continue;
+        report->failures = xrealloc(report->failures,
+                                    (report->n_failures + 1) * sizeof *report->failures);
+        report->failures[report->n_failures++] = (struct sched_failure){
+            xstrdup(plan->scenes[i].name),
+            xstrdup("could not be read completely (see the log); nothing deleted in it"),
+        };
+        report->files_failed++;
+    }
+}
+
+char *job_report_json(const char *command, const struct sched_report *report, int status)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "event", "summary");
+    cJSON_AddStringToObject(o, "command", command);
+    cJSON_AddNumberToObject(o, "status", err_exit_status(status));
+    cJSON_AddNumberToObject(o, "files_done", (double)report->files_done);
+    cJSON_AddNumberToObject(o, "bytes_done", (double)report->bytes_done);
+    cJSON_AddNumberToObject(o, "bytes_resumed", (double)report->bytes_resumed);
+    cJSON_AddNumberToObject(o, "files_deleted", (double)report->files_deleted);
+    cJSON_AddNumberToObject(o, "files_failed", (double)report->files_failed);
+    cJSON_AddNumberToObject(o, "items", (double)report->items);
+    cJSON_AddNumberToObject(o, "seconds", report->seconds);
+    cJSON_AddBoolToObject(o, "interrupted", report->interrupted);
+    cJSON *failures = cJSON_AddArrayToObject(o, "failures");
+    for (size_t i = 0; i < report->n_failures; i++) {
+        cJSON *f = cJSON_CreateObject();
+        cJSON_AddStringToObject(f, "path", report->failures[i].path);
+        cJSON_AddStringToObject(f, "reason", report->failures[i].reason);
+        cJSON_AddItemToArray(failures, f);
+    }
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    char *copy = xstrdup(text);
+    free(text);
+    return copy;
+}
+
+static void save_report(const char *state_dir, const char *command,
+                        const struct sched_report *report, int status)
+{
+    struct ferry_error err = {0};
+    char *json = job_report_json(command, report, status);
+    char *path = xasprintf("%s/report.json", state_dir);
+    if (fs_write_atomic(path, json, strlen(json), &err) != 0)
+        FLOG(LOG_WARN, "could not save the report: %s", err.msg);
+    free(path);
+    free(json);
+}
+
+/* Rank 0 after planning: ask, check space, open the journal. */
+static int prepare(const struct job_options *opts, const struct plan *plan,
+                   struct backend *dst, const char *state_dir, struct journal **journal,
+                   struct ferry_error *err)
+{
+    int rc = opts->confirm(plan, opts->confirm_ud, err);
+    if (rc <= 0)
+        return rc;
+    rc = check_space(plan, dst, err);
+    if (rc == 0)
+        rc = journal_open(state_dir, journal, err);
+    return rc == 0 ? 1 : rc;
+}
+
+static int run_planned(MPI_Comm comm, const struct job_options *opts, struct plan *plan,
+                       struct backend *src, struct backend *dst, const char *state_dir,
+                       struct sched_report *report, struct ferry_error *err)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    struct journal *journal = NULL;
+    int go = rank == 0 ? prepare(opts, plan, dst, state_dir, &journal, err) : 0;
+    go = agree(comm, go, err);
+    if (go <= 0)
+        return go;
+
+    struct progress *progress = NULL;
+    if (rank == 0)
+        progress = progress_new(opts->quiet ? PROGRESS_NEVER : opts->progress, opts->json,
+                                opts->command, plan->total_transfer.files,
+                                plan->total_transfer.bytes);
+    struct sched_options so = {
+        .chunk_size = opts->chunk_size, .journal = journal, .progress = progress,
+    };
+    int rc = sched_run(comm, plan, src, dst, &so, report);
+    if (rank == 0) {
+        progress_free(progress);
+        report_walk_errors(plan, report);
+        if (rc == 0 && report->files_failed)
+            rc = FERRY_EFAIL;
+        /* All in place: the destination itself is now the record. */
+        if (rc == 0 && journal_reset(journal, err) != 0)
+            FLOG(LOG_WARN, "could not reset the journal: %s", err->msg);
+        journal_close(journal);
+        save_report(state_dir, opts->command, report, rc);
+    }
+    return agree(comm, rc, err);
+}
+
+int job_transfer(MPI_Comm comm, const struct job_options *opts,
+                 struct sched_report *report, struct ferry_error *err)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    memset(report, 0, sizeof *report);
+    struct backend *src = NULL, *dst = NULL;
+    int rc = agree(comm, open_ends(opts, &src, &dst, err), err);
+    if (rc != 0)
+        return rc;
+
+    const char *state_dir = state_dir_of(opts, dst);
+    bool locking = !opts->dry_run && strcmp(opts->command, "plan") != 0;
+    if (locking && rank == 0)
+        rc = take_lock(opts, state_dir, err);
+    rc = agree(comm, rc, err);
+
+    struct plan plan;
+    memset(&plan, 0, sizeof plan);
+    if (rc == 0)
+        rc = plan_build(comm, src, dst, &opts->plan, &plan, err);
+    if (rc == 0)
+        rc = run_planned(comm, opts, &plan, src, dst, state_dir, report, err);
+
+    if (locking && rank == 0)
+        lock_release(state_dir);
+    plan_free(&plan);
+    backend_close(src);
+    backend_close(dst);
+    return rc;
+}

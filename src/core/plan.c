@@ -1,0 +1,436 @@
+#include "ferry/plan.h"
+#include "ferry/log.h"
+#include "ferry/pack.h"
+#include "ferry/xalloc.h"
+
+#include <cjson/cJSON.h>
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Files found under one scene on one side. */
+struct file_list {
+    struct plan_file *files;
+    size_t count, cap;
+    const struct pattern_filter *filter;
+};
+
+static int collect_file(const struct file_meta *meta, void *ud)
+{
+    struct file_list *list = ud;
+    if (!pattern_filter_allows(list->filter, meta->path))
+        return 0;
+    xgrow((void **)&list->files, &list->cap, list->count + 1, sizeof *list->files);
+    list->files[list->count++] = (struct plan_file){
+        .path = xstrdup(meta->path), .size = meta->size,
+        .mtime = meta->mtime, .mode = meta->mode,
+    };
+    return 0;
+}
+
+static int compare_path(const void *a, const void *b)
+{
+    return strcmp(((const struct plan_file *)a)->path, ((const struct plan_file *)b)->path);
+}
+
+static void file_list_free(struct file_list *list)
+{
+    for (size_t i = 0; i < list->count; i++)
+        free(list->files[i].path);
+    free(list->files);
+}
+
+/* Walk one scene on one side, sorted by path.  A missing scene is empty. */
+static int walk_scene(struct backend *b, const char *scene, struct file_list *list,
+                      struct ferry_error *err)
+{
+    bool root = strcmp(scene, PLAN_ROOT_SCENE) == 0;
+    int rc = b->ops->walk(b, scene, !root, collect_file, list, err);
+    if (rc == FERRY_ENOTFOUND)
+        rc = 0;
+    qsort(list->files, list->count, sizeof *list->files, compare_path);
+    return rc;
+}
+
+static bool same_version(const struct plan_file *a, const struct plan_file *b)
+{
+    return a->size == b->size && a->mtime == b->mtime;
+}
+
+static void add(struct plan_counts *c, long long bytes)
+{
+    c->files++;
+    c->bytes += bytes;
+}
+
+/* Compare one scene and pack what is to do:
+ *   scene counts, flags, then transfers (path size mtime mode), then deletes. */
+static void plan_scene(struct backend *src, struct backend *dst, const char *scene,
+                       const struct plan_options *opts, struct pack *out)
+{
+    struct ferry_error err = {0};
+    struct file_list from = {.filter = &opts->filter}, to = {.filter = &opts->filter};
+    struct plan_scene s = {0};
+
+    if (walk_scene(src, scene, &from, &err) != 0) {
+        FLOG(LOG_ERROR, "walking the source: %s", err.msg);
+        s.walk_error = true;
+    }
+    if (walk_scene(dst, scene, &to, &err) != 0) {
+        FLOG(LOG_ERROR, "walking the destination: %s", err.msg);
+        s.walk_error = true;
+    }
+    s.source_empty = from.count == 0;
+    bool deletes = opts->deletes && !s.walk_error && !s.source_empty;
+
+    struct pack transfers, deleted;
+    pack_init(&transfers);
+    pack_init(&deleted);
+    size_t i = 0, j = 0;
+    while (i < from.count || j < to.count) {
+        int order = i == from.count ? 1 : j == to.count ? -1
+                  : strcmp(from.files[i].path, to.files[j].path);
+        if (order > 0) {
+            if (deletes) {
+                add(&s.remove, to.files[j].size);
+                pack_str(&deleted, to.files[j].path);
+            }
+            j++;
+            continue;
+        }
+        const struct plan_file *f = &from.files[i];
+        if (order == 0 && same_version(f, &to.files[j])) {
+            add(&s.unchanged, f->size);
+        } else {
+            add(&s.transfer, f->size);
+            pack_str(&transfers, f->path);
+            pack_i64(&transfers, f->size);
+            pack_i64(&transfers, f->mtime);
+            pack_u64(&transfers, f->mode);
+        }
+        i++;
+        j += order == 0;
+    }
+
+    pack_i64(out, s.transfer.files);
+    pack_i64(out, s.transfer.bytes);
+    pack_i64(out, s.unchanged.files);
+    pack_i64(out, s.unchanged.bytes);
+    pack_i64(out, s.remove.files);
+    pack_i64(out, s.remove.bytes);
+    pack_u64(out, s.walk_error);
+    pack_u64(out, s.source_empty);
+    xgrow((void **)&out->data, &out->cap, out->len + transfers.len + deleted.len, 1);
+    memcpy(out->data + out->len, transfers.data, transfers.len);
+    out->len += transfers.len;
+    memcpy(out->data + out->len, deleted.data, deleted.len);
+    out->len += deleted.len;
+
+    pack_free(&transfers);
+    pack_free(&deleted);
+    file_list_free(&from);
+    file_list_free(&to);
+}
+
+static bool scene_selected(const struct plan_options *opts, const char *name)
+{
+    if (opts->n_scenes) {
+        for (size_t i = 0; i < opts->n_scenes; i++)
+            if (strcmp(opts->scenes[i], name) == 0)
+                return true;
+        return false;
+    }
+    if (opts->scene_includes)
+        return *name && strstr(name, opts->scene_includes) != NULL;
+    return true;
+}
+
+static int compare_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Rank 0: the selected scene names, sorted, packed for the broadcast. */
+static int select_scenes(struct backend *src, const struct plan_options *opts,
+                         struct pack *out, struct ferry_error *err)
+{
+    char **names;
+    size_t count;
+    bool root_files;
+    int rc = src->ops->list_scenes(src, &names, &count, &root_files, err);
+    if (rc != 0)
+        return rc;
+    qsort(names, count, sizeof *names, compare_str);
+
+    size_t selected = 0;
+    if (root_files && !opts->n_scenes && !opts->scene_includes) {
+        pack_str(out, PLAN_ROOT_SCENE);
+        selected++;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (scene_selected(opts, names[i])) {
+            pack_str(out, names[i]);
+            selected++;
+        }
+    }
+    for (size_t i = 0; i < opts->n_scenes && rc == 0; i++) {
+        if (!bsearch(&opts->scenes[i], names, count, sizeof *names, compare_str))
+            rc = err_set(err, FERRY_ENOTFOUND, "%s: no scene '%s' in the source",
+                         src->location, opts->scenes[i]);
+    }
+    if (rc == 0 && opts->scene_includes && selected == 0)
+        rc = err_set(err, FERRY_ENOTFOUND, "%s: no scene name contains '%s'",
+                     src->location, opts->scene_includes);
+    for (size_t i = 0; i < count; i++)
+        free(names[i]);
+    free(names);
+    return rc;
+}
+
+/* Broadcast a pack from rank 0 (len first, then bytes). */
+static void bcast_pack(MPI_Comm comm, struct pack *p)
+{
+    uint64_t len = p->len;
+    MPI_Bcast(&len, 1, MPI_UINT64_T, 0, comm);
+    xgrow((void **)&p->data, &p->cap, len, 1);
+    p->len = len;
+    if (len)
+        MPI_Bcast(p->data, (int)len, MPI_BYTE, 0, comm);
+}
+
+/* Rank 0 broadcasts the outcome of a step so every rank returns the same code. */
+static int agree(MPI_Comm comm, int rc, struct ferry_error *err)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    int code = rc;
+    MPI_Bcast(&code, 1, MPI_INT, 0, comm);
+    if (rank != 0 && code != 0)
+        err_set(err, code, "rank 0 failed to plan");
+    return code;
+}
+
+static void unpack_scene(struct plan *plan, struct plan_scene *s, struct pack *in)
+{
+    s->transfer.files = unpack_i64(in);
+    s->transfer.bytes = unpack_i64(in);
+    s->unchanged.files = unpack_i64(in);
+    s->unchanged.bytes = unpack_i64(in);
+    s->remove.files = unpack_i64(in);
+    s->remove.bytes = unpack_i64(in);
+    s->walk_error = unpack_u64(in);
+    s->source_empty = unpack_u64(in);
+
+    plan->transfer = xrealloc(plan->transfer, (plan->n_transfer + (size_t)s->transfer.files) *
+                                                  sizeof *plan->transfer);
+    for (long long k = 0; k < s->transfer.files; k++) {
+        struct plan_file *f = &plan->transfer[plan->n_transfer++];
+        f->path = unpack_str(in);
+        f->size = unpack_i64(in);
+        f->mtime = unpack_i64(in);
+        f->mode = (unsigned)unpack_u64(in);
+    }
+    plan->deletes = xrealloc(plan->deletes, (plan->n_deletes + (size_t)s->remove.files) *
+                                                sizeof *plan->deletes);
+    for (long long k = 0; k < s->remove.files; k++)
+        plan->deletes[plan->n_deletes++] = unpack_str(in);
+
+    plan->walk_errors += s->walk_error;
+    plan->total_transfer.files += s->transfer.files;
+    plan->total_transfer.bytes += s->transfer.bytes;
+    plan->total_unchanged.files += s->unchanged.files;
+    plan->total_unchanged.bytes += s->unchanged.bytes;
+    plan->total_remove.files += s->remove.files;
+    plan->total_remove.bytes += s->remove.bytes;
+}
+
+static int compare_size_desc(const void *a, const void *b)
+{
+    long long x = ((const struct plan_file *)a)->size, y = ((const struct plan_file *)b)->size;
+    return (x < y) - (x > y);
+}
+
+/* Rank 0: gather every rank's packed scenes, in scene order. */
+static void gather_scenes(MPI_Comm comm, struct pack *mine, char **names,
+                          size_t n_scenes, struct plan *plan)
+{
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    if (mine->len > INT_MAX)
+        FLOG(LOG_ERROR, "plan of rank %d is over 2 GiB; use more ranks", rank);
+    int len = (int)mine->len;
+    int *lens = NULL, *offsets = NULL;
+    struct pack all;
+    pack_init(&all);
+    if (rank == 0)
+        lens = xcalloc((size_t)size, sizeof *lens);
+    MPI_Gather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, comm);
+    if (rank == 0) {
+        offsets = xcalloc((size_t)size, sizeof *offsets);
+        size_t total = 0;
+        for (int r = 0; r < size; r++) {
+            offsets[r] = (int)total;
+            total += (size_t)lens[r];
+        }
+        xgrow((void **)&all.data, &all.cap, total, 1);
+        all.len = total;
+    }
+    MPI_Gatherv(mine->data, len, MPI_BYTE, all.data, lens, offsets, MPI_BYTE, 0, comm);
+    if (rank == 0) {
+        plan->n_scenes = n_scenes;
+        plan->scenes = xcalloc(n_scenes ? n_scenes : 1, sizeof *plan->scenes);
+        /* Rank r packed scenes r, r+size, ... in order. */
+        for (int r = 0; r < size; r++) {
+            struct pack in;
+            pack_wrap(&in, all.data + offsets[r], (size_t)lens[r]);
+            for (size_t k = (size_t)r; k < n_scenes; k += (size_t)size) {
+                plan->scenes[k].name = names[k];
+                names[k] = NULL;
+                unpack_scene(plan, &plan->scenes[k], &in);
+            }
+        }
+        qsort(plan->transfer, plan->n_transfer, sizeof *plan->transfer, compare_size_desc);
+    }
+    pack_free(&all);
+    free(lens);
+    free(offsets);
+}
+
+int plan_build(MPI_Comm comm, struct backend *src, struct backend *dst,
+               const struct plan_options *opts, struct plan *out,
+               struct ferry_error *err)
+{
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    memset(out, 0, sizeof *out);
+
+    struct pack scenes;
+    pack_init(&scenes);
+    int rc = rank == 0 ? select_scenes(src, opts, &scenes, err) : 0;
+    rc = agree(comm, rc, err);
+    if (rc != 0) {
+        pack_free(&scenes);
+        return rc;
+    }
+    bcast_pack(comm, &scenes);
+
+    char **names = NULL;
+    size_t n_names = 0, cap = 0;
+    while (!pack_done(&scenes)) {
+        xgrow((void **)&names, &cap, n_names + 1, sizeof *names);
+        names[n_names++] = unpack_str(&scenes);
+    }
+    pack_free(&scenes);
+
+    struct pack mine;
+    pack_init(&mine);
+    for (size_t k = (size_t)rank; k < n_names; k += (size_t)size)
+        plan_scene(src, dst, names[k], opts, &mine);
+    gather_scenes(comm, &mine, names, n_names, out);
+    pack_free(&mine);
+
+    for (size_t k = 0; k < n_names; k++)
+        free(names[k]);
+    free(names);
+    return 0;
+}
+
+void plan_format_bytes(long long bytes, char *buf, size_t len)
+{
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double v = (double)bytes;
+    size_t u = 0;
+    while (v >= 1024.0 && u + 1 < sizeof units / sizeof *units) {
+        v /= 1024.0;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, len, "%lld B", bytes);
+    else
+        snprintf(buf, len, "%.1f %s", v, units[u]);
+}
+
+static void print_row(FILE *out, const char *name, const struct plan_counts *transfer,
+                      const struct plan_counts *unchanged, const struct plan_counts *remove)
+{
+    char tb[32], ub[32], db[32];
+    plan_format_bytes(transfer->bytes, tb, sizeof tb);
+    plan_format_bytes(unchanged->bytes, ub, sizeof ub);
+    plan_format_bytes(remove->bytes, db, sizeof db);
+    fprintf(out, "%-32s %9lld %11s %9lld %11s %9lld %11s\n", name,
+            transfer->files, tb, unchanged->files, ub, remove->files, db);
+}
+
+void plan_print_text(const struct plan *plan, FILE *out)
+{
+    fprintf(out, "%-32s %9s %11s %9s %11s %9s %11s\n", "scene", "transfer", "bytes",
+            "unchanged", "bytes", "delete", "bytes");
+    for (size_t i = 0; i < plan->n_scenes; i++) {
+        const struct plan_scene *s = &plan->scenes[i];
+        print_row(out, *s->name ? s->name : "(root files)", &s->transfer,
+                  &s->unchanged, &s->remove);
+        if (s->walk_error)
+            fprintf(out, "  (could not be read completely: nothing is deleted in it)\n");
+    }
+    print_row(out, "total", &plan->total_transfer, &plan->total_unchanged,
+              &plan->total_remove);
+}
+
+static cJSON *counts_json(const struct plan_counts *c)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "files", (double)c->files);
+    cJSON_AddNumberToObject(o, "bytes", (double)c->bytes);
+    return o;
+}
+
+static void add_counts(cJSON *o, const struct plan_counts *transfer,
+                       const struct plan_counts *unchanged, const struct plan_counts *remove)
+{
+    cJSON_AddItemToObject(o, "transfer", counts_json(transfer));
+    cJSON_AddItemToObject(o, "unchanged", counts_json(unchanged));
+    cJSON_AddItemToObject(o, "delete", counts_json(remove));
+}
+
+void plan_print_json(const struct plan *plan, const char *command,
+                     const char *src, const char *dst, FILE *out)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "event", "plan");
+    cJSON_AddStringToObject(root, "command", command);
+    cJSON_AddStringToObject(root, "source", src);
+    cJSON_AddStringToObject(root, "destination", dst);
+    cJSON *scenes = cJSON_AddArrayToObject(root, "scenes");
+    for (size_t i = 0; i < plan->n_scenes; i++) {
+        const struct plan_scene *s = &plan->scenes[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", s->name);
+        add_counts(o, &s->transfer, &s->unchanged, &s->remove);
+        cJSON_AddBoolToObject(o, "walk_error", s->walk_error);
+        cJSON_AddItemToArray(scenes, o);
+    }
+    cJSON *totals = cJSON_AddObjectToObject(root, "totals");
+    add_counts(totals, &plan->total_transfer, &plan->total_unchanged, &plan->total_remove);
+    char *text = cJSON_PrintUnformatted(root);
+    fprintf(out, "%s\n", text);
+    fflush(out);
+    free(text);
+    cJSON_Delete(root);
+}
+
+void plan_free(struct plan *plan)
+{
+    for (size_t i = 0; i < plan->n_scenes; i++)
+        free(plan->scenes[i].name);
+    free(plan->scenes);
+    for (size_t i = 0; i < plan->n_transfer; i++)
+        free(plan->transfer[i].path);
+    free(plan->transfer);
+    for (size_t i = 0; i < plan->n_deletes; i++)
+        free(plan->deletes[i]);
+    free(plan->deletes);
+    memset(plan, 0, sizeof *plan);
+}

@@ -1,0 +1,171 @@
+#include "ferry/work.h"
+#include "ferry/xalloc.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define WORK_PLAIN_BUFFER (1 << 20)
+
+void work_pack(struct pack *p, const struct work_item *item)
+{
+    pack_u64(p, item->kind);
+    pack_i64(p, item->file);
+    pack_i64(p, item->offset);
+    pack_i64(p, item->length);
+    pack_u64(p, item->whole);
+    pack_str(p, item->path);
+    pack_i64(p, item->size);
+    pack_i64(p, item->mtime);
+    pack_u64(p, item->mode);
+}
+
+void work_unpack(struct pack *p, struct work_item *item)
+{
+    item->kind = (enum work_kind)unpack_u64(p);
+    item->file = unpack_i64(p);
+    item->offset = unpack_i64(p);
+    item->length = unpack_i64(p);
+    item->whole = unpack_u64(p);
+    item->path = unpack_str(p);
+    item->size = unpack_i64(p);
+    item->mtime = unpack_i64(p);
+    item->mode = (unsigned)unpack_u64(p);
+}
+
+void work_item_free(struct work_item *item)
+{
+    free(item->path);
+    item->path = NULL;
+}
+
+void work_result_pack(struct pack *p, const struct work_result *r)
+{
+    pack_u64(p, r->kind);
+    pack_i64(p, r->file);
+    pack_i64(p, r->offset);
+    pack_i64(p, r->length);
+    pack_i64(p, r->status);
+    pack_str(p, r->message ? r->message : "");
+}
+
+void work_result_unpack(struct pack *p, struct work_result *r)
+{
+    r->kind = (enum work_kind)unpack_u64(p);
+    r->file = unpack_i64(p);
+    r->offset = unpack_i64(p);
+    r->length = unpack_i64(p);
+    r->status = (int)unpack_i64(p);
+    r->message = unpack_str(p);
+}
+
+void work_result_free(struct work_result *r)
+{
+    free(r->message);
+    r->message = NULL;
+}
+
+void work_run_start(struct work_run *run, struct work_item *item)
+{
+    memset(run, 0, sizeof *run);
+    run->item = *item;
+    run->src_fd = run->dst_fd = -1;
+    memset(item, 0, sizeof *item);
+}
+
+static int open_ends(struct work_run *run, struct backend *src, struct backend *dst,
+                     struct ferry_error *err)
+{
+    int rc = src->ops->open_read(src, run->item.path, &run->src_fd, err);
+    if (rc == 0)
+        rc = dst->ops->open_part(dst, run->item.path, run->item.size, &run->dst_fd, err);
+    return rc;
+}
+
+/* copy_file_range keeps the bytes in the kernel (and lets file systems that
+ * can, such as XFS, NFS 4.2 and Lustre, copy on the server); pread/pwrite is
+ * the fallback where it is not supported. */
+static long long copy_some(struct work_run *run, long long want, struct ferry_error *err)
+{
+    off_t in = run->item.offset + run->done, out = in;
+    if (!run->plain_copy) {
+        ssize_t n = copy_file_range(run->src_fd, &in, run->dst_fd, &out, (size_t)want, 0);
+        if (n >= 0)
+            return n;
+        if (errno != EXDEV && errno != ENOSYS && errno != EOPNOTSUPP && errno != EINVAL)
+            return err_sys(err, FERRY_EFAIL, errno, "copying %s", run->item.path);
+        run->plain_copy = true;
+    }
+    static char *buffer;
+    if (!buffer)
+        buffer = xmalloc(WORK_PLAIN_BUFFER);
+    size_t len = want < WORK_PLAIN_BUFFER ? (size_t)want : WORK_PLAIN_BUFFER;
+    ssize_t n = pread(run->src_fd, buffer, len, in);
+    if (n < 0)
+        return err_sys(err, FERRY_EFAIL, errno, "reading %s", run->item.path);
+    for (ssize_t off = 0; off < n;) {
+        ssize_t w = pwrite(run->dst_fd, buffer + off, (size_t)(n - off), out + off);
+        if (w < 0)
+            return err_sys(err, FERRY_EFAIL, errno, "writing %s", run->item.path);
+        off += w;
+    }
+    return n;
+}
+
+static int step_copy(struct work_run *run, struct backend *src, struct backend *dst,
+                     long long max_bytes, long long *moved, struct ferry_error *err)
+{
+    if (!run->started) {
+        run->started = true;
+        int rc = open_ends(run, src, dst, err);
+        if (rc != 0)
+            return rc;
+    }
+    while (*moved < max_bytes && run->done < run->item.length) {
+        long long want = run->item.length - run->done;
+        if (want > max_bytes - *moved)
+            want = max_bytes - *moved;
+        long long n = copy_some(run, want, err);
+        if (n < 0)
+            return (int)n;
+        if (n == 0)
+            return err_set(err, FERRY_EFAIL, "%s: the source shrank while it was copied "
+                           "(%lld bytes expected)", run->item.path, run->item.size);
+        run->done += n;
+        *moved += n;
+    }
+    if (run->done < run->item.length)
+        return 1;
+    if (!run->item.whole)
+        return 0;
+    struct file_meta meta = {run->item.path, run->item.size, run->item.mtime, run->item.mode};
+    return dst->ops->commit(dst, &meta, err);
+}
+
+int work_run_step(struct work_run *run, struct backend *src, struct backend *dst,
+                  long long max_bytes, long long *moved, struct ferry_error *err)
+{
+    *moved = 0;
+    switch (run->item.kind) {
+    case WORK_COPY:
+        return step_copy(run, src, dst, max_bytes, moved, err);
+    case WORK_FINALIZE: {
+        struct file_meta meta = {run->item.path, run->item.size, run->item.mtime, run->item.mode};
+        return dst->ops->commit(dst, &meta, err);
+    }
+    case WORK_DELETE:
+        return dst->ops->remove(dst, run->item.path, err);
+    }
+    return err_set(err, FERRY_EFAIL, "unknown work item kind %d", (int)run->item.kind);
+}
+
+void work_run_end(struct work_run *run)
+{
+    if (run->src_fd >= 0)
+        close(run->src_fd);
+    if (run->dst_fd >= 0)
+        close(run->dst_fd);
+    run->src_fd = run->dst_fd = -1;
+    work_item_free(&run->item);
+}

@@ -1,0 +1,51 @@
+#include "ferry/fsutil.h"
+#include "ferry/xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int fs_mkdirs(const char *path, struct ferry_error *err)
+{
+    char *dir = xstrdup(path);
+    int rc = 0;
+    for (char *p = dir + 1; rc == 0; p++) {
+        bool end = *p == '\0';
+        if (*p != '/' && !end)
+            continue;
+        *p = '\0';
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+            rc = err_sys(err, FERRY_EPREFLIGHT, errno, "cannot create %s", dir);
+        if (end)
+            break;
+        *p = '/';
+    }
+    free(dir);
+    return rc;
+}
+
+int fs_write_atomic(const char *path, const char *data, size_t len,
+                    struct ferry_error *err)
+{
+    char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int rc = 0;
+    if (fd < 0) {
+        rc = err_sys(err, FERRY_EFAIL, errno, "%s", tmp);
+    } else {
+        ssize_t n = write(fd, data, len);
+        if (n != (ssize_t)len || fsync(fd) != 0)
+            rc = err_sys(err, FERRY_EFAIL, n < 0 ? errno : EIO, "writing %s", tmp);
+        close(fd);
+        if (rc == 0 && rename(tmp, path) != 0)
+            rc = err_sys(err, FERRY_EFAIL, errno, "rename %s to %s", tmp, path);
+        if (rc != 0)
+            unlink(tmp);
+    }
+    free(tmp);
+    return rc;
+}
