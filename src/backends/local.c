@@ -1,5 +1,6 @@
 /* The local (or shared: NFS, Lustre, GPFS) file system as a storage kind. */
 #include "ferry/backend.h"
+#include "ferry/fsutil.h"
 #include "ferry/log.h"
 #include "ferry/xalloc.h"
 
@@ -202,34 +203,20 @@ static int local_open_read(struct backend *b, const char *path, int *fd,
     return rc;
 }
 
-/* mkdir -p of the directory that will hold full (a file path). */
+/* mkdir -p of the directory that will hold full (a file path), remembering
+ * the last one: consecutive files mostly share their folder. */
 static int make_parent(struct local_backend *lb, const char *full,
                        struct ferry_error *err)
 {
-    char *dir = xstrdup(full);
-    char *slash = strrchr(dir, '/');
-    if (!slash || slash == dir) {
-        free(dir);
+    const char *slash = strrchr(full, '/');
+    if (!slash || slash == full)
         return 0;
-    }
-    *slash = '\0';
-    if (lb->made_dir && strcmp(lb->made_dir, dir) == 0) {
-        free(dir);
+    size_t len = (size_t)(slash - full);
+    if (lb->made_dir && strlen(lb->made_dir) == len && strncmp(lb->made_dir, full, len) == 0)
         return 0;
-    }
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-            int rc = err_sys(err, FERRY_EFAIL, errno, "cannot create %s", dir);
-            free(dir);
-            return rc;
-        }
-        *p = '/';
-    }
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        int rc = err_sys(err, FERRY_EFAIL, errno, "cannot create %s", dir);
+    char *dir = xstrndup(full, len);
+    int rc = fs_mkdirs(dir, err);
+    if (rc != 0) {
         free(dir);
         return rc;
     }

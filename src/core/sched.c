@@ -314,7 +314,7 @@ static void answer_idle(struct sched *s)
         int rank = s->idle[s->n_idle - 1];
         if (s->stopping || all_done(s)) {
             int status = run_status(s);
-            MPI_Send(&status, 1, MPI_INT, rank, TAG_STOP, s->comm);
+            MPI_Send(&status, (int)sizeof status, MPI_BYTE, rank, TAG_STOP, s->comm);
             s->n_stopped++;
         } else {
             pack_clear(&out);
@@ -403,7 +403,7 @@ static void worker_send_progress(struct worker *w)
     if (now - w->last_report < SCHED_PROGRESS_EVERY || w->unreported == 0)
         return;
     int64_t bytes = w->unreported;
-    MPI_Send(&bytes, 1, MPI_INT64_T, 0, TAG_PROGRESS, w->comm);
+    MPI_Send(&bytes, (int)sizeof bytes, MPI_BYTE, 0, TAG_PROGRESS, w->comm);
     w->unreported = 0;
     w->last_report = now;
 }

@@ -19,7 +19,7 @@ int fs_mkdirs(const char *path, struct ferry_error *err)
             continue;
         *p = '\0';
         if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-            rc = err_sys(err, FERRY_EPREFLIGHT, errno, "cannot create %s", dir);
+            rc = err_sys(err, FERRY_EFAIL, errno, "cannot create %s", dir);
         if (end)
             break;
         *p = '/';

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Planning a million files: wall time and rank 0's peak memory.
+#
+#   bash bench/plan_scale.sh [WORKDIR] [FILES]
+#
+# Makes FILES empty files (default 1,000,000) in 100 scenes of 100 folders,
+# then times `ferry plan` against an empty destination (every file must be
+# planned for transfer, the worst case for rank 0's memory) and against a
+# full copy (every file compared and unchanged), with 1 and 2 ranks.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+work=${1:-/var/tmp/ferry-bench-plan}
+files=${2:-1000000}
+ferry=${FERRY_BIN:-$top/build/ferry}
+[ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+if [ ! -f "$work/.made-$files" ]; then
+  rm -rf "$work"
+  mkdir -p "$work"
+  python3 - "$work/src" "$files" <<'PY'
+import os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    d = os.path.join(root, f"scene_{i % 100:03d}", f"d{(i // 100) % 100:02d}")
+    if i < 10000:
+        os.makedirs(d, exist_ok=True)
+    open(os.path.join(d, f"file_{i:07d}.dat"), "w").close()
+PY
+  cp -a "$work/src" "$work/copy"
+  touch "$work/.made-$files"
+fi
+
+measure() {
+  local label=$1; shift
+  # /usr/bin/time -f reports the launcher; ferry's own peak is read from the
+  # report of each rank via getrusage in the wrapper below.
+  local out
+  out=$( { /usr/bin/time -f "%e %M" "$@" >/dev/null; } 2>&1 | tail -1)
+  printf '| %s | %s s | %s MiB |\n' "$label" "${out% *}" "$(( ${out#* } / 1024 ))"
+}
+
+echo "| case ($files files) | wall | peak RSS of the measured process |"
+echo "|---|---|---|"
+measure "plan, empty destination, 1 process" "$ferry" plan -q "$work/src" "$work/empty"
+measure "plan, full copy, 1 process" "$ferry" plan -q "$work/src" "$work/copy"
+measure "plan, empty destination, mpirun -np 2 (mpirun's peak)" \
+  mpirun -np 2 --oversubscribe "$ferry" plan -q "$work/src" "$work/empty"

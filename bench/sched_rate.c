@@ -1,0 +1,106 @@
+/* How many work items a second rank 0 hands out.
+ *
+ * The items are empty files on a backend that does nothing, so the only cost
+ * measured is the scheduler's: queueing, packing batches, MPI messages,
+ * results and bookkeeping on rank 0.  Run it under mpirun with 2 or more ranks:
+ *
+ *   mpirun -np 4 build/bench/sched_rate 2000000
+ */
+#include "ferry/sched.h"
+#include "ferry/xalloc.h"
+
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool null_claims(const char *location)
+{
+    return strcmp(location, "null:") == 0;
+}
+
+static int null_open(const char *location, struct backend **out, struct ferry_error *err)
+{
+    (void)location;
+    (void)err;
+    *out = xcalloc(1, sizeof **out);
+    return 0;
+}
+
+static int null_fd(struct backend *b, const char *path, int *fd, struct ferry_error *err)
+{
+    (void)b;
+    (void)path;
+    (void)err;
+    *fd = -1;
+    return 0;
+}
+
+static int null_part(struct backend *b, const char *path, long long size, int *fd,
+                     struct ferry_error *err)
+{
+    (void)size;
+    return null_fd(b, path, fd, err);
+}
+
+static int null_commit(struct backend *b, const struct file_meta *meta, struct ferry_error *err)
+{
+    (void)b;
+    (void)meta;
+    (void)err;
+    return 0;
+}
+
+static long long null_part_size(struct backend *b, const char *path)
+{
+    (void)b;
+    (void)path;
+    return -1;
+}
+
+static void null_close(struct backend *b)
+{
+    free(b);
+}
+
+static const struct backend_ops null_ops = {
+    .name = "null", .claims = null_claims, .open = null_open, .open_read = null_fd,
+    .open_part = null_part, .part_size = null_part_size, .commit = null_commit,
+    .close = null_close,
+};
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    int rank, size;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    long long n = argc > 1 ? atoll(argv[1]) : 1000000;
+
+    struct backend *b;
+    null_ops.open("null:", &b, NULL);
+    b->ops = &null_ops;
+
+    struct plan plan;
+    memset(&plan, 0, sizeof plan);
+    if (rank == 0) {
+        plan.transfer = xcalloc((size_t)n, sizeof *plan.transfer);
+        plan.n_transfer = (size_t)n;
+        for (long long i = 0; i < n; i++)
+            plan.transfer[i].path = xasprintf("scene_%03lld/file_%08lld.bin", i % 100, i);
+    }
+    struct sched_options opts = {.chunk_size = SCHED_DEFAULT_CHUNK};
+    struct sched_report report;
+    MPI_Barrier(MPI_COMM_WORLD);
+    int rc = sched_run(MPI_COMM_WORLD, &plan, b, b, &opts, &report);
+    if (rank == 0) {
+        printf("{\"ranks\":%d,\"items\":%lld,\"seconds\":%.3f,\"items_per_second\":%.0f,"
+               "\"status\":%d}\n", size, report.items, report.seconds,
+               (double)report.items / report.seconds, rc);
+        plan_free(&plan);
+    }
+    sched_report_free(&report);
+    null_close(b);
+    MPI_Finalize();
+    return rc == 0 ? 0 : 1;
+}
