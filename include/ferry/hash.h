@@ -1,0 +1,26 @@
+/* Content hashes the Hub uses: sha256 of the bytes (LFS files) and the git
+ * blob sha1, sha1("blob " + decimal length + "\0" + bytes) (regular files).
+ * Both are computed in one pass, fed in pieces as the bytes go by. */
+#ifndef FERRY_HASH_H
+#define FERRY_HASH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "ferry/err.h"
+
+#define HASH_SHA256_HEX 65
+#define HASH_SHA1_HEX 41
+
+struct hash_state;
+
+/* size is the total length, which the git blob header needs up front. */
+struct hash_state *hash_begin(long long size);
+void hash_update(struct hash_state *h, const void *data, size_t len);
+/* Write the lowercase hex digests (either may be NULL) and free h. */
+void hash_end(struct hash_state *h, char sha256[HASH_SHA256_HEX], char sha1[HASH_SHA1_HEX]);
+
+/* Hash a whole file. */
+int hash_file(const char *path, char sha256[HASH_SHA256_HEX], char sha1[HASH_SHA1_HEX],
+              struct ferry_error *err);
+
+#endif

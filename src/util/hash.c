@@ -1,0 +1,92 @@
+#include "ferry/hash.h"
+#include "ferry/xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define HASH_READ_BUFFER (4 << 20)
+
+struct hash_state {
+    EVP_MD_CTX *sha256;
+    EVP_MD_CTX *sha1;
+};
+
+struct hash_state *hash_begin(long long size)
+{
+    struct hash_state *h = xcalloc(1, sizeof *h);
+    h->sha256 = EVP_MD_CTX_new();
+    h->sha1 = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(h->sha256, EVP_sha256(), NULL);
+    EVP_DigestInit_ex(h->sha1, EVP_sha1(), NULL);
+    char header[48];
+    int n = snprintf(header, sizeof header, "blob %lld", size);
+    EVP_DigestUpdate(h->sha1, header, (size_t)n + 1);   /* with the '\0' */
+    return h;
+}
+
+void hash_update(struct hash_state *h, const void *data, size_t len)
+{
+    EVP_DigestUpdate(h->sha256, data, len);
+    EVP_DigestUpdate(h->sha1, data, len);
+}
+
+static void to_hex(const unsigned char *digest, unsigned len, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (unsigned i = 0; i < len; i++) {
+        out[2 * i] = digits[digest[i] >> 4];
+        out[2 * i + 1] = digits[digest[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
+
+void hash_end(struct hash_state *h, char sha256[HASH_SHA256_HEX], char sha1[HASH_SHA1_HEX])
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned len;
+    EVP_DigestFinal_ex(h->sha256, digest, &len);
+    if (sha256)
+        to_hex(digest, len, sha256);
+    EVP_DigestFinal_ex(h->sha1, digest, &len);
+    if (sha1)
+        to_hex(digest, len, sha1);
+    EVP_MD_CTX_free(h->sha256);
+    EVP_MD_CTX_free(h->sha1);
+    free(h);
+}
+
+int hash_file(const char *path, char sha256[HASH_SHA256_HEX], char sha1[HASH_SHA1_HEX],
+              struct ferry_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        int rc = err_sys(err, FERRY_EFAIL, errno, "%s", path);
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    struct hash_state *h = hash_begin(st.st_size);
+    char *buffer = xmalloc(HASH_READ_BUFFER);
+    long long total = 0;
+    ssize_t n;
+    while ((n = read(fd, buffer, HASH_READ_BUFFER)) > 0) {
+        hash_update(h, buffer, (size_t)n);
+        total += n;
+    }
+    int rc = 0;
+    if (n < 0)
+        rc = err_sys(err, FERRY_EFAIL, errno, "reading %s", path);
+    else if (total != st.st_size)
+        rc = err_set(err, FERRY_EFAIL, "%s changed while it was hashed", path);
+    hash_end(h, sha256, sha1);
+    free(buffer);
+    close(fd);
+    return rc;
+}
