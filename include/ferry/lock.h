@@ -11,6 +11,7 @@
 #define FERRY_LOCK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include "ferry/err.h"
 
 #define LOCK_DEFAULT_TTL (24.0 * 3600.0)

@@ -189,6 +189,7 @@ int job_transfer(MPI_Comm comm, const struct job_options *opts,
     if (locking && rank == 0)
         rc = take_lock(opts, state_dir, err);
     rc = agree(comm, rc, err);
+    bool locked = locking && rc == 0;
 
     struct plan plan;
     memset(&plan, 0, sizeof plan);
@@ -197,7 +198,7 @@ int job_transfer(MPI_Comm comm, const struct job_options *opts,
     if (rc == 0)
         rc = run_planned(comm, opts, &plan, src, dst, state_dir, report, err);
 
-    if (locking && rank == 0)
+    if (locked && rank == 0)
         lock_release(state_dir);
     plan_free(&plan);
     backend_close(src);
