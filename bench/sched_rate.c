@@ -94,9 +94,11 @@ int main(int argc, char **argv)
     MPI_Barrier(MPI_COMM_WORLD);
     int rc = sched_run(MPI_COMM_WORLD, &plan, b, b, &opts, &report);
     if (rank == 0) {
-        printf("{\"ranks\":%d,\"items\":%lld,\"seconds\":%.3f,\"items_per_second\":%.0f,"
-               "\"status\":%d}\n", size, report.items, report.seconds,
-               (double)report.items / report.seconds, rc);
+        long long handed = report.items - report.items_self;
+        printf("{\"ranks\":%d,\"items\":%lld,\"handed_out\":%lld,\"seconds\":%.3f,"
+               "\"items_per_second\":%.0f,\"handed_out_per_second\":%.0f,\"status\":%d}\n",
+               size, report.items, handed, report.seconds, (double)report.items / report.seconds,
+               (double)handed / report.seconds, rc);
         plan_free(&plan);
     }
     sched_report_free(&report);

@@ -33,7 +33,8 @@ struct sched_report {
     long long files_deleted;
     long long files_failed;
     long long bytes_resumed;                /* journalled chunks not copied again */
-    long long items;                        /* work items handed out */
+    long long items;                        /* work items run, on all ranks */
+    long long items_self;                   /* of which rank 0 ran itself */
     double seconds;
     bool interrupted;
     struct sched_failure *failures;

@@ -353,6 +353,7 @@ static bool work_self(struct sched *s)
         s->self_busy = true;
         s->outstanding++;
         s->report->items++;
+        s->report->items_self++;
     }
     if (s->stopping) {
         finish_self(s, FERRY_EINTR, NULL);
