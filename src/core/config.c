@@ -1,0 +1,258 @@
+#include "ferry/config.h"
+#include "ferry/xalloc.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Where cJSON stopped, as line:column of text. */
+static void error_position(const char *text, const char *stop, int *line, int *column)
+{
+    *line = 1;
+    *column = 1;
+    for (const char *p = text; p < stop && *p; p++) {
+        if (*p == '\n') {
+            (*line)++;
+            *column = 1;
+        } else {
+            (*column)++;
+        }
+    }
+}
+
+static int type_error(struct ferry_error *err, const char *origin, const char *key,
+                      const char *expected)
+{
+    return err_set(err, FERRY_EUSAGE, "%s: \"%s\" must be %s", origin, key, expected);
+}
+
+/* {"name": "location", ...} */
+static int parse_names(const cJSON *item, const char *origin, struct config_name **out,
+                       size_t *count, struct ferry_error *err)
+{
+    if (!cJSON_IsObject(item))
+        return type_error(err, origin, item->string, "an object of names to locations");
+    const cJSON *entry;
+    cJSON_ArrayForEach(entry, item) {
+        if (!cJSON_IsString(entry) || !*entry->valuestring)
+            return err_set(err, FERRY_EUSAGE, "%s: \"%s\".\"%s\" must be a location string",
+                           origin, item->string, entry->string);
+        *out = xrealloc(*out, (*count + 1) * sizeof **out);
+        (*out)[(*count)++] = (struct config_name){xstrdup(entry->string),
+                                                  xstrdup(entry->valuestring)};
+    }
+    return 0;
+}
+
+static int parse_strings(const cJSON *item, const char *origin, char ***out, size_t *count,
+                         struct ferry_error *err)
+{
+    if (!cJSON_IsArray(item))
+        return type_error(err, origin, item->string, "an array of strings");
+    const cJSON *entry;
+    cJSON_ArrayForEach(entry, item) {
+        if (!cJSON_IsString(entry))
+            return type_error(err, origin, item->string, "an array of strings");
+        *out = xrealloc(*out, (*count + 1) * sizeof **out);
+        (*out)[(*count)++] = xstrdup(entry->valuestring);
+    }
+    return 0;
+}
+
+static int parse_positive(const cJSON *item, const char *origin, double *out,
+                          struct ferry_error *err)
+{
+    if (!cJSON_IsNumber(item) || item->valuedouble <= 0)
+        return type_error(err, origin, item->string, "a positive number");
+    *out = item->valuedouble;
+    return 0;
+}
+
+static int parse_key(const cJSON *item, const char *origin, struct ferry_config *cfg,
+                     struct ferry_error *err)
+{
+    const char *key = item->string;
+    double number = 0;
+    int rc;
+    if (strcmp(key, "roots") == 0)
+        return parse_names(item, origin, &cfg->roots, &cfg->n_roots, err);
+    if (strcmp(key, "remotes") == 0)
+        return parse_names(item, origin, &cfg->remotes, &cfg->n_remotes, err);
+    if (strcmp(key, "default_excludes") == 0)
+        return parse_strings(item, origin, &cfg->default_excludes, &cfg->n_default_excludes, err);
+    if (strcmp(key, "allowed_prefixes") == 0)
+        return parse_strings(item, origin, &cfg->allowed_prefixes, &cfg->n_allowed_prefixes, err);
+    if (strcmp(key, "rate") == 0) {
+        if (!cJSON_IsString(item))
+            return type_error(err, origin, key, "a string like \"api=2500/300\"");
+        cfg->rate = xstrdup(item->valuestring);
+        return 0;
+    }
+    if (strcmp(key, "connections") == 0) {
+        if ((rc = parse_positive(item, origin, &number, err)) != 0)
+            return rc;
+        if (number != floor(number) || number > 1024)
+            return type_error(err, origin, key, "a whole number from 1 to 1024");
+        cfg->connections = (int)number;
+        return 0;
+    }
+    if (strcmp(key, "chunk_size") == 0) {
+        cfg->chunk_size = cJSON_IsString(item) ? config_parse_size(item->valuestring)
+                        : cJSON_IsNumber(item) ? (long long)item->valuedouble : -1;
+        return cfg->chunk_size > 0 ? 0 : type_error(err, origin, key, "a size such as \"64M\"");
+    }
+    if (strcmp(key, "lock_ttl") == 0)
+        return parse_positive(item, origin, &cfg->lock_ttl, err);
+    return err_set(err, FERRY_EUSAGE, "%s: unknown key \"%s\" (known: roots, remotes, "
+                   "default_excludes, allowed_prefixes, rate, connections, chunk_size, "
+                   "lock_ttl)", origin, key);
+}
+
+int config_parse(const char *text, const char *origin, struct ferry_config *cfg,
+                 struct ferry_error *err)
+{
+    const char *stop = NULL;
+    cJSON *root = cJSON_ParseWithOpts(text, &stop, true);
+    if (!root) {
+        int line, column;
+        error_position(text, stop ? stop : text, &line, &column);
+        return err_set(err, FERRY_EUSAGE, "%s:%d:%d: not valid JSON", origin, line, column);
+    }
+    int rc = 0;
+    if (!cJSON_IsObject(root))
+        rc = err_set(err, FERRY_EUSAGE, "%s: the config must be a JSON object", origin);
+    const cJSON *item;
+    cJSON_ArrayForEach(item, root) {
+        if (rc == 0)
+            rc = parse_key(item, origin, cfg, err);
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+static char *read_file(const char *path, int *errnum)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        *errnum = errno;
+        return NULL;
+    }
+    size_t cap = 4096, len = 0;
+    char *text = xmalloc(cap);
+    size_t n;
+    while ((n = fread(text + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (cap - len < 2)
+            text = xrealloc(text, cap *= 2);
+    }
+    text[len] = '\0';
+    fclose(f);
+    return text;
+}
+
+int config_load(const char *explicit_path, struct ferry_config *cfg, struct ferry_error *err)
+{
+    memset(cfg, 0, sizeof *cfg);
+    const char *env = getenv("FERRY_CONFIG");
+    const char *required = explicit_path ? explicit_path : (env && *env) ? env : NULL;
+    char *home_path = xasprintf("%s/.config/ferry/config.json",
+                                getenv("HOME") ? getenv("HOME") : "");
+    const char *candidates[] = {required, required ? NULL : "ferry.json",
+                                required ? NULL : home_path};
+    int rc = 0;
+    for (size_t i = 0; i < 3; i++) {
+        if (!candidates[i])
+            continue;
+        int errnum = 0;
+        char *text = read_file(candidates[i], &errnum);
+        if (!text) {
+            /* The default places may be absent; a named file may not. */
+            if (!required && errnum == ENOENT)
+                continue;
+            rc = err_sys(err, FERRY_EUSAGE, errnum, "config %s", candidates[i]);
+            break;
+        }
+        cfg->path = xstrdup(candidates[i]);
+        rc = config_parse(text, candidates[i], cfg, err);
+        free(text);
+        break;
+    }
+    free(home_path);
+    return rc;
+}
+
+static const char *lookup(const struct config_name *names, size_t count, const char *name)
+{
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(names[i].name, name) == 0)
+            return names[i].location;
+    return NULL;
+}
+
+const char *config_root(const struct ferry_config *cfg, const char *name)
+{
+    return lookup(cfg->roots, cfg->n_roots, name);
+}
+
+const char *config_remote(const struct ferry_config *cfg, const char *name)
+{
+    return lookup(cfg->remotes, cfg->n_remotes, name);
+}
+
+static void free_names(struct config_name *names, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        free(names[i].name);
+        free(names[i].location);
+    }
+    free(names);
+}
+
+static void free_strings(char **strings, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        free(strings[i]);
+    free(strings);
+}
+
+void config_free(struct ferry_config *cfg)
+{
+    free(cfg->path);
+    free_names(cfg->roots, cfg->n_roots);
+    free_names(cfg->remotes, cfg->n_remotes);
+    free_strings(cfg->default_excludes, cfg->n_default_excludes);
+    free_strings(cfg->allowed_prefixes, cfg->n_allowed_prefixes);
+    free(cfg->rate);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+long long config_parse_size(const char *text)
+{
+    char *end;
+    errno = 0;
+    double value = strtod(text, &end);
+    if (end == text || errno != 0 || value < 0)
+        return -1;
+    static const char units[] = "KMGT";
+    const char *unit = *end ? strchr(units, *end) : NULL;
+    if (*end && !unit)
+        return -1;
+    if (unit) {
+        for (const char *u = units; u <= unit; u++)
+            value *= 1024.0;
+        end++;
+        if (*end == 'i')
+            end++;
+        if (*end == 'B')
+            end++;
+    } else if (*end == 'B') {
+        end++;
+    }
+    if (*end || value > 9.2e18)
+        return -1;
+    return (long long)value;
+}
