@@ -87,12 +87,29 @@ static char *read_small(const char *path)
     return buf;
 }
 
+/* A process that no longer runs: gone, or a zombie nobody reaped (a killed
+ * rank whose launcher died too, in a container whose init does not reap). */
+static bool process_gone(long pid)
+{
+    if (kill((pid_t)pid, 0) != 0)
+        return errno == ESRCH;
+    char path[64], stat[256] = "";
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(stat, 1, sizeof stat - 1, f);
+    fclose(f);
+    stat[n] = '\0';
+    const char *paren = strrchr(stat, ')');
+    return paren && paren[1] == ' ' && paren[2] == 'Z';
+}
+
 static enum lock_state classify(const struct lock_info *info, double ttl)
 {
     char host[256] = "";
     gethostname(host, sizeof host - 1);
-    if (strcmp(host, info->host) == 0 && info->pid > 0 &&
-        kill((pid_t)info->pid, 0) != 0 && errno == ESRCH)
+    if (strcmp(host, info->host) == 0 && info->pid > 0 && process_gone(info->pid))
         return LOCK_DEAD_HOLDER;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);

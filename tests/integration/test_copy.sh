@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# get, put and sync of a generated tree under mpirun -np 1, 2 and 4: every
+# byte equal to the source, chunked files spread over ranks, hidden folders
+# left out, a rerun moves nothing, selection picks the right files.
+source "$(dirname "$0")/lib.sh"
+
+src=$WORK/src
+gen_tree "$src" --scenes 3 --small 60 --small-size 8K --large 1 --large-size 6M --seed 11
+mkdir -p "$src/.cache" "$src/scene_000/.git"
+echo secret > "$src/.cache/x"
+echo hidden > "$src/scene_000/.git/config"
+: > "$src/scene_001/empty file.bin"
+echo "at the root" > "$src/README.txt"
+
+for np in 1 2 4; do
+  dst=$WORK/get_$np
+  ferry_np "$np" get --yes --json --progress never --chunk-size 1M "$src" "$dst" > "$WORK/get_$np.json"
+  check "get -np $np: every file byte-identical" same_tree "$src" "$dst"
+  check "get -np $np: hidden folders not copied" test ! -e "$dst/.cache" -a ! -e "$dst/scene_000/.git"
+  check "get -np $np: empty file and space in name" test -f "$dst/scene_001/empty file.bin"
+  check "get -np $np: root files copied" test -f "$dst/README.txt"
+  check "get -np $np: no part files left" test -z "$(find "$dst" -name '*.ferry-part')"
+  files=$(json_field "$WORK/get_$np.json" files_done)
+  check "get -np $np: report counts 188 files ($files)" test "$files" = 188
+  ferry_np "$np" get --yes --json --progress never "$src" "$dst" > "$WORK/again_$np.json"
+  moved=$(plan_field "$WORK/again_$np.json" transfer files)
+  check "get -np $np: a rerun plans nothing ($moved)" test "$moved" = 0
+  check "get -np $np: a rerun prints no summary (nothing ran)" \
+    test "$(json_field "$WORK/again_$np.json" files_done)" = none
+done
+
+# put and sync between local trees under 2 ranks.
+ferry_np 2 put --yes -q "$src" "$WORK/put"
+check "put: byte-identical" same_tree "$src" "$WORK/put"
+echo changed > "$src/scene_002/meta.json"
+ferry_np 2 sync --yes --json --progress never "$src" "$WORK/put" > "$WORK/sync.json"
+check "sync: a changed file is copied again" same_tree "$src" "$WORK/put"
+check "sync: one file transferred" test "$(json_field "$WORK/sync.json" files_done)" = 1
+
+# Selection.
+ferry_np 2 get --yes -q --scenes scene_001,scene_002 --exclude '*/frames/0[0-4]/' \
+  "$src" "$WORK/sel"
+check "--scenes: unselected scene absent" test ! -e "$WORK/sel/scene_000"
+check "--scenes: root files not selected" test ! -e "$WORK/sel/README.txt"
+check "--exclude folder: excluded frames absent" test ! -e "$WORK/sel/scene_001/frames/03"
+check "--exclude folder: other frames present" test -d "$WORK/sel/scene_001/frames/07"
+ferry_np 1 get --yes -q --scene-includes _00 --include '*.json' "$src" "$WORK/inc"
+check "--include: only matching files" \
+  test "$(find "$WORK/inc" -type f -not -path '*/.ferry/*' | wc -l)" = 3
+
+finish
