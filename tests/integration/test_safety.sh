@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# What must never go wrong: a dry run changes nothing; no confirmation, no
+# start; sync prunes only inside selected scenes that were read completely;
+# one unreadable file fails alone; no space means nothing moves.
+source "$(dirname "$0")/lib.sh"
+
+src=$WORK/src dst=$WORK/dst
+gen_tree "$src" --scenes 3 --small 20 --large 0 --seed 51
+
+# Dry run and plan: nothing written, not even the state folder.
+ferry_np 2 get --dry-run "$src" "$dst" > "$WORK/dry.out"
+check "--dry-run prints the plan" grep -q "^total" "$WORK/dry.out"
+check "--dry-run creates nothing" test ! -e "$dst"
+"$FERRY_BIN" plan --json "$src" "$dst" > "$WORK/plan.json"
+check "plan --json reports 63 files to transfer" test "$(plan_field "$WORK/plan.json" transfer files)" = 63
+check "plan creates nothing" test ! -e "$dst"
+
+# Without a terminal and without --yes ferry refuses instead of hanging.
+set +e
+"$FERRY_BIN" get "$src" "$dst" < /dev/null > "$WORK/notty.out" 2>&1
+status=$?
+set -e
+check "no tty, no --yes: exit 2 ($status)" test "$status" -eq 2
+check "and it says to pass --yes" grep -q -- "--yes" "$WORK/notty.out"
+check "and nothing was written" test ! -e "$dst/scene_000"
+
+# A scene named but missing is "not found", before anything moves.
+set +e
+"$FERRY_BIN" get --yes --scenes scene_000,nope "$src" "$dst" > "$WORK/missing.out" 2>&1
+status=$?
+set -e
+check "a missing scene gives exit 4 ($status)" test "$status" -eq 4
+check "naming it" grep -q "no scene 'nope'" "$WORK/missing.out"
+
+# sync prunes only inside the selected scenes, never in one empty on SRC.
+ferry_np 2 put --yes -q "$src" "$dst"
+rm "$src"/scene_000/frames/00/*.bin
+rm -rf "$src"/scene_001/*
+echo extra > "$dst/scene_002/extra.bin"
+ferry_np 2 sync --yes --json --progress never --scenes scene_000,scene_001 "$src" "$dst" \
+  > "$WORK/sync.json"
+check "sync deleted what scene_000 lost" test ! -e "$dst/scene_000/frames/00"
+check "sync kept the rest of scene_000" test -d "$dst/scene_000/frames/01"
+check "sync deleted nothing in scene_001, empty on the source" \
+  test "$(find "$dst/scene_001" -type f | wc -l)" = 21
+check "sync touched nothing outside the selection" test -e "$dst/scene_002/extra.bin"
+check "sync reports 2 deletions" test "$(json_field "$WORK/sync.json" files_deleted)" = 2
+
+# One unreadable file fails alone (as an unprivileged user: root reads anything).
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+  as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+  chmod 755 "$WORK"
+else
+  as_user=()
+fi
+if [ "$(id -u)" -ne 0 ] || [ ${#as_user[@]} -gt 0 ]; then
+  usrc=$WORK/usrc udst=$WORK/udst
+  gen_tree "$usrc" --scenes 1 --small 5 --large 0 --seed 52
+  chmod -R a+rX "$usrc"
+  chmod 000 "$usrc/scene_000/frames/02/frame_000002.bin"
+  mkdir -p "$udst" && chmod 777 "$udst"
+  set +e
+  "${as_user[@]}" env HOME="$WORK" "$FERRY_BIN" get --yes --json --progress never "$usrc" "$udst" \
+    > "$WORK/unreadable.json" 2> "$WORK/unreadable.err"
+  status=$?
+  set -e
+  check "an unreadable file gives exit 1 ($status)" test "$status" -eq 1
+  check "the report names it and the cause" \
+    python3 -c "import json,sys; s=[json.loads(l) for l in open('$WORK/unreadable.json') if '\"summary\"' in l][-1]; f=s['failures']; sys.exit(not (len(f)==1 and f[0]['path'].endswith('frame_000002.bin') and 'Permission denied' in f[0]['reason']))"
+  check "every other file arrived" test "$(find "$udst/scene_000" -type f | wc -l)" = 5
+else
+  echo "skipped: unreadable file (needs a non-root user or setpriv)"
+fi
+
+# Not enough space: exit 5 before anything moves.
+if [ "$(id -u)" -eq 0 ] && mkdir -p "$WORK/small" && mount -t tmpfs -o size=256k tmpfs "$WORK/small" 2>/dev/null; then
+  set +e
+  "$FERRY_BIN" get --yes "$src" "$WORK/small/dst" > "$WORK/space.out" 2>&1
+  status=$?
+  set -e
+  check "no space: exit 5 ($status)" test "$status" -eq 5
+  check "saying how much is free and needed" grep -q "free, .* to write" "$WORK/space.out"
+  check "and nothing was copied" test -z "$(find "$WORK/small/dst" -type f -not -path '*/.ferry/*')"
+  umount "$WORK/small"
+else
+  echo "skipped: no-space check (needs root to mount a small tmpfs)"
+fi
+
+finish
