@@ -11,7 +11,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-/var/tmp/ferry-bench-copy}
 ferry=${FERRY_BIN:-$top/build/ferry}
-reps=${REPS:-3}
+reps=${REPS:-5}
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 mkdir -p "$work"
 
@@ -39,6 +39,7 @@ make_large() {
 drop_caches() {
   sync
   echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
+  sleep 1   # let write-back of the last run settle
 }
 
 # One timed copy: prints seconds.
@@ -54,37 +55,31 @@ timed() {
   echo "$end - $start" | bc -l
 }
 
-best_of() {
-  local best=""
-  for _ in $(seq "$reps"); do
-    local t
-    t=$(timed "$@")
-    if [ -z "$best" ] || (( $(echo "$t < $best" | bc -l) )); then best=$t; fi
-  done
-  echo "$best"
-}
-
+# Rounds in turn (cp, rsync, ferry, then again), so that the disk's and the
+# page cache's moods fall on every tool alike; report the median and the best.
 row() {
   local name=$1 src=$2 bytes files
-  bytes=$(du -sb "$src" | cut -f1)
+  bytes=$(du -sb --exclude=.ferry "$src" | cut -f1)
   files=$(find "$src" -type f | wc -l)
-  local t_cp t_rsync t_ferry
-  t_cp=$(best_of "$work/out" cp -r "$src" "$work/out")
-  t_rsync=$(best_of "$work/out" rsync -a "$src/" "$work/out/")
-  t_ferry=$(best_of "$work/out" mpirun -np 2 --oversubscribe "$ferry" get --yes -q \
-            --progress never "$src" "$work/out")
+  declare -A times=()
+  for _ in $(seq "$reps"); do
+    times[cp]+="$(timed "$work/out" cp -r "$src" "$work/out") "
+    times[rsync]+="$(timed "$work/out" rsync -a "$src/" "$work/out/") "
+    times[ferry]+="$(timed "$work/out" mpirun -np 2 --oversubscribe "$ferry" get --yes -q \
+                     --progress never "$src" "$work/out") "
+  done
   for tool in cp rsync ferry; do
-    local t var="t_$tool"
-    t=${!var}
-    printf '| %s | %s | %d | %.2f | %.0f |\n' "$name" "$tool" "$files" "$t" \
-      "$(echo "$bytes / $t / 1048576" | bc -l)"
+    read -r median best < <(echo "${times[$tool]}" | tr ' ' '\n' | grep . | sort -g |
+                            awk '{a[NR]=$1} END {print a[int((NR+1)/2)], a[1]}')
+    printf '| %s | %s | %d | %.2f | %.2f | %.0f |\n' "$name" "$tool" "$files" "$median" "$best" \
+      "$(echo "$bytes / $median / 1048576" | bc -l)"
   done
 }
 
 make_small
 make_large
-echo "| case | tool | files | seconds (best of $reps) | MiB/s |"
-echo "|---|---|---|---|---|"
+echo "| case | tool | files | median s ($reps runs) | best s | MiB/s (median) |"
+echo "|---|---|---|---|---|---|"
 row "(a) 20,000 x 16 KiB" "$work/small"
 row "(b) 4 x 1 GiB" "$work/large"
 rm -rf "$work/out"

@@ -41,8 +41,9 @@ struct backend_ops {
     /* An fd to read path from; the caller closes it. */
     int (*open_read)(struct backend *b, const char *path, int *fd,
                      struct ferry_error *err);
-    /* An fd to write path's NAME.ferry-part, created with the final size;
-     * an existing part file is kept, so journalled chunks survive. */
+    /* An fd to write path's NAME.ferry-part at any offset below size; an
+     * existing part file is kept (cut to size if longer), so journalled
+     * chunks survive. */
     int (*open_part)(struct backend *b, const char *path, long long size,
                      int *fd, struct ferry_error *err);
     /* The size of path's part file, or -1 when there is none. */

@@ -241,8 +241,11 @@ static int local_open_part(struct backend *b, const char *path, long long size,
         if (*fd < 0)
             rc = err_sys(err, FERRY_EFAIL, errno, "%s", part);
     }
+    /* Never pre-size the file: writing into a sparse file is much slower on
+     * ext4 than extending one.  Only cut what a stale, longer part file has
+     * beyond the new size; chunks written at any offset extend it. */
     struct stat st;
-    if (rc == 0 && fstat(*fd, &st) == 0 && st.st_size != size &&
+    if (rc == 0 && fstat(*fd, &st) == 0 && st.st_size > size &&
         ftruncate(*fd, size) != 0) {
         rc = err_sys(err, FERRY_EFAIL, errno, "%s: cannot size to %lld bytes", part, size);
         close(*fd);

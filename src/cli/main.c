@@ -130,7 +130,7 @@ static int parse_args(struct cli *cli, int argc, char **argv, bool *done)
         *done = true;
         if (cli->rank == 0 && !help_print(help ? command : NULL))
             return cli_fail(cli, FERRY_EUSAGE, "unknown command (see ferry --help)");
-        return help ? 0 : 2;
+        return help ? 0 : err_exit_status(FERRY_EUSAGE);
     }
     cli->args = argv + optind;
     cli->n_args = argc - optind;

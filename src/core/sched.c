@@ -61,14 +61,6 @@ void sched_version(long long size, long long mtime, char *buf, size_t len)
     snprintf(buf, len, "%lld:%lld", size, mtime);
 }
 
-static int compare_queued(const void *a, const void *b)
-{
-    const struct queued *x = a, *y = b;
-    if (x->kind != y->kind)
-        return (int)x->kind - (int)y->kind;    /* copies before deletes */
-    return (x->length < y->length) - (x->length > y->length);
-}
-
 static void enqueue(struct sched *s, size_t *cap, struct queued q)
 {
     xgrow((void **)&s->queue, cap, s->n_queue + 1, sizeof *s->queue);
@@ -89,11 +81,12 @@ static void enqueue_chunks(struct sched *s, size_t *cap, long long index)
     long long chunk = s->opts->chunk_size;
     char version[64];
     sched_version(f->size, f->mtime, version, sizeof version);
-    bool part_ok = s->opts->journal && s->dst->ops->part_size(s->dst, f->path) == f->size;
+    /* A journalled chunk counts only if the part file still reaches past it. */
+    long long part = s->opts->journal ? s->dst->ops->part_size(s->dst, f->path) : -1;
 
     for (long long off = 0; off < f->size; off += chunk) {
         long long len = f->size - off < chunk ? f->size - off : chunk;
-        if (part_ok && journal_has_chunk(s->opts->journal, f->path, version, off, len)) {
+        if (part >= off + len && journal_has_chunk(s->opts->journal, f->path, version, off, len)) {
             s->report->bytes_resumed += len;
             continue;
         }
@@ -104,6 +97,10 @@ static void enqueue_chunks(struct sched *s, size_t *cap, long long index)
         push_urgent(s, (struct queued){WORK_FINALIZE, index, 0, 0});
 }
 
+/* The plan lists files largest first, so the queue is largest first too; a
+ * big file's chunks stay together in offset order, so ranks taking turns on
+ * them write neighbouring ranges of one file rather than scattering over
+ * several.  Deletes come last. */
 static void build_queue(struct sched *s)
 {
     size_t cap = 0;
@@ -117,7 +114,6 @@ static void build_queue(struct sched *s)
     }
     for (size_t i = 0; i < s->plan->n_deletes; i++)
         enqueue(s, &cap, (struct queued){WORK_DELETE, (long long)i, 0, 0});
-    qsort(s->queue, s->n_queue, sizeof *s->queue, compare_queued);
 }
 
 /* The next item to hand out, skipping chunks of files that already failed. */
