@@ -97,21 +97,37 @@ static void enqueue_chunks(struct sched *s, size_t *cap, long long index)
         push_urgent(s, (struct queued){WORK_FINALIZE, index, 0, 0});
 }
 
-/* The plan lists files largest first, so the queue is largest first too; a
- * big file's chunks stay together in offset order, so ranks taking turns on
- * them write neighbouring ranges of one file rather than scattering over
- * several.  Deletes come last. */
+/* Round by round: the first chunk of every big file, then the second, ...;
+ * within a round, larger files (lower plan index) first. */
+static int compare_rounds(const void *a, const void *b, void *chunk_size)
+{
+    const struct queued *x = a, *y = b;
+    long long chunk = *(const long long *)chunk_size;
+    long long rx = x->offset / chunk, ry = y->offset / chunk;
+    if (rx != ry)
+        return rx < ry ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+/* The plan lists files largest first, so big files' chunks come before whole
+ * small files.  The chunks are dealt round-robin over the big files: ranks
+ * working at the same time then mostly write different files, where writes
+ * to one file would queue on its inode lock.  Deletes come last. */
 static void build_queue(struct sched *s)
 {
-    size_t cap = 0;
+    size_t cap = 0, n_chunks = 0;
     s->files = xcalloc(s->plan->n_transfer + 1, sizeof *s->files);
     for (size_t i = 0; i < s->plan->n_transfer; i++) {
         const struct plan_file *f = &s->plan->transfer[i];
-        if (f->size > s->opts->chunk_size)
+        if (f->size > s->opts->chunk_size) {
             enqueue_chunks(s, &cap, (long long)i);
-        else
+            n_chunks = s->n_queue;
+        } else {
             enqueue(s, &cap, (struct queued){WORK_COPY, (long long)i, 0, f->size});
+        }
     }
+    long long chunk = s->opts->chunk_size;
+    qsort_r(s->queue, n_chunks, sizeof *s->queue, compare_rounds, &chunk);
     for (size_t i = 0; i < s->plan->n_deletes; i++)
         enqueue(s, &cap, (struct queued){WORK_DELETE, (long long)i, 0, 0});
 }
