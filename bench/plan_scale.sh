@@ -30,18 +30,26 @@ PY
   touch "$work/.made-$files"
 fi
 
+# measure LABEL NP ARGS...: wall time of the whole command and the peak
+# resident memory of the largest ferry process (rank 0 holds the plan).
 measure() {
-  local label=$1; shift
-  # /usr/bin/time -f reports the launcher; ferry's own peak is read from the
-  # report of each rank via getrusage in the wrapper below.
-  local out
-  out=$( { /usr/bin/time -f "%e %M" "$@" >/dev/null; } 2>&1 | tail -1)
-  printf '| %s | %s s | %s MiB |\n' "$label" "${out% *}" "$(( ${out#* } / 1024 ))"
+  local label=$1 np=$2
+  shift 2
+  local start end peak
+  start=$(date +%s.%N)
+  if [ "$np" -eq 0 ]; then
+    peak=$( { /usr/bin/time -f "%M" "$ferry" "$@" >/dev/null; } 2>&1 | tail -1)
+  else
+    peak=$(mpirun -np "$np" --oversubscribe /usr/bin/time -f "peak %M" "$ferry" "$@" 2>&1 \
+             >/dev/null | awk '/^peak/ {if ($2 > m) m = $2} END {print m}')
+  fi
+  end=$(date +%s.%N)
+  printf '| %s | %.1f s | %d MiB |\n' "$label" "$(echo "$end - $start" | bc -l)" $((peak / 1024))
 }
 
-echo "| case ($files files) | wall | peak RSS of the measured process |"
+echo "| case ($files files) | wall | peak RSS of the largest ferry process |"
 echo "|---|---|---|"
-measure "plan, empty destination, 1 process" "$ferry" plan -q "$work/src" "$work/empty"
-measure "plan, full copy, 1 process" "$ferry" plan -q "$work/src" "$work/copy"
-measure "plan, empty destination, mpirun -np 2 (mpirun's peak)" \
-  mpirun -np 2 --oversubscribe "$ferry" plan -q "$work/src" "$work/empty"
+measure "plan, empty destination, 1 process" 0 plan -q "$work/src" "$work/empty"
+measure "plan, full copy, 1 process" 0 plan -q "$work/src" "$work/copy"
+measure "plan, empty destination, mpirun -np 2" 2 plan -q "$work/src" "$work/empty"
+measure "plan, full copy, mpirun -np 2" 2 plan -q "$work/src" "$work/copy"

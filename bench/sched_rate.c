@@ -43,10 +43,12 @@ static int null_part(struct backend *b, const char *path, long long size, int *f
     return null_fd(b, path, fd, err);
 }
 
-static int null_commit(struct backend *b, const struct file_meta *meta, struct ferry_error *err)
+static int null_commit(struct backend *b, const struct file_meta *meta, int fd,
+                       struct ferry_error *err)
 {
     (void)b;
     (void)meta;
+    (void)fd;
     (void)err;
     return 0;
 }

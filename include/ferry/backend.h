@@ -49,8 +49,8 @@ struct backend_ops {
     /* The size of path's part file, or -1 when there is none. */
     long long (*part_size)(struct backend *b, const char *path);
     /* Check the part file against meta, give it meta's mtime and mode, and
-     * rename it into place. */
-    int (*commit)(struct backend *b, const struct file_meta *meta,
+     * rename it into place.  fd is the part file open for writing, or -1. */
+    int (*commit)(struct backend *b, const struct file_meta *meta, int fd,
                   struct ferry_error *err);
     /* Delete a file (and the directories it leaves empty, up to its scene). */
     int (*remove)(struct backend *b, const char *path, struct ferry_error *err);

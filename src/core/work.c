@@ -140,7 +140,7 @@ static int step_copy(struct work_run *run, struct backend *src, struct backend *
     if (!run->item.whole)
         return 0;
     struct file_meta meta = {run->item.path, run->item.size, run->item.mtime, run->item.mode};
-    return dst->ops->commit(dst, &meta, err);
+    return dst->ops->commit(dst, &meta, run->dst_fd, err);
 }
 
 int work_run_step(struct work_run *run, struct backend *src, struct backend *dst,
@@ -152,7 +152,7 @@ int work_run_step(struct work_run *run, struct backend *src, struct backend *dst
         return step_copy(run, src, dst, max_bytes, moved, err);
     case WORK_FINALIZE: {
         struct file_meta meta = {run->item.path, run->item.size, run->item.mtime, run->item.mode};
-        return dst->ops->commit(dst, &meta, err);
+        return dst->ops->commit(dst, &meta, -1, err);
     }
     case WORK_DELETE:
         return dst->ops->remove(dst, run->item.path, err);
