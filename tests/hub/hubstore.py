@@ -200,24 +200,29 @@ def tree_entries(tree, path, recursive):
     """The tree's entries under path: files and the directories they imply."""
     prefix = path.rstrip("/") + "/" if path else ""
     entries = {}
+    digests = {}            # directory -> running sha1 of what is below it
     for file_path, meta in tree.items():
         if not file_path.startswith(prefix):
             continue
         rest = file_path[len(prefix):]
         parts = rest.split("/")
-        if not recursive and len(parts) > 1:
-            dir_path = prefix + parts[0]
-            entries[dir_path] = directory_entry(dir_path)
-            continue
         for depth in range(1, len(parts)):
             dir_path = prefix + "/".join(parts[:depth])
-            entries[dir_path] = directory_entry(dir_path)
-        entries[file_path] = file_entry(file_path, meta)
+            digests.setdefault(dir_path, []).append(f"{file_path} {meta['oid']}")
+            if recursive or depth == 1:
+                entries[dir_path] = None
+        if recursive or len(parts) == 1:
+            entries[file_path] = file_entry(file_path, meta)
+    for dir_path in [k for k, v in entries.items() if v is None]:
+        entries[dir_path] = directory_entry(dir_path, digests[dir_path])
     return [entries[k] for k in sorted(entries)]
 
 
-def directory_entry(path):
-    return {"type": "directory", "oid": hashlib.sha1(path.encode()).hexdigest(), "size": 0, "path": path}
+def directory_entry(path, below):
+    """A directory's oid changes whenever anything below it does (it is not
+    git's tree hash, which would need git's tree objects)."""
+    oid = hashlib.sha1("\n".join(sorted(below)).encode()).hexdigest()
+    return {"type": "directory", "oid": oid, "size": 0, "path": path}
 
 
 def file_entry(path, meta):

@@ -36,7 +36,8 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hubstore import KINDS, HubError, Store, file_entry, lfs_pointer, tree_entries  # noqa: E402
+from hubstore import (KINDS, HubError, Store, directory_entry, file_entry, lfs_pointer,  # noqa: E402
+                      tree_entries)
 
 DEFAULTS = {
     "tokens": {"hf_test_alice": "alice", "hf_test_bob": "bob"},
@@ -486,8 +487,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if p in tree:
                 out.append(file_entry(p, tree[p]))
             elif any(k.startswith(p + "/") for k in tree):
-                out.append({"type": "directory", "oid": hashlib.sha1(p.encode()).hexdigest(),
-                            "size": 0, "path": p})
+                below = [f"{k} {m['oid']}" for k, m in tree.items() if k.startswith(p + "/")]
+                out.append(directory_entry(p, below))
             else:
                 continue
             if expand:
