@@ -493,16 +493,22 @@ int sched_run(MPI_Comm comm, const struct plan *plan, struct backend *src,
               struct backend *dst, const struct sched_options *opts,
               struct sched_report *report)
 {
+    /* A communicator of its own, so no other traffic can match its tags. */
+    MPI_Comm own;
+    MPI_Comm_dup(comm, &own);
     int rank, size;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
+    MPI_Comm_rank(own, &rank);
+    MPI_Comm_size(own, &size);
     memset(report, 0, sizeof *report);
-    if (rank != 0)
-        return worker_loop(comm, src, dst);
+    if (rank != 0) {
+        int status = worker_loop(own, src, dst);
+        MPI_Comm_free(&own);
+        return status;
+    }
 
     double start = progress_now();
     struct sched s = {
-        .comm = comm, .size = size, .plan = plan, .src = src, .dst = dst,
+        .comm = own, .size = size, .plan = plan, .src = src, .dst = dst,
         .opts = opts, .report = report,
     };
     s.idle = xcalloc((size_t)size, sizeof *s.idle);
@@ -516,6 +522,7 @@ int sched_run(MPI_Comm comm, const struct plan *plan, struct backend *src,
     free(s.urgent);
     free(s.files);
     free(s.idle);
+    MPI_Comm_free(&own);
     return run_status(&s);
 }
 
