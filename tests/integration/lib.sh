@@ -38,6 +38,13 @@ finish() {
   [ "$failed" -eq 0 ]
 }
 
+# may_fail CMD...: run a command expected to fail; its exit status is left in
+# $status (redirections on the call apply to the command).
+may_fail() {
+  status=0
+  "$@" || status=$?
+}
+
 # ferry_np N ARGS...: run ferry under mpirun with N ranks.
 ferry_np() {
   local np=$1

@@ -13,10 +13,7 @@ ferry_np 2 get --yes -q --progress never --chunk-size 256K "$src" "$dst" > "$WOR
 first=$!
 for _ in $(seq 2000); do [ -e "$dst/.ferry/lock" ] && break; sleep 0.002; done
 pkill -STOP -f "^$FERRY_BIN get --yes -q --progress never" || true
-set +e
-ferry_np 1 get --yes -q "$src" "$dst" > "$WORK/second.out" 2>&1
-status=$?
-set -e
+may_fail ferry_np 1 get --yes -q "$src" "$dst" > "$WORK/second.out" 2>&1
 pkill -CONT -f "^$FERRY_BIN get --yes -q --progress never" || true
 wait "$first"
 check "a second run on a busy destination exits 5 ($status)" test "$status" -eq 5
@@ -30,10 +27,7 @@ mkdir -p "$dst/.ferry"
 printf '{"host":"%s","pid":%d,"slurm_job_id":"123_4","start_time":%d}' "$host" "$holder" \
   "$(date +%s)" > "$dst/.ferry/lock"
 touch "$src/scene_000/new.bin"
-set +e
-ferry_np 1 get --yes -q "$src" "$dst" > "$WORK/live.out" 2>&1
-status=$?
-set -e
+may_fail ferry_np 1 get --yes -q "$src" "$dst" > "$WORK/live.out" 2>&1
 check "a live holder's lock gives exit 5 ($status)" test "$status" -eq 5
 check "the message names the Slurm job" grep -q "Slurm job 123_4" "$WORK/live.out"
 check "nothing was copied while locked" test ! -e "$dst/scene_000/new.bin"
@@ -53,10 +47,7 @@ check "and releases the lock" test ! -e "$dst/.ferry/lock"
 # Stale by age, on another host: reported, cleaned up on request.
 printf '{"host":"other-node","pid":1,"slurm_job_id":"","start_time":%d}' \
   $(( $(date +%s) - 3 * 86400 )) > "$dst/.ferry/lock"
-set +e
-ferry_np 1 get --yes -q "$src" "$dst" > "$WORK/stale.out" 2>&1
-status=$?
-set -e
+may_fail ferry_np 1 get --yes -q "$src" "$dst" > "$WORK/stale.out" 2>&1
 check "a stale lock still stops a run (exit $status)" test "$status" -eq 5
 check "and is called stale" grep -q "stale" "$WORK/stale.out"
 "$FERRY_BIN" locks --cleanup "$dst" > "$WORK/cleanup2.out"

@@ -16,19 +16,13 @@ check "plan --json reports 63 files to transfer" test "$(plan_field "$WORK/plan.
 check "plan creates nothing" test ! -e "$dst"
 
 # Without a terminal and without --yes ferry refuses instead of hanging.
-set +e
-"$FERRY_BIN" get "$src" "$dst" < /dev/null > "$WORK/notty.out" 2>&1
-status=$?
-set -e
+may_fail "$FERRY_BIN" get "$src" "$dst" < /dev/null > "$WORK/notty.out" 2>&1
 check "no tty, no --yes: exit 2 ($status)" test "$status" -eq 2
 check "and it says to pass --yes" grep -q -- "--yes" "$WORK/notty.out"
 check "and nothing was written" test ! -e "$dst/scene_000"
 
 # A scene named but missing is "not found", before anything moves.
-set +e
-"$FERRY_BIN" get --yes --scenes scene_000,nope "$src" "$dst" > "$WORK/missing.out" 2>&1
-status=$?
-set -e
+may_fail "$FERRY_BIN" get --yes --scenes scene_000,nope "$src" "$dst" > "$WORK/missing.out" 2>&1
 check "a missing scene gives exit 4 ($status)" test "$status" -eq 4
 check "naming it" grep -q "no scene 'nope'" "$WORK/missing.out"
 
@@ -59,11 +53,8 @@ if [ "$(id -u)" -ne 0 ] || [ ${#as_user[@]} -gt 0 ]; then
   chmod -R a+rX "$usrc"
   chmod 000 "$usrc/scene_000/frames/02/frame_000002.bin"
   mkdir -p "$udst" && chmod 777 "$udst"
-  set +e
-  "${as_user[@]}" env HOME="$WORK" "$FERRY_BIN" get --yes --json --progress never "$usrc" "$udst" \
-    > "$WORK/unreadable.json" 2> "$WORK/unreadable.err"
-  status=$?
-  set -e
+  may_fail "${as_user[@]}" env HOME="$WORK" "$FERRY_BIN" get --yes --json --progress never \
+    "$usrc" "$udst" > "$WORK/unreadable.json" 2> "$WORK/unreadable.err"
   check "an unreadable file gives exit 1 ($status)" test "$status" -eq 1
   check "the report names it and the cause" \
     python3 -c "import json,sys; s=[json.loads(l) for l in open('$WORK/unreadable.json') if '\"summary\"' in l][-1]; f=s['failures']; sys.exit(not (len(f)==1 and f[0]['path'].endswith('frame_000002.bin') and 'Permission denied' in f[0]['reason']))"
@@ -74,10 +65,7 @@ fi
 
 # Not enough space: exit 5 before anything moves.
 if [ "$(id -u)" -eq 0 ] && mkdir -p "$WORK/small" && mount -t tmpfs -o size=256k tmpfs "$WORK/small" 2>/dev/null; then
-  set +e
-  "$FERRY_BIN" get --yes "$src" "$WORK/small/dst" > "$WORK/space.out" 2>&1
-  status=$?
-  set -e
+  may_fail "$FERRY_BIN" get --yes "$src" "$WORK/small/dst" > "$WORK/space.out" 2>&1
   check "no space: exit 5 ($status)" test "$status" -eq 5
   check "saying how much is free and needed" grep -q "free, .* to write" "$WORK/space.out"
   check "and nothing was copied" test -z "$(find "$WORK/small/dst" -type f -not -path '*/.ferry/*')"
