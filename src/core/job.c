@@ -1,4 +1,5 @@
 #include "ferry/job.h"
+#include "ferry/comm.h"
 #include "ferry/fsutil.h"
 #include "ferry/journal.h"
 #include "ferry/lock.h"
@@ -8,17 +9,6 @@
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Rank 0 decides a step's outcome; every rank learns it. */
-static int agree(MPI_Comm comm, int rc, struct ferry_error *err)
-{
-    int rank;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Bcast(&rc, 1, MPI_INT, 0, comm);
-    if (rank != 0 && rc < 0)
-        err_set(err, rc, "stopped by rank 0");
-    return rc;
-}
 
 static int open_ends(const struct job_options *opts, struct backend **src,
                      struct backend **dst, struct ferry_error *err)
@@ -146,7 +136,7 @@ static int run_planned(MPI_Comm comm, const struct job_options *opts, struct pla
     MPI_Comm_rank(comm, &rank);
     struct journal *journal = NULL;
     int go = rank == 0 ? prepare(opts, plan, dst, state_dir, &journal, err) : 0;
-    go = agree(comm, go, err);
+    go = comm_agree(comm, go, err);
     if (go <= 0)
         return go;
 
@@ -170,7 +160,7 @@ static int run_planned(MPI_Comm comm, const struct job_options *opts, struct pla
         journal_close(journal);
         save_report(state_dir, opts->command, report, rc);
     }
-    return agree(comm, rc, err);
+    return comm_agree(comm, rc, err);
 }
 
 int job_transfer(MPI_Comm comm, const struct job_options *opts,
@@ -180,7 +170,7 @@ int job_transfer(MPI_Comm comm, const struct job_options *opts,
     MPI_Comm_rank(comm, &rank);
     memset(report, 0, sizeof *report);
     struct backend *src = NULL, *dst = NULL;
-    int rc = agree(comm, open_ends(opts, &src, &dst, err), err);
+    int rc = comm_agree(comm, open_ends(opts, &src, &dst, err), err);
     if (rc != 0)
         return rc;
 
@@ -188,7 +178,7 @@ int job_transfer(MPI_Comm comm, const struct job_options *opts,
     bool locking = !opts->dry_run && strcmp(opts->command, "plan") != 0;
     if (locking && rank == 0)
         rc = take_lock(opts, state_dir, err);
-    rc = agree(comm, rc, err);
+    rc = comm_agree(comm, rc, err);
     bool locked = locking && rc == 0;
 
     struct plan plan;

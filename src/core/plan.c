@@ -1,4 +1,5 @@
 #include "ferry/plan.h"
+#include "ferry/comm.h"
 #include "ferry/log.h"
 #include "ferry/pack.h"
 #include "ferry/xalloc.h"
@@ -188,29 +189,6 @@ static int select_scenes(struct backend *src, const struct plan_options *opts,
     return rc;
 }
 
-/* Broadcast a pack from rank 0 (len first, then bytes). */
-static void bcast_pack(MPI_Comm comm, struct pack *p)
-{
-    uint64_t len = p->len;
-    MPI_Bcast(&len, 1, MPI_UINT64_T, 0, comm);
-    xgrow((void **)&p->data, &p->cap, len, 1);
-    p->len = len;
-    if (len)
-        MPI_Bcast(p->data, (int)len, MPI_BYTE, 0, comm);
-}
-
-/* Rank 0 broadcasts the outcome of a step so every rank returns the same code. */
-static int agree(MPI_Comm comm, int rc, struct ferry_error *err)
-{
-    int rank;
-    MPI_Comm_rank(comm, &rank);
-    int code = rc;
-    MPI_Bcast(&code, 1, MPI_INT, 0, comm);
-    if (rank != 0 && code != 0)
-        err_set(err, code, "rank 0 failed to plan");
-    return code;
-}
-
 static void unpack_scene(struct plan *plan, struct plan_scene *s, struct pack *in)
 {
     s->transfer.files = unpack_i64(in);
@@ -310,12 +288,12 @@ int plan_build(MPI_Comm comm, struct backend *src, struct backend *dst,
     struct pack scenes;
     pack_init(&scenes);
     int rc = rank == 0 ? select_scenes(src, opts, &scenes, err) : 0;
-    rc = agree(comm, rc, err);
+    rc = comm_agree(comm, rc, err);
     if (rc != 0) {
         pack_free(&scenes);
         return rc;
     }
-    bcast_pack(comm, &scenes);
+    comm_bcast_pack(comm, &scenes);
 
     char **names = NULL;
     size_t n_names = 0, cap = 0;

@@ -1,0 +1,17 @@
+/* Small collective helpers every phase uses: rank 0 decides, all ranks learn. */
+#ifndef FERRY_COMM_H
+#define FERRY_COMM_H
+
+#include <mpi.h>
+#include "ferry/err.h"
+#include "ferry/pack.h"
+
+/* Broadcast rank 0's outcome rc so every rank returns the same code; other
+ * ranks get a short message in err when it is an error (rank 0 holds the
+ * full one and reports it). */
+int comm_agree(MPI_Comm comm, int rc, struct ferry_error *err);
+
+/* Broadcast rank 0's pack to every rank (length first, then the bytes). */
+void comm_bcast_pack(MPI_Comm comm, struct pack *p);
+
+#endif
