@@ -97,6 +97,7 @@ static long long copy_some(struct work_run *run, long long want, struct ferry_er
             return err_sys(err, FERRY_EFAIL, errno, "copying %s", run->item.path);
         run->plain_copy = true;
     }
+    /* One buffer per process: a rank runs one copy step at a time. */
     static char *buffer;
     if (!buffer)
         buffer = xmalloc(WORK_PLAIN_BUFFER);

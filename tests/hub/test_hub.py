@@ -47,11 +47,12 @@ class HubTest(unittest.TestCase):
         if body is not None and not isinstance(body, bytes):
             body = json.dumps(body).encode()
             headers = dict(headers or {}, **{"Content-Type": "application/json"})
-        conn.request(method, target, body=body, headers=headers or {})
-        resp = conn.getresponse()
-        data = resp.read()
-        conn.close()
-        return resp.status, resp.headers, data
+        try:
+            conn.request(method, target, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, resp.headers, resp.read()
+        finally:
+            conn.close()
 
     @classmethod
     def commit_files(cls, files, parent=None, extra=()):
@@ -182,6 +183,19 @@ class HubTest(unittest.TestCase):
         self.faults(cdn_expire_now=False)
         self.assertEqual(status, 403)
         self.assertEqual(self.call("GET", headers["Location"].replace("sig=", "sig=0"), origin="cdn")[0], 403)
+        # Body faults on the CDN: the redirect goes through the faulty route.
+        self.faults(cdn_flip_rate=1.0)
+        _, headers, _ = self.call("GET", "/datasets/alice/t/resolve/main/lfs/big.bin", headers=ALICE)
+        self.assertIn("/lfs-faulty/", headers["Location"])
+        status, _, body = self.call("GET", headers["Location"], headers={"Range": "bytes=100-2099"}, origin="cdn")
+        self.assertEqual((status, len(body)), (206, 2000))
+        self.assertEqual(sum(a != b for a, b in zip(body, big[100:2100])), 1)
+        self.faults(cdn_flip_rate=0.0, cdn_reset_rate=1.0)
+        with self.assertRaises((http.client.IncompleteRead, ConnectionError)):
+            self.call("GET", headers["Location"], origin="cdn")
+        self.faults(cdn_reset_rate=0.0)
+        status, _, body = self.call("GET", headers["Location"], origin="cdn")
+        self.assertEqual((status, body), (200, big))
 
     def test_commit_rules(self):
         head = self.head()

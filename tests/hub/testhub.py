@@ -55,7 +55,8 @@ DEFAULTS = {
 }
 
 FAULT_KEYS = {"error_rate": 0.0, "error_codes": [500, 502, 503], "reset_rate": 0.0, "flip_rate": 0.0,
-              "latency_ms": 0, "cdn_limit_rate": 0, "cdn_expire_now": False, "lose_commit_response": 0}
+              "latency_ms": 0, "cdn_limit_rate": 0, "cdn_expire_now": False, "lose_commit_response": 0,
+              "cdn_reset_rate": 0.0, "cdn_flip_rate": 0.0}
 
 
 def free_port():
@@ -176,6 +177,18 @@ http {{
             auth_request /_check;
             limit_rate {limit};
             root {self.store.root};
+        }}
+        # While CDN body faults are on, the hub hands out /lfs-faulty/ URLs: the
+        # same objects, streamed by the hub through nginx so that it can cut a
+        # body short or flip a byte.
+        location /lfs-faulty/ {{
+            auth_request /_check;
+            limit_rate {limit};
+            proxy_pass http://127.0.0.1:{hub_port}/_cdn_body/;
+            proxy_buffering off;
+            proxy_http_version 1.1;
+            proxy_set_header Authorization "";
+            proxy_set_header Range $http_range;
         }}
         location = /_check {{
             internal;
@@ -370,6 +383,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.control(p[len("/_control/"):])
         if p.startswith("/_cdn_check/"):
             return self.cdn_check(p[len("/_cdn_check"):])
+        if p.startswith("/_cdn_body/"):
+            return self.cdn_body(p[len("/_cdn_body/"):])
         if p.startswith("/_lfs/complete/"):
             return self.complete_multipart(p.rsplit("/", 1)[1])
         if p == "/api/whoami-v2":
@@ -507,7 +522,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         headers = {"X-Repo-Commit": sha, "Accept-Ranges": "bytes"}
         if "lfs" in meta and not raw:
             oid = meta["lfs"]["oid"]
-            headers.update({"Location": self.hub.signed_url("cdn", f"/lfs/{oid}", self.hub.config["cdn_url_ttl"]),
+            faulty = self.hub.faults.get("cdn_reset_rate") or self.hub.faults.get("cdn_flip_rate")
+            where = f"/lfs-faulty/{oid}" if faulty else f"/lfs/{oid}"
+            headers.update({"Location": self.hub.signed_url("cdn", where, self.hub.config["cdn_url_ttl"]),
                             "X-Linked-Etag": f'"{oid}"', "X-Linked-Size": str(meta["size"]),
                             "ETag": f'"{meta["oid"]}"'})
             raise Reply(302, b"", headers, content_type=None)
@@ -539,6 +556,47 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise Reply(403, b"", content_type=None)
         self.inject_faults()
         raise Reply(200, b"", content_type=None)
+
+    def cdn_body(self, oid):
+        """Serve an LFS object for nginx's /lfs-faulty/, with Range, cutting the
+        body short (cdn_reset_rate) or flipping one byte (cdn_flip_rate)."""
+        path = self.hub.store.lfs_path(oid)
+        if not re.fullmatch(r"[0-9a-f]{64}", oid) or not os.path.exists(path):
+            raise Reply(404, b"", content_type=None)
+        size = os.path.getsize(path)
+        first, last, status = 0, size - 1, 200
+        m = re.match(r"^bytes=(\d*)-(\d*)$", self.headers.get("Range", ""))
+        if m and size:
+            first = int(m.group(1)) if m.group(1) else max(size - int(m.group(2)), 0)
+            last = min(int(m.group(2)), size - 1) if m.group(1) and m.group(2) else size - 1
+            if first > last:
+                raise Reply(416, b"", {"Content-Range": f"bytes */{size}"}, None)
+            status = 206
+        length = last - first + 1 if size else 0
+        cut = self.hub.random.randrange(length) if length and self.hub.chance("cdn_reset_rate") else -1
+        flip = self.hub.random.randrange(length) if length and self.hub.chance("cdn_flip_rate") else -1
+        self.status = status
+        self.send_response(status)
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+        with open(path, "rb") as f:
+            f.seek(first)
+            done = 0
+            while done < length:
+                block = bytearray(f.read(min(1 << 20, length - done)))
+                if 0 <= flip - done < len(block):
+                    block[flip - done] ^= 0xFF
+                if 0 <= cut - done < len(block):
+                    self.wfile.write(block[:cut - done])
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return
+                self.wfile.write(block)
+                done += len(block)
 
     # --- uploads --------------------------------------------------------------
     def preupload(self, repo, rev):
