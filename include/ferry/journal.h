@@ -32,6 +32,17 @@ bool journal_has_file(const struct journal *j, const char *path,
 bool journal_has_chunk(const struct journal *j, const char *path,
                        const char *version, long long offset, long long length);
 
+struct journal_summary {
+    long long files;         /* F records */
+    long long chunks;        /* C records */
+    long long chunk_bytes;   /* bytes the C records cover */
+};
+
+/* Read state_dir's journal without opening it for writing (no file is
+ * created); a missing journal is an empty one. */
+int journal_summarize(const char *state_dir, struct journal_summary *out,
+                      struct ferry_error *err);
+
 /* Records replayed from disk plus records added since open. */
 long long journal_count(const struct journal *j);
 

@@ -29,6 +29,7 @@ struct sched_failure {
 };
 
 struct sched_report {
+    long long planned_files, planned_bytes; /* what the plan had to transfer */
     long long files_done, bytes_done;       /* transferred in this run */
     long long files_deleted;
     long long files_failed;

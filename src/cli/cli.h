@@ -31,6 +31,7 @@ struct cli {
 /* Each returns a process exit status. */
 int cmd_transfer(struct cli *cli, const char *command);
 int cmd_locks(struct cli *cli);
+int cmd_status(struct cli *cli);
 
 /* Print a command's help (NULL: the overview); false if there is no such command. */
 bool help_print(const char *command);

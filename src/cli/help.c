@@ -14,6 +14,7 @@ static const char overview[] =
 "  get   SRC DST     copy SRC into the local directory DST\n"
 "  put   SRC DST     copy the local directory SRC to DST\n"
 "  sync  SRC DST     like put, then delete what DST has and SRC lacks\n"
+"  status DIR        who holds a destination, how its last run ended, what a rerun skips\n"
 "  locks DIR         show the lock on a destination (--cleanup removes a stale one)\n"
 "\n"
 "locations: a local path or file:// URL, or a name from the config file.\n"
@@ -80,6 +81,11 @@ static const struct command_help commands[] = {
      "Like put, then delete files under the selected scenes of DST that SRC lacks.\n"
      "Nothing is deleted in a scene that could not be read completely, or that is\n"
      "empty or missing on the source side.\n", true},
+    {"status", "ferry status [--json] DIR",
+     "Read the state ferry keeps in the destination DIR (DIR/.ferry, or --state-dir):\n"
+     "the lock's holder, how the last get/put/sync ended (files and bytes done of\n"
+     "those planned, failures), and the files and chunks the journal holds, which\n"
+     "a rerun of the same command will not copy again.  Changes nothing.\n", false},
     {"locks", "ferry locks [--cleanup] [--force] DIR",
      "Show who holds the lock on the destination DIR.  --cleanup removes it if\n"
      "its holder is a dead process on this host or it is older than the TTL\n"

@@ -147,6 +147,8 @@ static int run_command(struct cli *cli)
         return cmd_transfer(cli, command);
     if (strcmp(command, "locks") == 0)
         return cmd_locks(cli);
+    if (strcmp(command, "status") == 0)
+        return cmd_status(cli);
     char msg[256];
     snprintf(msg, sizeof msg, "unknown command '%s' (see ferry --help)", command);
     return cli_fail(cli, FERRY_EUSAGE, msg);

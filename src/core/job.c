@@ -80,6 +80,8 @@ char *job_report_json(const char *command, const struct sched_report *report, in
     cJSON_AddStringToObject(o, "event", "summary");
     cJSON_AddStringToObject(o, "command", command);
     cJSON_AddNumberToObject(o, "status", err_exit_status(status));
+    cJSON_AddNumberToObject(o, "planned_files", (double)report->planned_files);
+    cJSON_AddNumberToObject(o, "planned_bytes", (double)report->planned_bytes);
     cJSON_AddNumberToObject(o, "files_done", (double)report->files_done);
     cJSON_AddNumberToObject(o, "bytes_done", (double)report->bytes_done);
     cJSON_AddNumberToObject(o, "bytes_resumed", (double)report->bytes_resumed);
@@ -150,6 +152,8 @@ static int run_planned(MPI_Comm comm, const struct job_options *opts, struct pla
     };
     int rc = sched_run(comm, plan, src, dst, &so, report);
     if (rank == 0) {
+        report->planned_files = plan->total_transfer.files;
+        report->planned_bytes = plan->total_transfer.bytes;
         progress_free(progress);
         report_walk_errors(plan, report);
         if (rc == 0 && report->files_failed)

@@ -25,6 +25,8 @@ struct journal {
     bool dirty;
 };
 
+static void forget_all(struct journal *j);
+
 static uint64_t fnv1a(const char *s)
 {
     uint64_t h = 1469598103934665603ULL;
@@ -173,6 +175,30 @@ int journal_open(const char *state_dir, struct journal **out, struct ferry_error
     }
     *out = j;
     return 0;
+}
+
+int journal_summarize(const char *state_dir, struct journal_summary *out,
+                      struct ferry_error *err)
+{
+    struct journal j = {.fd = -1};
+    j.path = xasprintf("%s/journal", state_dir);
+    memset(out, 0, sizeof *out);
+    int rc = replay(&j, err);
+    for (size_t i = 0; i < j.cap && rc == 0; i++) {
+        const char *key = j.slots[i];
+        long long offset, length;
+        if (!key)
+            continue;
+        if (key[0] == 'F') {
+            out->files++;
+        } else if (sscanf(key, "C %lld %lld", &offset, &length) == 2) {
+            out->chunks++;
+            out->chunk_bytes += length;
+        }
+    }
+    forget_all(&j);
+    free(j.path);
+    return rc;
 }
 
 /* One write(2) per record: a killed process loses nothing it wrote, and a

@@ -83,6 +83,15 @@ static int open_ends(struct work_run *run, struct backend *src, struct backend *
     return rc;
 }
 
+/* A failed read, write or copy.  EINTR means a stop signal arrived (the
+ * handlers do not restart calls): the item is interrupted, not failed. */
+static int io_error(struct work_run *run, const char *what, struct ferry_error *err)
+{
+    if (errno == EINTR)
+        return err_set(err, FERRY_EINTR, "%s %s: interrupted", what, run->item.path);
+    return err_sys(err, FERRY_EFAIL, errno, "%s %s", what, run->item.path);
+}
+
 /* copy_file_range keeps the bytes in the kernel (and lets file systems that
  * can, such as XFS, NFS 4.2 and Lustre, copy on the server); pread/pwrite is
  * the fallback where it is not supported. */
@@ -94,7 +103,7 @@ static long long copy_some(struct work_run *run, long long want, struct ferry_er
         if (n >= 0)
             return n;
         if (errno != EXDEV && errno != ENOSYS && errno != EOPNOTSUPP && errno != EINVAL)
-            return err_sys(err, FERRY_EFAIL, errno, "copying %s", run->item.path);
+            return io_error(run, "copying", err);
         run->plain_copy = true;
     }
     /* One buffer per process: a rank runs one copy step at a time. */
@@ -104,11 +113,11 @@ static long long copy_some(struct work_run *run, long long want, struct ferry_er
     size_t len = want < WORK_PLAIN_BUFFER ? (size_t)want : WORK_PLAIN_BUFFER;
     ssize_t n = pread(run->src_fd, buffer, len, in);
     if (n < 0)
-        return err_sys(err, FERRY_EFAIL, errno, "reading %s", run->item.path);
+        return io_error(run, "reading", err);
     for (ssize_t off = 0; off < n;) {
         ssize_t w = pwrite(run->dst_fd, buffer + off, (size_t)(n - off), out + off);
         if (w < 0)
-            return err_sys(err, FERRY_EFAIL, errno, "writing %s", run->item.path);
+            return io_error(run, "writing", err);
         off += w;
     }
     return n;

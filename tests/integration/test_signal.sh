@@ -19,6 +19,10 @@ pkill -TERM -f "^$FERRY_BIN"
 may_fail wait "$job"
 check "SIGTERM gives exit 75 ($status)" test "$status" -eq 75
 check "the report says interrupted" test "$(json_field "$WORK/first.json" interrupted)" = True
+check "an interrupted item is not a failed one" test "$(json_field "$WORK/first.json" files_failed)" = 0
+"$FERRY_BIN" status "$dst" > "$WORK/status.out"
+check "ferry status tells the run was interrupted" grep -q "^last run: get, interrupted (exit 75)" "$WORK/status.out"
+check "ferry status counts what the journal holds" grep -Eq "^journal: [1-9][0-9]* files" "$WORK/status.out"
 check "the log says why it stopped" grep -q "signal 15" "$WORK/first.err"
 check "the lock is released on the way out" test ! -e "$dst/.ferry/lock"
 check "the journal survived" test -s "$dst/.ferry/journal"
@@ -33,5 +37,10 @@ ferry_np 1 get --yes --json --progress never --chunk-size 256K "$src" "$dst" > "
 check "the rerun completes with exit 0" test "$(json_field "$WORK/second.json" status)" = 0
 check "and every file is byte-identical" same_tree "$src" "$dst"
 check "no part files remain" test -z "$(find "$dst" -name '*.ferry-part')"
+"$FERRY_BIN" status --json "$dst" > "$WORK/status.json"
+check "ferry status --json: complete, journal empty" python3 -c "
+import json, sys
+s = json.load(open('$WORK/status.json'))
+sys.exit(not (s['last_run']['status'] == 0 and s['journal']['files'] == 0 and s['lock']['state'] == 'free'))"
 
 finish
