@@ -56,7 +56,7 @@ DEFAULTS = {
 
 FAULT_KEYS = {"error_rate": 0.0, "error_codes": [500, 502, 503], "reset_rate": 0.0, "flip_rate": 0.0,
               "latency_ms": 0, "cdn_limit_rate": 0, "cdn_expire_now": False, "lose_commit_response": 0,
-              "cdn_reset_rate": 0.0, "cdn_flip_rate": 0.0}
+              "cdn_reset_rate": 0.0, "cdn_flip_rate": 0.0, "cdn_latency_ms": 0}
 
 
 def free_port():
@@ -355,8 +355,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise Reply(429, {"error": "Too many requests"}, {"Retry-After": str(reset)})
         self.inject_faults()
 
-    def inject_faults(self):
-        latency = self.hub.faults.get("latency_ms") or 0
+    def inject_faults(self, latency_key="latency_ms"):
+        latency = self.hub.faults.get(latency_key) or 0
         if latency:
             time.sleep(latency / 1000.0)
         if self.hub.chance("error_rate"):
@@ -554,7 +554,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         The original request's path and query arrive as ours."""
         if self.hub.check_signature(path, self.query):
             raise Reply(403, b"", content_type=None)
-        self.inject_faults()
+        self.inject_faults("cdn_latency_ms")
         raise Reply(200, b"", content_type=None)
 
     def cdn_body(self, oid):
