@@ -97,10 +97,12 @@ static int confirm(const struct plan *plan, void *ud, struct ferry_error *err)
     fflush(stdout);
     if (cli->dry_run || strcmp(cc->job->command, "plan") == 0)
         return 0;
+    /* Nothing to do still runs (an empty schedule), so that the journal of an
+     * earlier interrupted run is cleared and the report says all is done. */
     if (plan->total_transfer.files == 0 && plan->total_remove.files == 0) {
         if (!cli->quiet && !cli->json)
             printf("nothing to do\n");
-        return 0;
+        return 1;
     }
     if (cli->yes)
         return 1;
