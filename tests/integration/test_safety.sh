@@ -53,7 +53,14 @@ if [ "$(id -u)" -ne 0 ] || [ ${#as_user[@]} -gt 0 ]; then
   chmod -R a+rX "$usrc"
   chmod 000 "$usrc/scene_000/frames/02/frame_000002.bin"
   mkdir -p "$udst" && chmod 777 "$udst"
-  may_fail "${as_user[@]}" env HOME="$WORK" "$FERRY_BIN" get --yes --json --progress never \
+  # The build may sit where that user cannot reach it (a clone under /root).
+  user_bin=$FERRY_BIN
+  if ! "${as_user[@]}" test -x "$FERRY_BIN"; then
+    user_bin=$WORK/ferry
+    cp "$FERRY_BIN" "$user_bin"
+    chmod 755 "$user_bin"
+  fi
+  may_fail "${as_user[@]}" env HOME="$WORK" "$user_bin" get --yes --json --progress never \
     "$usrc" "$udst" > "$WORK/unreadable.json" 2> "$WORK/unreadable.err"
   check "an unreadable file gives exit 1 ($status)" test "$status" -eq 1
   check "the report names it and the cause" \
