@@ -60,6 +60,7 @@ class Store:
         self.root = root
         self.lock = threading.RLock()
         self.counter = 0
+        self.trees = {}     # commit -> tree; commits never change, so no invalidation
         for sub in ("repos", "commits", "blobs", "lfs", "uploads"):
             os.makedirs(os.path.join(root, sub), exist_ok=True)
 
@@ -143,7 +144,11 @@ class Store:
         raise HubError(404, "RevisionNotFound", f"Invalid rev id: {revision}")
 
     def tree(self, commit):
-        return self.load_commit(commit)["tree"]
+        """The tree at a commit (callers must not modify it)."""
+        tree = self.trees.get(commit)
+        if tree is None:
+            tree = self.trees[commit] = self.load_commit(commit)["tree"]
+        return tree
 
     # --- the commit call --------------------------------------------------
     def commit(self, kind, repo_id, branch, header, operations):
