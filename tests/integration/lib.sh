@@ -45,6 +45,18 @@ may_fail() {
   "$@" || status=$?
 }
 
+# wait_for_journal DST PATTERN N: wait (at most 10 s) until DST's journal has
+# N lines matching PATTERN, so a test can interrupt a run in the middle.
+wait_for_journal() {
+  local n
+  for _ in $(seq 2000); do
+    n=$(grep -c "$2" "$1/.ferry/journal" 2>/dev/null || true)
+    [ "${n:-0}" -ge "$3" ] && return 0
+    sleep 0.005
+  done
+  return 1
+}
+
 # ferry_np N ARGS...: run ferry under mpirun with N ranks.
 ferry_np() {
   local np=$1

@@ -11,11 +11,7 @@ ferry_np 2 get --yes --json --progress never --chunk-size 512K "$src" "$dst" \
   > "$WORK/first.json" 2> "$WORK/first.err" &
 job=$!
 # Wait until some chunks are journalled, then kill everything at once.
-for _ in $(seq 2000); do
-  n=$(grep -c '^C ' "$dst/.ferry/journal" 2>/dev/null || true)
-  [ "${n:-0}" -ge 20 ] && break
-  sleep 0.005
-done
+wait_for_journal "$dst" '^C ' 20 || true
 pkill -9 -f "^$FERRY_BIN" || true
 kill -9 "$job" 2>/dev/null || true
 wait "$job" 2>/dev/null || true

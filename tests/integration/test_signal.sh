@@ -11,10 +11,7 @@ gen_tree "$src" --scenes 4 --small 3000 --small-size 2K --large 1 --large-size 4
 ferry_np 2 get --yes --json --progress never --chunk-size 256K "$src" "$dst" \
   > "$WORK/first.json" 2> "$WORK/first.err" &
 job=$!
-for _ in $(seq 2000); do
-  [ "$(wc -l < "$dst/.ferry/journal" 2>/dev/null || echo 0)" -ge 50 ] && break
-  sleep 0.005
-done
+wait_for_journal "$dst" '^[CF] ' 50 || true
 pkill -TERM -f "^$FERRY_BIN"
 may_fail wait "$job"
 check "SIGTERM gives exit 75 ($status)" test "$status" -eq 75
