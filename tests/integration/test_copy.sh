@@ -37,6 +37,10 @@ ferry_np 2 sync --yes --json --progress never "$src" "$WORK/put" > "$WORK/sync.j
 check "sync: a changed file is copied again" same_tree "$src" "$WORK/put"
 check "sync: one file transferred" test "$(json_field "$WORK/sync.json" files_done)" = 1
 
+# file:// URLs name local directories too.
+ferry_np 1 get --yes -q "file://$src" "file://localhost$WORK/url"
+check "file:// URLs: byte-identical" same_tree "$src" "$WORK/url"
+
 # Selection.
 ferry_np 2 get --yes -q --scenes scene_001,scene_002 --exclude '*/frames/0[0-4]/' \
   "$src" "$WORK/sel"
