@@ -41,6 +41,21 @@ check "sync: one file transferred" test "$(json_field "$WORK/sync.json" files_do
 ferry_np 1 get --yes -q "file://$src" "file://localhost$WORK/url"
 check "file:// URLs: byte-identical" same_tree "$src" "$WORK/url"
 
+# Names from the config stand for locations: `put gt` copies root gt to remote gt.
+cat > "$WORK/ferry.json" <<JSON
+{"roots": {"gt": "$src"}, "remotes": {"gt": "$WORK/remote"}, "default_excludes": ["*/frames/0[0-8]/"]}
+JSON
+ferry_np 2 put --yes -q --config "$WORK/ferry.json" gt
+check "put NAME: the config's root went to its remote" test -f "$WORK/remote/scene_000/meta.json"
+check "put NAME: default excludes left frames/00-08 out" test ! -e "$WORK/remote/scene_000/frames/03"
+check "put NAME: the rest of the frames went" test -d "$WORK/remote/scene_000/frames/09"
+ferry_np 2 put --yes -q --config "$WORK/ferry.json" --no-default-excludes gt
+check "--no-default-excludes: everything went" same_tree "$src" "$WORK/remote"
+echo '{"roots": {"gt": 5}}' > "$WORK/bad.json"
+may_fail "$FERRY_BIN" --config "$WORK/bad.json" put --yes gt > "$WORK/bad.out" 2>&1
+check "a bad config gives exit 2 ($status)" test "$status" -eq 2
+check "naming the file and the key" grep -q "bad.json: \"roots\".\"gt\" must be" "$WORK/bad.out"
+
 # Selection.
 ferry_np 2 get --yes -q --scenes scene_001,scene_002 --exclude '*/frames/0[0-4]/' \
   "$src" "$WORK/sel"
