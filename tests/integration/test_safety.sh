@@ -66,6 +66,18 @@ if [ "$(id -u)" -ne 0 ] || [ ${#as_user[@]} -gt 0 ]; then
   check "the report names it and the cause" \
     python3 -c "import json,sys; s=[json.loads(l) for l in open('$WORK/unreadable.json') if '\"summary\"' in l][-1]; f=s['failures']; sys.exit(not (len(f)==1 and f[0]['path'].endswith('frame_000002.bin') and 'Permission denied' in f[0]['reason']))"
   check "every other file arrived" test "$(find "$udst/scene_000" -type f | wc -l)" = 5
+
+  # A scene the source walk cannot read completely is never pruned.
+  chmod 644 "$usrc/scene_000/frames/02/frame_000002.bin"
+  "${as_user[@]}" env HOME="$WORK" "$user_bin" get --yes -q "$usrc" "$udst" > /dev/null 2>&1
+  echo stale > "$udst/scene_000/stale.bin"
+  chmod 000 "$usrc/scene_000/frames/03"
+  may_fail "${as_user[@]}" env HOME="$WORK" "$user_bin" sync --yes --json --progress never \
+    "$usrc" "$udst" > "$WORK/walkerr.json" 2> "$WORK/walkerr.err"
+  chmod 755 "$usrc/scene_000/frames/03"
+  check "sync after a walk error exits 1 ($status)" test "$status" -eq 1
+  check "and deletes nothing in that scene" test -e "$udst/scene_000/stale.bin"
+  check "and says why" grep -q "could not be read completely" "$WORK/walkerr.json"
 else
   echo "skipped: unreadable file (needs a non-root user or setpriv)"
 fi
