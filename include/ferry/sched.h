@@ -19,6 +19,7 @@
 
 struct sched_options {
     long long chunk_size;
+    bool fsync;                      /* data on disk before it is journalled */
     struct journal *journal;         /* rank 0; NULL: no journal (benchmarks) */
     struct progress *progress;       /* rank 0; may be NULL */
 };

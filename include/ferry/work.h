@@ -21,6 +21,7 @@ struct work_item {
     long long file;          /* index in rank 0's file table */
     long long offset, length;
     bool whole;              /* WORK_COPY of a whole file: commit when done */
+    bool sync;               /* fdatasync the data before it is reported done */
     char *path;
     long long size, mtime;   /* the source version */
     unsigned mode;

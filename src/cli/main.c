@@ -16,7 +16,7 @@
 enum long_only {
     OPT_JSON = 256, OPT_CONFIG, OPT_PROGRESS, OPT_STATE_DIR, OPT_ALL, OPT_SCENES,
     OPT_SCENE_INCLUDES, OPT_INCLUDE, OPT_EXCLUDE, OPT_CHUNK_SIZE, OPT_FORCE,
-    OPT_NO_DEFAULT_EXCLUDES, OPT_CLEANUP, OPT_DELETE,
+    OPT_NO_DEFAULT_EXCLUDES, OPT_CLEANUP, OPT_DELETE, OPT_FSYNC,
 };
 
 static const struct option long_options[] = {
@@ -40,6 +40,7 @@ static const struct option long_options[] = {
     {"no-default-excludes", no_argument, NULL, OPT_NO_DEFAULT_EXCLUDES},
     {"cleanup", no_argument, NULL, OPT_CLEANUP},
     {"delete", no_argument, NULL, OPT_DELETE},
+    {"fsync", no_argument, NULL, OPT_FSYNC},
     {NULL, 0, NULL, 0},
 };
 
@@ -110,6 +111,7 @@ static int parse_args(struct cli *cli, int argc, char **argv, bool *done)
         case OPT_NO_DEFAULT_EXCLUDES: cli->no_default_excludes = true; break;
         case OPT_CLEANUP: cli->cleanup = true; break;
         case OPT_DELETE: cli->delete = true; break;
+        case OPT_FSYNC: cli->fsync = true; break;
         default: {
             *done = true;
             char msg[256];

@@ -150,7 +150,7 @@ int cmd_transfer(struct cli *cli, const char *command)
 {
     struct job_options job = {
         .command = command, .dry_run = cli->dry_run, .force = cli->force,
-        .json = cli->json, .quiet = cli->quiet, .progress = cli->progress,
+        .json = cli->json, .quiet = cli->quiet, .fsync = cli->fsync, .progress = cli->progress,
         .state_dir = cli->state_dir,
         .chunk_size = cli->chunk_size ? cli->chunk_size
                     : cli->config.chunk_size ? cli->config.chunk_size : SCHED_DEFAULT_CHUNK,

@@ -148,7 +148,8 @@ static int run_planned(MPI_Comm comm, const struct job_options *opts, struct pla
                                 opts->command, plan->total_transfer.files,
                                 plan->total_transfer.bytes);
     struct sched_options so = {
-        .chunk_size = opts->chunk_size, .journal = journal, .progress = progress,
+        .chunk_size = opts->chunk_size, .fsync = opts->fsync, .journal = journal,
+        .progress = progress,
     };
     int rc = sched_run(comm, plan, src, dst, &so, report);
     if (rank == 0) {

@@ -173,6 +173,7 @@ static void item_of(const struct sched *s, const struct queued *q, struct work_i
     item->mtime = f->mtime;
     item->mode = f->mode;
     item->whole = q->kind == WORK_COPY && q->length == f->size && f->size <= s->opts->chunk_size;
+    item->sync = s->opts->fsync;
 }
 
 /* Pack a batch: enough bytes to keep a rank busy for a while, but small

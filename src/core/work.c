@@ -15,6 +15,7 @@ void work_pack(struct pack *p, const struct work_item *item)
     pack_i64(p, item->offset);
     pack_i64(p, item->length);
     pack_u64(p, item->whole);
+    pack_u64(p, item->sync);
     pack_str(p, item->path);
     pack_i64(p, item->size);
     pack_i64(p, item->mtime);
@@ -28,6 +29,7 @@ void work_unpack(struct pack *p, struct work_item *item)
     item->offset = unpack_i64(p);
     item->length = unpack_i64(p);
     item->whole = unpack_u64(p);
+    item->sync = unpack_u64(p);
     item->path = unpack_str(p);
     item->size = unpack_i64(p);
     item->mtime = unpack_i64(p);
@@ -147,6 +149,9 @@ static int step_copy(struct work_run *run, struct backend *src, struct backend *
     }
     if (run->done < run->item.length)
         return 1;
+    /* Reported done means journalled: with --fsync that must survive a crash of the node. */
+    if (run->item.sync && fdatasync(run->dst_fd) != 0)
+        return io_error(run, "syncing", err);
     if (!run->item.whole)
         return 0;
     struct file_meta meta = {run->item.path, run->item.size, run->item.mtime, run->item.mode};

@@ -37,6 +37,10 @@ ferry_np 2 sync --yes --json --progress never "$src" "$WORK/put" > "$WORK/sync.j
 check "sync: a changed file is copied again" same_tree "$src" "$WORK/put"
 check "sync: one file transferred" test "$(json_field "$WORK/sync.json" files_done)" = 1
 
+# --fsync takes the same path with a flush before each journal record.
+ferry_np 2 get --yes -q --fsync --chunk-size 1M "$src" "$WORK/synced"
+check "--fsync: byte-identical" same_tree "$src" "$WORK/synced"
+
 # file:// URLs name local directories too.
 ferry_np 1 get --yes -q "file://$src" "file://localhost$WORK/url"
 check "file:// URLs: byte-identical" same_tree "$src" "$WORK/url"
