@@ -273,6 +273,23 @@ class HubTest(unittest.TestCase):
         status, _, counters = self.call("GET", "/_control/counters")
         self.assertGreater(json.loads(counters)["requests"]["hub:api"], 0)
 
+    def test_two_hubs_at_once(self):
+        other = os.path.join(self.work, "second")
+        url = subprocess.run(["bash", os.path.join(HERE, "hubctl.sh"), "start", other], check=True,
+                             capture_output=True, text=True).stdout.strip()
+        try:
+            with open(os.path.join(other, "urls.json")) as f:
+                urls = json.load(f)
+            self.assertEqual(url, urls["hub"])
+            self.assertFalse(set(urls.values()) & set(self.urls.values()))
+            status, _, body = self.call("GET", f"{url}/api/whoami-v2", headers=ALICE)
+            self.assertEqual((status, json.loads(body)["name"]), (200, "alice"))
+            self.assertEqual(self.call("GET", f"{url}/api/datasets/alice/t/revision/main",
+                                       headers=ALICE)[0], 404)     # its own, empty store
+        finally:
+            subprocess.run(["bash", os.path.join(HERE, "hubctl.sh"), "stop", other], check=True)
+        self.assertFalse(os.path.exists(os.path.join(other, "urls.json")))
+
     def test_request_log_and_auth_flags(self):
         out = subprocess.run(["python3", os.path.join(HERE, "hublog.py"), self.work + "/hub"],
                              check=True, capture_output=True, text=True).stdout
