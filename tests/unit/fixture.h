@@ -3,6 +3,7 @@
 #define FERRY_TEST_FIXTURE_H
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,20 @@ static inline int fixture_exists(const char *root, const char *rel)
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", root, rel);
     return access(path, F_OK) == 0;
+}
+
+static inline int fixture_remove_one(const char *path, const struct stat *st, int type,
+                                     struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    return type == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+/* rm -rf, for a test's own temporary tree. */
+static inline void fixture_rmtree(const char *root)
+{
+    nftw(root, fixture_remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 #endif

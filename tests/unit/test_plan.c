@@ -5,12 +5,12 @@
 
 #include <mpi.h>
 
-static char src[256], dst[256];
+static char base[256], src[300], dst[300];
 
 static void make_trees(void)
 {
-    char tmpl[] = "/tmp/ferry-test-plan-XXXXXX";
-    char *base = mkdtemp(tmpl);
+    snprintf(base, sizeof base, "/tmp/ferry-test-plan-XXXXXX");
+    mkdtemp(base);
     snprintf(src, sizeof src, "%s/src", base);
     snprintf(dst, sizeof dst, "%s/dst", base);
     fixture_file(src, "alpha/x.bin", 100, 1);
@@ -20,7 +20,7 @@ static void make_trees(void)
     fixture_file(src, "beta/z.bin", 3000, 5);
     fixture_file(src, "root.txt", 5, 6);
     mkdir(src, 0777);
-    char empty[300];
+    char empty[400];
     snprintf(empty, sizeof empty, "%s/delta", src);
     mkdir(empty, 0777);
 
@@ -139,6 +139,7 @@ int main(int argc, char **argv)
     test_selection();
     test_filters();
     test_missing_source();
+    fixture_rmtree(base);
     int rc = check_summary("test_plan");
     MPI_Finalize();
     return rc;

@@ -130,6 +130,7 @@ int main(int argc, char **argv)
     test_chunks();
     test_resume();
     test_vanished_source_fails_alone();
+    fixture_rmtree(base);
     int rc = check_summary("test_sched");
     MPI_Finalize();
     return rc;
