@@ -8,29 +8,46 @@
 #ifndef FERRY_BACKEND_H
 #define FERRY_BACKEND_H
 
+#include <mpi.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include "ferry/err.h"
 
 #define BACKEND_PART_SUFFIX ".ferry-part"
+#define BACKEND_WAITING 2        /* read_poll: nothing to do until the network moves */
 
 struct file_meta {
     const char *path;        /* relative to the root */
     long long size;
     long long mtime;         /* unix seconds */
     unsigned mode;           /* permission bits */
+    const char *etag;        /* the content's hash, "sha256:HEX" or "sha1:HEX"
+                              * (a git blob sha1), when the source knows it */
 };
 
 /* Called for every file a walk finds; a non-zero return stops the walk. */
 typedef int (*walk_fn)(const struct file_meta *file, void *ud);
 
 struct backend;
+struct backend_read;         /* a remote read in flight, the backend's own */
+
+/* What a remote read is to copy: [offset, offset + length) of path, written
+ * at the same offsets into fd (the destination's part file). */
+struct read_spec {
+    const char *path;
+    const char *location;    /* a URL resolved earlier for path, or NULL */
+    int fd;
+    long long offset, length, size;
+};
 
 struct backend_ops {
     const char *name;
     /* Does this kind handle the location (a URL or a path)? */
     bool (*claims)(const char *location);
     int (*open)(const char *location, struct backend **out, struct ferry_error *err);
+    /* Optional, collective over comm, before anything else: a remote source
+     * lists itself once on rank 0 and shares the listing. */
+    int (*prepare)(struct backend *b, MPI_Comm comm, struct ferry_error *err);
     /* The first-level names under the root: directories (scenes) and whether
      * plain files stand directly at the root.  A missing root is FERRY_ENOTFOUND. */
     int (*list_scenes)(struct backend *b, char ***names, size_t *count,
@@ -38,6 +55,19 @@ struct backend_ops {
     /* Every file under dir ("" for the root's own files, not recursing). */
     int (*walk)(struct backend *b, const char *dir, bool recursive, walk_fn fn,
                 void *ud, struct ferry_error *err);
+    /* Remote sources read with these three instead of open_read: start a
+     * read, poll it (1 bytes moved, 2 nothing to do yet, 0 done, or a
+     * negative ferry_err), end it.  wait blocks until some read of this
+     * process can move, at most ms milliseconds. */
+    int (*read_start)(struct backend *b, const struct read_spec *spec,
+                      struct backend_read **out, struct ferry_error *err);
+    int (*read_poll)(struct backend_read *r, long long *moved, struct ferry_error *err);
+    void (*read_end)(struct backend_read *r);
+    void (*wait)(struct backend *b, int ms);
+    /* Optional: find where each of paths is served from (signed CDN URLs),
+     * so the chunks of a big file need no resolve call each.  locations[i]
+     * is set to a fresh string, or NULL where none is known. */
+    void (*locate)(struct backend *b, char **paths, size_t n, char **locations);
     /* An fd to read path from; the caller closes it. */
     int (*open_read)(struct backend *b, const char *path, int *fd,
                      struct ferry_error *err);
@@ -72,6 +102,14 @@ int backend_open(const char *location, struct backend **out,
                  struct ferry_error *err);
 void backend_close(struct backend *b);
 
+/* Remote locations must start with one of these (the config's
+ * allowed_prefixes); none set: every location is allowed.  Checked by every
+ * remote backend before it makes a request. */
+void backend_set_allowed(char **prefixes, size_t n);
+int backend_check_allowed(const char *location, struct ferry_error *err);
+
 extern const struct backend_ops backend_local;
+extern const struct backend_ops backend_hf;
+extern const struct backend_ops backend_http;
 
 #endif

@@ -15,6 +15,7 @@ enum ferry_err {
     FERRY_EAUTH = -3,        /* authentication or permission */
     FERRY_ENOTFOUND = -4,    /* repo, revision, path */
     FERRY_EPREFLIGHT = -5,   /* disk space, lock held, not writable */
+    FERRY_EINTEGRITY = -6,   /* the bytes do not match their hash: fetch again */
     FERRY_EINTR = -75,       /* interrupted by a signal; safe to resume */
 };
 

@@ -15,6 +15,8 @@ struct hash_state;
 
 /* size is the total length, which the git blob header needs up front. */
 struct hash_state *hash_begin(long long size);
+/* Only the digests wanted (hash_end leaves the others' buffers alone). */
+struct hash_state *hash_begin_only(long long size, bool sha256, bool sha1);
 void hash_update(struct hash_state *h, const void *data, size_t len);
 /* Write the lowercase hex digests (either may be NULL) and free h. */
 void hash_end(struct hash_state *h, char sha256[HASH_SHA256_HEX], char sha1[HASH_SHA1_HEX]);

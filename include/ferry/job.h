@@ -16,6 +16,7 @@ struct job_options {
     const char *src, *dst;
     struct plan_options plan;
     long long chunk_size;
+    int connections;                 /* remote transfers in flight per rank; 0: default */
     bool dry_run, force, json, quiet, fsync;
     enum progress_mode progress;
     const char *state_dir;           /* NULL: the destination's own */

@@ -23,6 +23,13 @@ struct journal;
 int journal_open(const char *state_dir, struct journal **out,
                  struct ferry_error *err);
 
+/* The same format under another name (the catalog), opened for appending,
+ * or loaded read-only (a missing file is empty; nothing is created). */
+int journal_open_named(const char *state_dir, const char *name, struct journal **out,
+                       struct ferry_error *err);
+int journal_load(const char *state_dir, const char *name, struct journal **out,
+                 struct ferry_error *err);
+
 int journal_add_file(struct journal *j, const char *path, const char *version);
 int journal_add_chunk(struct journal *j, const char *path, const char *version,
                       long long offset, long long length);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include "ferry/backend.h"
 #include "ferry/err.h"
+#include "ferry/journal.h"
 #include "ferry/pattern.h"
 
 /* The pseudo-scene of files that stand directly at the root. */
@@ -25,6 +26,7 @@ struct plan_options {
     const char *scene_includes;      /* --scene-includes SUBSTR */
     struct pattern_filter filter;    /* --include / --exclude / default excludes */
     bool deletes;                    /* sync: plan deletes of what SRC lacks */
+    const struct journal *catalog;   /* what ferry fetched before (hash-named sources) */
 };
 
 struct plan_counts {
@@ -43,6 +45,7 @@ struct plan_file {
     long long size;
     long long mtime;
     unsigned mode;
+    char *etag;                      /* the source's content hash, or NULL */
 };
 
 struct plan {

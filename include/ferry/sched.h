@@ -16,9 +16,12 @@
 #include "ferry/progress.h"
 
 #define SCHED_DEFAULT_CHUNK (64LL << 20)
+#define SCHED_DEFAULT_CONNECTIONS 16
 
 struct sched_options {
     long long chunk_size;
+    int connections;                 /* remote transfers in flight per rank */
+    struct journal *catalog;         /* rank 0; records which content each file holds */
     bool fsync;                      /* data on disk before it is journalled */
     struct journal *journal;         /* rank 0; NULL: no journal (benchmarks) */
     struct progress *progress;       /* rank 0; may be NULL */
@@ -54,5 +57,11 @@ void sched_report_free(struct sched_report *report);
 
 /* The version string journal records carry for a local file. */
 void sched_version(long long size, long long mtime, char *buf, size_t len);
+
+/* The catalog's version of a file: the content hash it was fetched with and
+ * the size and mtime it was given, so a rerun knows a file is unchanged
+ * without reading it (and notices when someone changed it since). */
+void sched_catalog_version(const char *etag, long long size, long long mtime, char *buf,
+                           size_t len);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include "ferry/backend.h"
+#include "ferry/hash.h"
 #include "ferry/pack.h"
 
 enum work_kind {
@@ -25,6 +26,8 @@ struct work_item {
     char *path;
     long long size, mtime;   /* the source version */
     unsigned mode;
+    char *etag;              /* the content hash to check before the rename, or NULL */
+    char *url;               /* where a remote source serves it (resolved earlier), or NULL */
 };
 
 /* What became of an item, sent back to rank 0. */
@@ -34,6 +37,8 @@ struct work_result {
     int status;              /* 0, or a negative ferry_err */
     char *message;           /* the reason when status != 0 */
 };
+
+#define WORK_WAITING 2       /* work_run_step: waiting on the network, nothing moved */
 
 void work_pack(struct pack *p, const struct work_item *item);
 void work_unpack(struct pack *p, struct work_item *item);
@@ -47,21 +52,27 @@ void work_result_free(struct work_result *r);
 struct work_run {
     struct work_item item;
     int src_fd, dst_fd;
+    struct backend_read *read;   /* a remote source's read in flight */
     long long done;          /* bytes of item.length moved so far */
     bool started;
     bool plain_copy;         /* copy_file_range is not available here */
+    bool moved_all;          /* the bytes are in: sync, check, commit remain */
+    struct hash_state *hash; /* checking the part file against item.etag */
+    long long hashed;
 };
 
 /* Start running item (taking ownership of it). */
 void work_run_start(struct work_run *run, struct work_item *item);
 
 /* Move up to max_bytes; *moved gets the bytes moved.  Returns 1 while there
- * is more to do, 0 when the item is finished, a negative ferry_err on
- * failure (err says why; the run is then over). */
+ * is more to do, WORK_WAITING when a remote read has nothing for now, 0 when
+ * the item is finished, a negative ferry_err on failure (err says why; the
+ * run is then over).  FERRY_EINTEGRITY: the file's bytes do not match its
+ * hash (err names both), so it is worth fetching again. */
 int work_run_step(struct work_run *run, struct backend *src, struct backend *dst,
                   long long max_bytes, long long *moved, struct ferry_error *err);
 
-/* Release the run's descriptors and item. */
-void work_run_end(struct work_run *run);
+/* Release the run's read, descriptors and item. */
+void work_run_end(struct work_run *run, struct backend *src);
 
 #endif

@@ -237,7 +237,7 @@ static int local_open_part(struct backend *b, const char *path, long long size,
     char *part = part_path(lb, path);
     int rc = make_parent(lb, part, err);
     if (rc == 0) {
-        *fd = open(part, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        *fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (*fd < 0)
             rc = err_sys(err, FERRY_EFAIL, errno, "%s", part);
     }

@@ -22,6 +22,7 @@ struct cli {
     const char **includes, **excludes;
     size_t n_includes, n_excludes;
     long long chunk_size;
+    int connections;
     /* positional arguments after the command */
     char **args;
     int n_args;

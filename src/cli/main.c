@@ -16,7 +16,7 @@
 enum long_only {
     OPT_JSON = 256, OPT_CONFIG, OPT_PROGRESS, OPT_STATE_DIR, OPT_ALL, OPT_SCENES,
     OPT_SCENE_INCLUDES, OPT_INCLUDE, OPT_EXCLUDE, OPT_CHUNK_SIZE, OPT_FORCE,
-    OPT_NO_DEFAULT_EXCLUDES, OPT_CLEANUP, OPT_DELETE, OPT_FSYNC,
+    OPT_NO_DEFAULT_EXCLUDES, OPT_CLEANUP, OPT_DELETE, OPT_FSYNC, OPT_CONNECTIONS,
 };
 
 static const struct option long_options[] = {
@@ -41,6 +41,7 @@ static const struct option long_options[] = {
     {"cleanup", no_argument, NULL, OPT_CLEANUP},
     {"delete", no_argument, NULL, OPT_DELETE},
     {"fsync", no_argument, NULL, OPT_FSYNC},
+    {"connections", required_argument, NULL, OPT_CONNECTIONS},
     {NULL, 0, NULL, 0},
 };
 
@@ -112,6 +113,11 @@ static int parse_args(struct cli *cli, int argc, char **argv, bool *done)
         case OPT_CLEANUP: cli->cleanup = true; break;
         case OPT_DELETE: cli->delete = true; break;
         case OPT_FSYNC: cli->fsync = true; break;
+        case OPT_CONNECTIONS:
+            cli->connections = atoi(optarg);
+            if (cli->connections < 1 || cli->connections > 256)
+                return cli_fail(cli, FERRY_EUSAGE, "--connections takes a number from 1 to 256");
+            break;
         default: {
             *done = true;
             char msg[256];

@@ -155,7 +155,9 @@ int cmd_transfer(struct cli *cli, const char *command)
         .chunk_size = cli->chunk_size ? cli->chunk_size
                     : cli->config.chunk_size ? cli->config.chunk_size : SCHED_DEFAULT_CHUNK,
         .lock_ttl = cli->config.lock_ttl > 0 ? cli->config.lock_ttl : LOCK_DEFAULT_TTL,
+        .connections = cli->connections ? cli->connections : cli->config.connections,
     };
+    backend_set_allowed(cli->config.allowed_prefixes, cli->config.n_allowed_prefixes);
     if (resolve_locations(cli, command, &job.src, &job.dst) != 0)
         return err_exit_status(FERRY_EUSAGE);
     if (cli->scenes && cli->scene_includes)

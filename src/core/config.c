@@ -2,6 +2,7 @@
 #include "ferry/xalloc.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -238,7 +239,8 @@ long long config_parse_size(const char *text)
     if (end == text || errno != 0 || value < 0)
         return -1;
     static const char units[] = "KMGT";
-    const char *unit = *end ? strchr(units, *end) : NULL;
+    /* 64M, 64m, 64MiB and 64MB all mean 64 MiB. */
+    const char *unit = *end ? strchr(units, toupper((unsigned char)*end)) : NULL;
     if (*end && !unit)
         return -1;
     if (unit) {

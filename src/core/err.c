@@ -38,6 +38,7 @@ int err_exit_status(int code)
     switch (code) {
     case FERRY_OK:         return 0;
     case FERRY_EFAIL:      return 1;
+    case FERRY_EINTEGRITY: return 1;
     case FERRY_EUSAGE:     return 2;
     case FERRY_EAUTH:      return 3;
     case FERRY_ENOTFOUND:  return 4;

@@ -2,6 +2,9 @@
 #include "ferry/comm.h"
 #include "ferry/fsutil.h"
 #include "ferry/journal.h"
+
+/* DST/.ferry/catalog: which content (hash) each file ferry fetched holds. */
+#define JOB_CATALOG "catalog"
 #include "ferry/lock.h"
 #include "ferry/log.h"
 #include "ferry/xalloc.h"
@@ -14,7 +17,13 @@ static int open_ends(const struct job_options *opts, struct backend **src,
                      struct backend **dst, struct ferry_error *err)
 {
     int rc = backend_open(opts->src, src, err);
-    if (rc == 0 && (rc = backend_open(opts->dst, dst, err)) != 0) {
+    if (rc == 0 && (rc = backend_open(opts->dst, dst, err)) == 0 && !(*dst)->ops->open_part) {
+        rc = err_set(err, FERRY_EUSAGE, "%s: ferry cannot write to %s locations yet",
+                     opts->dst, (*dst)->ops->name);
+        backend_close(*dst);
+        *dst = NULL;
+    }
+    if (rc != 0 && *src) {
         backend_close(*src);
         *src = NULL;
     }
@@ -116,10 +125,10 @@ static void save_report(const char *state_dir, const char *command,
     free(json);
 }
 
-/* Rank 0 after planning: ask, check space, open the journal. */
+/* Rank 0 after planning: ask, check space, open the journal and catalog. */
 static int prepare(const struct job_options *opts, const struct plan *plan,
                    struct backend *dst, const char *state_dir, struct journal **journal,
-                   struct ferry_error *err)
+                   struct journal **catalog, struct ferry_error *err)
 {
     int rc = opts->confirm(plan, opts->confirm_ud, err);
     if (rc <= 0)
@@ -127,6 +136,8 @@ static int prepare(const struct job_options *opts, const struct plan *plan,
     rc = check_space(plan, dst, err);
     if (rc == 0)
         rc = journal_open(state_dir, journal, err);
+    if (rc == 0)
+        rc = journal_open_named(state_dir, JOB_CATALOG, catalog, err);
     return rc == 0 ? 1 : rc;
 }
 
@@ -136,8 +147,8 @@ static int run_planned(MPI_Comm comm, const struct job_options *opts, struct pla
 {
     int rank;
     MPI_Comm_rank(comm, &rank);
-    struct journal *journal = NULL;
-    int go = rank == 0 ? prepare(opts, plan, dst, state_dir, &journal, err) : 0;
+    struct journal *journal = NULL, *catalog = NULL;
+    int go = rank == 0 ? prepare(opts, plan, dst, state_dir, &journal, &catalog, err) : 0;
     go = comm_agree(comm, go, err);
     if (go <= 0)
         return go;
@@ -149,7 +160,7 @@ static int run_planned(MPI_Comm comm, const struct job_options *opts, struct pla
                                 plan->total_transfer.bytes);
     struct sched_options so = {
         .chunk_size = opts->chunk_size, .fsync = opts->fsync, .journal = journal,
-        .progress = progress,
+        .progress = progress, .connections = opts->connections, .catalog = catalog,
     };
     int rc = sched_run(comm, plan, src, dst, &so, report);
     if (rank == 0) {
@@ -163,6 +174,7 @@ static int run_planned(MPI_Comm comm, const struct job_options *opts, struct pla
         if (rc == 0 && journal_reset(journal, err) != 0)
             FLOG(LOG_WARN, "could not reset the journal: %s", err->msg);
         journal_close(journal);
+        journal_close(catalog);
         save_report(state_dir, opts->command, report, rc);
     }
     return comm_agree(comm, rc, err);
@@ -186,10 +198,19 @@ int job_transfer(MPI_Comm comm, const struct job_options *opts,
     rc = comm_agree(comm, rc, err);
     bool locked = locking && rc == 0;
 
+    /* A remote source lists itself once, on rank 0, for every rank. */
+    if (rc == 0 && src->ops->prepare)
+        rc = src->ops->prepare(src, comm, err);
+
     struct plan plan;
     memset(&plan, 0, sizeof plan);
+    struct plan_options plan_opts = opts->plan;
+    struct journal *catalog = NULL;
+    if (rc == 0 && journal_load(state_dir, JOB_CATALOG, &catalog, err) == 0)
+        plan_opts.catalog = catalog;
     if (rc == 0)
-        rc = plan_build(comm, src, dst, &opts->plan, &plan, err);
+        rc = plan_build(comm, src, dst, &plan_opts, &plan, err);
+    journal_close(catalog);
     if (rc == 0)
         rc = run_planned(comm, opts, &plan, src, dst, state_dir, report, err);
 

@@ -156,11 +156,32 @@ static double now_seconds(void)
 
 int journal_open(const char *state_dir, struct journal **out, struct ferry_error *err)
 {
+    return journal_open_named(state_dir, "journal", out, err);
+}
+
+int journal_load(const char *state_dir, const char *name, struct journal **out,
+                 struct ferry_error *err)
+{
+    struct journal *j = xcalloc(1, sizeof *j);
+    j->fd = -1;
+    j->path = xasprintf("%s/%s", state_dir, name);
+    int rc = replay(j, err);
+    if (rc != 0) {
+        journal_close(j);
+        return rc;
+    }
+    *out = j;
+    return 0;
+}
+
+int journal_open_named(const char *state_dir, const char *name, struct journal **out,
+                       struct ferry_error *err)
+{
     int rc = fs_mkdirs(state_dir, err);
     if (rc != 0)
         return rc;
     struct journal *j = xcalloc(1, sizeof *j);
-    j->path = xasprintf("%s/journal", state_dir);
+    j->path = xasprintf("%s/%s", state_dir, name);
     j->last_sync = now_seconds();
     rc = replay(j, err);
     if (rc == 0) {
@@ -254,7 +275,7 @@ long long journal_count(const struct journal *j)
 
 void journal_tick(struct journal *j)
 {
-    if (!j->dirty || now_seconds() - j->last_sync < JOURNAL_SYNC_EVERY)
+    if (j->fd < 0 || !j->dirty || now_seconds() - j->last_sync < JOURNAL_SYNC_EVERY)
         return;
     fdatasync(j->fd);
     j->dirty = false;

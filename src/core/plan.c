@@ -2,6 +2,7 @@
 #include "ferry/comm.h"
 #include "ferry/log.h"
 #include "ferry/pack.h"
+#include "ferry/sched.h"
 #include "ferry/xalloc.h"
 
 #include <cjson/cJSON.h>
@@ -26,6 +27,7 @@ static int collect_file(const struct file_meta *meta, void *ud)
     list->files[list->count++] = (struct plan_file){
         .path = xstrdup(meta->path), .size = meta->size,
         .mtime = meta->mtime, .mode = meta->mode,
+        .etag = meta->etag ? xstrdup(meta->etag) : NULL,
     };
     return 0;
 }
@@ -37,8 +39,10 @@ static int compare_path(const void *a, const void *b)
 
 static void file_list_free(struct file_list *list)
 {
-    for (size_t i = 0; i < list->count; i++)
+    for (size_t i = 0; i < list->count; i++) {
         free(list->files[i].path);
+        free(list->files[i].etag);
+    }
     free(list->files);
 }
 
@@ -54,9 +58,23 @@ static int walk_scene(struct backend *b, const char *scene, struct file_list *li
     return rc;
 }
 
-static bool same_version(const struct plan_file *a, const struct plan_file *b)
+/* Is the destination's file already the source's?  Local sources compare
+ * size and mtime.  A source that names its content by hash (the Hub) has no
+ * mtime to compare: the catalog says which content ferry put there, and the
+ * size and mtime ferry gave the file, so a file changed since is fetched
+ * again and nothing is read to decide. */
+static bool same_version(const struct plan_options *opts, const struct plan_file *src,
+                         const struct plan_file *dst)
 {
-    return a->size == b->size && a->mtime == b->mtime;
+    if (src->size != dst->size)
+        return false;
+    if (!src->etag)
+        return src->mtime == dst->mtime;
+    if (!opts->catalog)
+        return false;
+    char version[160];
+    sched_catalog_version(src->etag, dst->size, dst->mtime, version, sizeof version);
+    return journal_has_file(opts->catalog, src->path, version);
 }
 
 static void add(struct plan_counts *c, long long bytes)
@@ -101,7 +119,7 @@ static void plan_scene(struct backend *src, struct backend *dst, const char *sce
             continue;
         }
         const struct plan_file *f = &from.files[i];
-        if (order == 0 && same_version(f, &to.files[j])) {
+        if (order == 0 && same_version(opts, f, &to.files[j])) {
             add(&s.unchanged, f->size);
         } else {
             add(&s.transfer, f->size);
@@ -109,6 +127,7 @@ static void plan_scene(struct backend *src, struct backend *dst, const char *sce
             pack_i64(&transfers, f->size);
             pack_i64(&transfers, f->mtime);
             pack_u64(&transfers, f->mode);
+            pack_str(&transfers, f->etag ? f->etag : "");
         }
         i++;
         j += order == 0;
@@ -208,6 +227,11 @@ static void unpack_scene(struct plan *plan, struct plan_scene *s, struct pack *i
         f->size = unpack_i64(in);
         f->mtime = unpack_i64(in);
         f->mode = (unsigned)unpack_u64(in);
+        f->etag = unpack_str(in);
+        if (!*f->etag) {
+            free(f->etag);
+            f->etag = NULL;
+        }
     }
     plan->deletes = xrealloc(plan->deletes, (plan->n_deletes + (size_t)s->remove.files) *
                                                 sizeof *plan->deletes);
@@ -404,8 +428,10 @@ void plan_free(struct plan *plan)
     for (size_t i = 0; i < plan->n_scenes; i++)
         free(plan->scenes[i].name);
     free(plan->scenes);
-    for (size_t i = 0; i < plan->n_transfer; i++)
+    for (size_t i = 0; i < plan->n_transfer; i++) {
         free(plan->transfer[i].path);
+        free(plan->transfer[i].etag);
+    }
     free(plan->transfer);
     for (size_t i = 0; i < plan->n_deletes; i++)
         free(plan->deletes[i]);

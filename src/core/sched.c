@@ -13,11 +13,13 @@ enum sched_tag {
     TAG_WORK,            /* 0 -> worker: a batch of items */
     TAG_STOP,            /* 0 -> worker: no more work; the run's status */
     TAG_PROGRESS,        /* worker -> 0: bytes moved since the last report */
+    TAG_RESULTS,         /* worker -> 0: results and progress, without asking for work */
 };
 
 #define SCHED_STEP_BYTES (4LL << 20)        /* between two looks at the mailbox */
 #define SCHED_BATCH_MAX 256                 /* items in one batch */
 #define SCHED_PROGRESS_EVERY 0.5            /* seconds between a worker's reports */
+#define SCHED_NET_WAIT_MS 2                 /* longest a rank blocks on the network */
 
 /* A queued item on rank 0: small, since a million files make a million. */
 struct queued {
@@ -29,6 +31,16 @@ struct queued {
 struct file_state {
     long long chunks_left;
     bool failed;
+    bool refetched;                         /* its hash mismatched once already */
+};
+
+/* The items one rank runs at once: one for local copies (the disk is the
+ * limit), --connections for a remote source (the network's latency is). */
+struct runner {
+    struct backend *src, *dst;
+    struct work_run *runs;
+    bool *busy;
+    int slots, active;
 };
 
 struct sched {
@@ -48,17 +60,44 @@ struct sched {
     long long outstanding;                  /* handed out, no result yet */
 
     int *idle;                              /* workers waiting for a batch */
+    int *want;                              /* items each idle worker has room for */
     int n_idle;
     int n_stopped;
     bool stopping;
 
-    struct work_run self;
-    bool self_busy;
+    char **locations;                       /* per file: a URL resolved up front, or NULL */
+    struct runner self;
 };
 
 void sched_version(long long size, long long mtime, char *buf, size_t len)
 {
     snprintf(buf, len, "%lld:%lld", size, mtime);
+}
+
+/* A journal record's version: the content hash where the source has one (a
+ * new commit that changes the file never matches), else size and mtime. */
+static void file_version(const struct plan_file *f, char *buf, size_t len)
+{
+    if (f->etag)
+        snprintf(buf, len, "%s", f->etag);
+    else
+        sched_version(f->size, f->mtime, buf, len);
+}
+
+void sched_catalog_version(const char *etag, long long size, long long mtime, char *buf,
+                           size_t len)
+{
+    snprintf(buf, len, "%s:%lld:%lld", etag, size, mtime);
+}
+
+/* Is file index split into chunks?  Files above the chunk size are, except
+ * where a remote source could not say where a big file is served from: then
+ * every chunk would cost a resolve call of its own, so it goes whole. */
+static bool chunked(const struct sched *s, long long index)
+{
+    if (s->plan->transfer[index].size <= s->opts->chunk_size)
+        return false;
+    return !s->src->ops->locate || (s->locations && s->locations[index]);
 }
 
 static void enqueue(struct sched *s, size_t *cap, struct queued q)
@@ -79,8 +118,8 @@ static void enqueue_chunks(struct sched *s, size_t *cap, long long index)
 {
     const struct plan_file *f = &s->plan->transfer[index];
     long long chunk = s->opts->chunk_size;
-    char version[64];
-    sched_version(f->size, f->mtime, version, sizeof version);
+    char version[160];
+    file_version(f, version, sizeof version);
     /* A journalled chunk counts only if the part file still reaches past it. */
     long long part = s->opts->journal ? s->dst->ops->part_size(s->dst, f->path) : -1;
 
@@ -119,7 +158,7 @@ static void build_queue(struct sched *s)
     s->files = xcalloc(s->plan->n_transfer + 1, sizeof *s->files);
     for (size_t i = 0; i < s->plan->n_transfer; i++) {
         const struct plan_file *f = &s->plan->transfer[i];
-        if (f->size > s->opts->chunk_size) {
+        if (chunked(s, (long long)i)) {
             enqueue_chunks(s, &cap, (long long)i);
             n_chunks = s->n_queue;
         } else {
@@ -172,13 +211,15 @@ static void item_of(const struct sched *s, const struct queued *q, struct work_i
     item->size = f->size;
     item->mtime = f->mtime;
     item->mode = f->mode;
-    item->whole = q->kind == WORK_COPY && q->length == f->size && f->size <= s->opts->chunk_size;
+    item->etag = f->etag;
+    item->url = s->locations ? s->locations[q->index] : NULL;
+    item->whole = q->kind == WORK_COPY && !chunked(s, q->index);
     item->sync = s->opts->fsync;
 }
 
 /* Pack a batch: enough bytes to keep a rank busy for a while, but small
  * enough near the end that every rank finishes at about the same time. */
-static int fill_batch(struct sched *s, struct pack *out)
+static int fill_batch(struct sched *s, struct pack *out, int want)
 {
     long long target = s->queued_bytes / (4LL * s->size);
     if (target > s->opts->chunk_size)
@@ -186,7 +227,7 @@ static int fill_batch(struct sched *s, struct pack *out)
     long long bytes = 0;
     int count = 0;
     struct queued q;
-    while (count < SCHED_BATCH_MAX && (count == 0 || bytes < target) && take(s, &q)) {
+    while (count < SCHED_BATCH_MAX && (count < want || bytes < target) && take(s, &q)) {
         struct work_item item;
         item_of(s, &q, &item);
         work_pack(out, &item);
@@ -209,10 +250,15 @@ static void fail_file(struct sched *s, const char *path, const char *reason)
 
 static void journal_file(struct sched *s, const struct plan_file *f)
 {
-    char version[64];
-    sched_version(f->size, f->mtime, version, sizeof version);
+    char version[160];
+    file_version(f, version, sizeof version);
     if (s->opts->journal)
         journal_add_file(s->opts->journal, f->path, version);
+    if (f->etag && s->opts->catalog) {
+        /* The commit gave the file f->mtime: that is what a rerun will see. */
+        sched_catalog_version(f->etag, f->size, f->mtime, version, sizeof version);
+        journal_add_file(s->opts->catalog, f->path, version);
+    }
     s->report->files_done++;
     if (s->opts->progress)
         progress_add(s->opts->progress, 1, 0);
@@ -223,16 +269,34 @@ static void on_copy_done(struct sched *s, const struct work_result *r)
     const struct plan_file *f = &s->plan->transfer[r->file];
     struct file_state *fs = &s->files[r->file];
     s->report->bytes_done += r->length;
-    if (r->length == f->size && f->size <= s->opts->chunk_size) {
+    if (!chunked(s, r->file)) {
         journal_file(s, f);
         return;
     }
-    char version[64];
-    sched_version(f->size, f->mtime, version, sizeof version);
+    char version[160];
+    file_version(f, version, sizeof version);
     if (s->opts->journal)
         journal_add_chunk(s->opts->journal, f->path, version, r->offset, r->length);
     if (--fs->chunks_left == 0 && !fs->failed)
         push_urgent(s, (struct queued){WORK_FINALIZE, r->file, 0, 0});
+}
+
+/* A file whose bytes did not match its hash is fetched once more, whole. */
+static void fetch_again(struct sched *s, const struct work_result *r, const struct plan_file *f,
+                        struct file_state *fs)
+{
+    FLOG(LOG_WARN, "%s; fetching it again", r->message);
+    fs->refetched = true;
+    long long index = r->file, chunk = s->opts->chunk_size;
+    if (!chunked(s, index)) {
+        push_urgent(s, (struct queued){WORK_COPY, index, 0, f->size});
+        return;
+    }
+    for (long long off = 0; off < f->size; off += chunk) {
+        fs->chunks_left++;
+        push_urgent(s, (struct queued){WORK_COPY, index, off,
+                                       f->size - off < chunk ? f->size - off : chunk});
+    }
 }
 
 static void on_result(struct sched *s, const struct work_result *r)
@@ -249,8 +313,12 @@ static void on_result(struct sched *s, const struct work_result *r)
     }
     const struct plan_file *f = &s->plan->transfer[r->file];
     struct file_state *fs = &s->files[r->file];
+    if (r->status == FERRY_EINTEGRITY && !fs->refetched && !fs->failed) {
+        fetch_again(s, r, f, fs);
+        return;
+    }
     if (r->status != 0) {
-        if (r->kind == WORK_COPY && f->size > s->opts->chunk_size)
+        if (r->kind == WORK_COPY && chunked(s, r->file))
             fs->chunks_left--;
         if (!fs->failed)
             fail_file(s, f->path, r->message);
@@ -263,8 +331,9 @@ static void on_result(struct sched *s, const struct work_result *r)
         on_copy_done(s, r);
 }
 
-static void on_request(struct sched *s, int source, struct pack *in)
+static void on_request(struct sched *s, int source, struct pack *in, bool asks)
 {
+    int want = (int)unpack_i64(in);
     long long bytes = unpack_i64(in);
     if (unpack_i64(in) != 0 && !s->stopping) {
         FLOG(LOG_WARN, "rank %d was signalled: stopping", source);
@@ -278,7 +347,10 @@ static void on_request(struct sched *s, int source, struct pack *in)
         on_result(s, &r);
         work_result_free(&r);
     }
-    s->idle[s->n_idle++] = source;
+    if (asks) {
+        s->want[s->n_idle] = want;
+        s->idle[s->n_idle++] = source;
+    }
 }
 
 /* Receive everything waiting in the mailbox.  Returns true if anything came. */
@@ -300,8 +372,8 @@ static bool serve_mailbox(struct sched *s)
         pack_wrap(&in, buf, (size_t)len);
         if (st.MPI_TAG == TAG_PROGRESS && s->opts->progress)
             progress_add(s->opts->progress, 0, unpack_i64(&in));
-        else if (st.MPI_TAG == TAG_REQUEST)
-            on_request(s, st.MPI_SOURCE, &in);
+        else if (st.MPI_TAG == TAG_REQUEST || st.MPI_TAG == TAG_RESULTS)
+            on_request(s, st.MPI_SOURCE, &in, st.MPI_TAG == TAG_REQUEST);
         free(buf);
     }
 }
@@ -331,7 +403,7 @@ static void answer_idle(struct sched *s)
             s->n_stopped++;
         } else {
             pack_clear(&out);
-            if (fill_batch(s, &out) == 0)
+            if (fill_batch(s, &out, s->want[s->n_idle - 1]) == 0)
                 break;       /* finalize items may still come: keep it waiting */
             MPI_Send(out.data, (int)out.len, MPI_BYTE, rank, TAG_WORK, s->comm);
         }
@@ -340,154 +412,314 @@ static void answer_idle(struct sched *s)
     pack_free(&out);
 }
 
-static void finish_self(struct sched *s, int status, const char *message)
+/* ---- a rank's items in flight ---------------------------------------- */
+
+static void runner_init(struct runner *r, struct backend *src, struct backend *dst, int slots)
 {
-    struct work_result r = {
-        .kind = s->self.item.kind, .file = s->self.item.file,
-        .offset = s->self.item.offset, .length = s->self.item.length,
-        .status = status, .message = (char *)message,
-    };
-    work_run_end(&s->self);
-    s->self_busy = false;
-    on_result(s, &r);
+    memset(r, 0, sizeof *r);
+    r->src = src;
+    r->dst = dst;
+    r->slots = src->ops->read_start ? slots : 1;
+    r->runs = xcalloc((size_t)r->slots, sizeof *r->runs);
+    r->busy = xcalloc((size_t)r->slots, sizeof *r->busy);
 }
 
-/* Rank 0's own share: one step of its current item, or a new item. */
-static bool work_self(struct sched *s)
+static void runner_free(struct runner *r)
 {
-    if (!s->self_busy) {
-        struct queued q;
-        if (s->stopping || !take(s, &q))
-            return false;
+    free(r->runs);
+    free(r->busy);
+}
+
+static int runner_free_slots(const struct runner *r)
+{
+    return r->slots - r->active;
+}
+
+/* Start an item (taking ownership of it) in a free slot. */
+static void runner_add(struct runner *r, struct work_item *item)
+{
+    for (int i = 0; i < r->slots; i++) {
+        if (!r->busy[i]) {
+            work_run_start(&r->runs[i], item);
+            r->busy[i] = true;
+            r->active++;
+            return;
+        }
+    }
+}
+
+typedef void (*result_fn)(void *ud, const struct work_result *result);
+
+static void runner_end(struct runner *r, int i, int status, const char *message,
+                       result_fn done, void *ud)
+{
+    const struct work_item *it = &r->runs[i].item;
+    struct work_result res = {
+        .kind = it->kind, .file = it->file, .offset = it->offset, .length = it->length,
+        .status = status, .message = status ? (char *)message : NULL,
+    };
+    done(ud, &res);
+    work_run_end(&r->runs[i], r->src);
+    r->busy[i] = false;
+    r->active--;
+}
+
+/* One step of every item; *moved gets the bytes moved.  Returns true when
+ * something happened (bytes, an item finished).  A remote source's network
+ * is driven first, blocking briefly only when every item was waiting. */
+static bool runner_step(struct runner *r, bool waited_last, long long *moved,
+                        result_fn done, void *ud)
+{
+    *moved = 0;
+    if (r->active == 0)
+        return false;
+    if (r->src->ops->wait)
+        r->src->ops->wait(r->src, waited_last ? SCHED_NET_WAIT_MS : 0);
+    bool busy = false;
+    for (int i = 0; i < r->slots; i++) {
+        if (!r->busy[i])
+            continue;
+        struct ferry_error err = {0};
+        long long n = 0;
+        int rc = signals_pending() ? FERRY_EINTR
+               : work_run_step(&r->runs[i], r->src, r->dst, SCHED_STEP_BYTES, &n, &err);
+        *moved += n;
+        if (rc == WORK_WAITING) {
+            busy |= n > 0;
+            continue;
+        }
+        busy = true;
+        if (rc <= 0)
+            runner_end(r, i, rc, err.msg, done, ud);
+    }
+    return busy;
+}
+
+/* Interrupt everything in flight (a stop signal). */
+static void runner_stop(struct runner *r, result_fn done, void *ud)
+{
+    for (int i = 0; i < r->slots; i++)
+        if (r->busy[i])
+            runner_end(r, i, FERRY_EINTR, NULL, done, ud);
+}
+
+/* ---- rank 0 ------------------------------------------------------------- */
+
+static void self_result(void *ud, const struct work_result *r)
+{
+    on_result(ud, r);
+}
+
+/* Rank 0's own share: keep its slots full, step them.  True if busy. */
+static bool work_self(struct sched *s, bool waited_last, bool *waiting)
+{
+    struct queued q;
+    while (!s->stopping && runner_free_slots(&s->self) > 0 && take(s, &q)) {
         struct work_item item;
         item_of(s, &q, &item);
         item.path = xstrdup(item.path);
-        work_run_start(&s->self, &item);
-        s->self_busy = true;
+        item.etag = item.etag ? xstrdup(item.etag) : NULL;
+        item.url = item.url ? xstrdup(item.url) : NULL;
+        runner_add(&s->self, &item);
         s->outstanding++;
         s->report->items++;
         s->report->items_self++;
     }
     if (s->stopping) {
-        finish_self(s, FERRY_EINTR, NULL);
-        return true;
+        runner_stop(&s->self, self_result, s);
+        return false;
     }
-    struct ferry_error err = {0};
     long long moved;
-    int rc = work_run_step(&s->self, s->src, s->dst, SCHED_STEP_BYTES, &moved, &err);
+    bool busy = runner_step(&s->self, waited_last, &moved, self_result, s);
     if (s->opts->progress)
         progress_add(s->opts->progress, 0, moved);
-    if (rc <= 0)
-        finish_self(s, rc, err.msg);
-    return true;
+    *waiting = s->self.active > 0 && !busy && s->src->ops->wait;
+    return busy;
 }
 
 static void rank0_loop(struct sched *s)
 {
     int workers = s->size - 1;
-    while (s->n_stopped < workers || s->self_busy || (!s->stopping && !all_done(s))) {
+    bool waited = false;
+    while (s->n_stopped < workers || s->self.active > 0 || (!s->stopping && !all_done(s))) {
         if (!s->stopping && signals_pending()) {
             FLOG(LOG_WARN, "signal %d: stopping after the work in flight", signals_pending());
             s->stopping = true;
         }
         bool busy = serve_mailbox(s);
         answer_idle(s);
-        busy |= work_self(s);
+        bool waiting = false;
+        busy |= work_self(s, waited, &waiting);
+        waited = waiting;
         if (s->opts->progress)
             progress_tick(s->opts->progress);
         if (s->opts->journal)
             journal_tick(s->opts->journal);
-        if (!busy)
+        if (s->opts->catalog)
+            journal_tick(s->opts->catalog);
+        if (!busy && !waiting)
             nanosleep(&(struct timespec){0, 100000}, NULL);
     }
 }
 
-/* A worker: run a batch, report, ask again, until told to stop. */
+/* ---- the other ranks ---------------------------------------------------- */
+
+/* A worker keeps its slots busy: it asks rank 0 for more while it still has
+ * items queued, so the network never idles waiting for a round trip. */
 struct worker {
     MPI_Comm comm;
-    struct backend *src, *dst;
+    struct runner runner;
+    struct work_item *queue;        /* received, not started */
+    size_t n_queue, queue_cap, queue_next;
     struct pack results;
     long long unreported;
     double last_report;
+    bool asked;                     /* a request is out, no answer yet */
 };
 
-static void worker_send_progress(struct worker *w)
+static void worker_result(void *ud, const struct work_result *r)
 {
-    double now = progress_now();
-    if (now - w->last_report < SCHED_PROGRESS_EVERY || w->unreported == 0)
-        return;
-    int64_t bytes = w->unreported;
-    MPI_Send(&bytes, (int)sizeof bytes, MPI_BYTE, 0, TAG_PROGRESS, w->comm);
-    w->unreported = 0;
-    w->last_report = now;
+    struct worker *w = ud;
+    work_result_pack(&w->results, r);
 }
 
-static void worker_run_item(struct worker *w, struct work_item *item)
+static size_t worker_queued(const struct worker *w)
 {
-    struct work_run run;
-    struct ferry_error err = {0};
-    work_run_start(&run, item);
-    int rc;
-    do {
-        long long moved = 0;
-        rc = signals_pending() ? FERRY_EINTR
-           : work_run_step(&run, w->src, w->dst, SCHED_STEP_BYTES, &moved, &err);
-        w->unreported += moved;
-        worker_send_progress(w);
-    } while (rc > 0);
-    struct work_result r = {
-        .kind = run.item.kind, .file = run.item.file, .offset = run.item.offset,
-        .length = run.item.length, .status = rc, .message = rc ? err.msg : NULL,
-    };
-    work_result_pack(&w->results, &r);
-    work_run_end(&run);
+    return w->n_queue - w->queue_next;
 }
 
-static void worker_request(struct worker *w)
+/* tag TAG_REQUEST asks for items, TAG_RESULTS only reports. */
+static void worker_send(struct worker *w, int tag)
 {
     struct pack out;
     pack_init(&out);
+    int free_slots = runner_free_slots(&w->runner) - (int)worker_queued(w);
+    pack_i64(&out, free_slots > 0 ? free_slots : 1);
     pack_i64(&out, w->unreported);
     pack_i64(&out, signals_pending());
     out.data = xrealloc(out.data, out.len + w->results.len);
     memcpy(out.data + out.len, w->results.data, w->results.len);
     out.len += w->results.len;
-    MPI_Send(out.data, (int)out.len, MPI_BYTE, 0, TAG_REQUEST, w->comm);
+    MPI_Send(out.data, (int)out.len, MPI_BYTE, 0, tag, w->comm);
     pack_free(&out);
     pack_clear(&w->results);
     w->unreported = 0;
     w->last_report = progress_now();
+    if (tag == TAG_REQUEST)
+        w->asked = true;
 }
 
-static int worker_loop(MPI_Comm comm, struct backend *src, struct backend *dst)
+/* Results go back at once when nothing else will carry them soon, progress
+ * at most every SCHED_PROGRESS_EVERY seconds. */
+static void worker_report(struct worker *w)
 {
-    struct worker w = {.comm = comm, .src = src, .dst = dst};
+    bool due = progress_now() - w->last_report >= SCHED_PROGRESS_EVERY;
+    if (w->results.len > 0 && (due || w->runner.active == 0 || w->asked))
+        worker_send(w, TAG_RESULTS);
+    else if (due && w->unreported > 0) {
+        int64_t bytes = w->unreported;
+        MPI_Send(&bytes, (int)sizeof bytes, MPI_BYTE, 0, TAG_PROGRESS, w->comm);
+        w->unreported = 0;
+        w->last_report = progress_now();
+    }
+}
+
+/* The answer to a request: a batch (queued) or stop (true, with status). */
+static bool worker_receive(struct worker *w, bool block, int *status)
+{
+    int flag = 1;
+    MPI_Status st;
+    if (block)
+        MPI_Probe(0, MPI_ANY_TAG, w->comm, &st);
+    else
+        MPI_Iprobe(0, MPI_ANY_TAG, w->comm, &flag, &st);
+    if (!flag)
+        return false;
+    int len;
+    MPI_Get_count(&st, MPI_BYTE, &len);
+    unsigned char *buf = xmalloc((size_t)len);
+    MPI_Recv(buf, len, MPI_BYTE, 0, st.MPI_TAG, w->comm, MPI_STATUS_IGNORE);
+    w->asked = false;
+    if (st.MPI_TAG == TAG_STOP) {
+        memcpy(status, buf, sizeof *status);
+        free(buf);
+        return true;
+    }
+    struct pack in;
+    pack_wrap(&in, buf, (size_t)len);
+    if (w->queue_next == w->n_queue)
+        w->queue_next = w->n_queue = 0;
+    while (!pack_done(&in)) {
+        xgrow((void **)&w->queue, &w->queue_cap, w->n_queue + 1, sizeof *w->queue);
+        work_unpack(&in, &w->queue[w->n_queue++]);
+    }
+    free(buf);
+    return false;
+}
+
+static int worker_loop(MPI_Comm comm, struct backend *src, struct backend *dst, int slots)
+{
+    struct worker w = {.comm = comm};
+    runner_init(&w.runner, src, dst, slots);
     pack_init(&w.results);
     int status = 0;
+    bool waited = false;
     for (;;) {
-        worker_request(&w);
-        MPI_Status st;
-        MPI_Probe(0, MPI_ANY_TAG, comm, &st);
-        int len;
-        MPI_Get_count(&st, MPI_BYTE, &len);
-        unsigned char *buf = xmalloc((size_t)len);
-        MPI_Recv(buf, len, MPI_BYTE, 0, st.MPI_TAG, comm, MPI_STATUS_IGNORE);
-        if (st.MPI_TAG == TAG_STOP) {
-            memcpy(&status, buf, sizeof status);
-            free(buf);
+        while (runner_free_slots(&w.runner) > 0 && worker_queued(&w) > 0)
+            runner_add(&w.runner, &w.queue[w.queue_next++]);
+        /* Ask for more before the queue runs dry: low water is one item. */
+        if (!w.asked && worker_queued(&w) == 0 && !signals_pending())
+            worker_send(&w, TAG_REQUEST);
+        else if (!w.asked && w.runner.active == 0)
+            worker_send(&w, TAG_REQUEST);       /* signalled: tell rank 0, get stop */
+        bool idle = w.runner.active == 0 && worker_queued(&w) == 0;
+        if (worker_receive(&w, idle, &status))
             break;
-        }
-        struct pack in;
-        pack_wrap(&in, buf, (size_t)len);
-        while (!pack_done(&in)) {
-            struct work_item item;
-            work_unpack(&in, &item);
-            worker_run_item(&w, &item);
-        }
-        free(buf);
+        long long moved;
+        bool busy = runner_step(&w.runner, waited, &moved, worker_result, &w);
+        waited = w.runner.active > 0 && !busy && src->ops->wait;
+        w.unreported += moved;
+        worker_report(&w);
+        if (!busy && !waited && !idle)
+            nanosleep(&(struct timespec){0, 100000}, NULL);
     }
+    /* Rank 0 only says stop with items out when the run is being stopped. */
+    runner_stop(&w.runner, worker_result, &w);
+    for (size_t i = w.queue_next; i < w.n_queue; i++)
+        work_item_free(&w.queue[i]);
+    free(w.queue);
+    runner_free(&w.runner);
     pack_free(&w.results);
     return status;
+}
+
+/* Resolve big files' download URLs once, up front, so their chunks (on any
+ * rank) need no resolve call each. */
+static void locate_big_files(struct sched *s)
+{
+    if (!s->src->ops->locate)
+        return;
+    char **paths = NULL;
+    long long *which = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < s->plan->n_transfer; i++) {
+        if (s->plan->transfer[i].size <= s->opts->chunk_size)
+            continue;
+        paths = xrealloc(paths, (n + 1) * sizeof *paths);
+        which = xrealloc(which, (n + 1) * sizeof *which);
+        paths[n] = s->plan->transfer[i].path;
+        which[n++] = (long long)i;
+    }
+    if (n == 0)
+        return;
+    char **found = xcalloc(n, sizeof *found);
+    s->src->ops->locate(s->src, paths, n, found);
+    s->locations = xcalloc(s->plan->n_transfer, sizeof *s->locations);
+    for (size_t i = 0; i < n; i++)
+        s->locations[which[i]] = found[i];
+    free(found);
+    free(paths);
+    free(which);
 }
 
 int sched_run(MPI_Comm comm, const struct plan *plan, struct backend *src,
@@ -501,8 +733,9 @@ int sched_run(MPI_Comm comm, const struct plan *plan, struct backend *src,
     MPI_Comm_rank(own, &rank);
     MPI_Comm_size(own, &size);
     memset(report, 0, sizeof *report);
+    int slots = opts->connections > 0 ? opts->connections : SCHED_DEFAULT_CONNECTIONS;
     if (rank != 0) {
-        int status = worker_loop(own, src, dst);
+        int status = worker_loop(own, src, dst, slots);
         MPI_Comm_free(&own);
         return status;
     }
@@ -513,6 +746,9 @@ int sched_run(MPI_Comm comm, const struct plan *plan, struct backend *src,
         .opts = opts, .report = report,
     };
     s.idle = xcalloc((size_t)size, sizeof *s.idle);
+    s.want = xcalloc((size_t)size, sizeof *s.want);
+    runner_init(&s.self, src, dst, slots);
+    locate_big_files(&s);
     build_queue(&s);
     if (opts->progress)
         progress_add(opts->progress, 0, report->bytes_resumed);
@@ -523,6 +759,12 @@ int sched_run(MPI_Comm comm, const struct plan *plan, struct backend *src,
     free(s.urgent);
     free(s.files);
     free(s.idle);
+    free(s.want);
+    runner_free(&s.self);
+    if (s.locations)
+        for (size_t i = 0; i < plan->n_transfer; i++)
+            free(s.locations[i]);
+    free(s.locations);
     MPI_Comm_free(&own);
     return run_status(&s);
 }

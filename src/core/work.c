@@ -20,6 +20,18 @@ void work_pack(struct pack *p, const struct work_item *item)
     pack_i64(p, item->size);
     pack_i64(p, item->mtime);
     pack_u64(p, item->mode);
+    pack_str(p, item->etag ? item->etag : "");
+    pack_str(p, item->url ? item->url : "");
+}
+
+/* "" on the wire is NULL in memory. */
+static char *unpack_optional(struct pack *p)
+{
+    char *s = unpack_str(p);
+    if (*s)
+        return s;
+    free(s);
+    return NULL;
 }
 
 void work_unpack(struct pack *p, struct work_item *item)
@@ -34,12 +46,16 @@ void work_unpack(struct pack *p, struct work_item *item)
     item->size = unpack_i64(p);
     item->mtime = unpack_i64(p);
     item->mode = (unsigned)unpack_u64(p);
+    item->etag = unpack_optional(p);
+    item->url = unpack_optional(p);
 }
 
 void work_item_free(struct work_item *item)
 {
     free(item->path);
-    item->path = NULL;
+    free(item->etag);
+    free(item->url);
+    item->path = item->etag = item->url = NULL;
 }
 
 void work_result_pack(struct pack *p, const struct work_result *r)
@@ -79,10 +95,20 @@ void work_run_start(struct work_run *run, struct work_item *item)
 static int open_ends(struct work_run *run, struct backend *src, struct backend *dst,
                      struct ferry_error *err)
 {
-    int rc = src->ops->open_read(src, run->item.path, &run->src_fd, err);
-    if (rc == 0)
-        rc = dst->ops->open_part(dst, run->item.path, run->item.size, &run->dst_fd, err);
-    return rc;
+    const struct work_item *it = &run->item;
+    /* A local source is opened first, so an unreadable one leaves no part file. */
+    if (!src->ops->read_start) {
+        int rc = src->ops->open_read(src, it->path, &run->src_fd, err);
+        return rc != 0 ? rc : dst->ops->open_part(dst, it->path, it->size, &run->dst_fd, err);
+    }
+    int rc = dst->ops->open_part(dst, it->path, it->size, &run->dst_fd, err);
+    if (rc != 0)
+        return rc;
+    struct read_spec spec = {
+        .path = it->path, .location = it->url, .fd = run->dst_fd,
+        .offset = it->offset, .length = it->length, .size = it->size,
+    };
+    return src->ops->read_start(src, &spec, &run->read, err);
 }
 
 /* A failed read, write or copy.  EINTR means a stop signal arrived (the
@@ -125,15 +151,10 @@ static long long copy_some(struct work_run *run, long long want, struct ferry_er
     return n;
 }
 
-static int step_copy(struct work_run *run, struct backend *src, struct backend *dst,
-                     long long max_bytes, long long *moved, struct ferry_error *err)
+/* Copy between two local files, up to max_bytes. */
+static int step_local(struct work_run *run, long long max_bytes, long long *moved,
+                      struct ferry_error *err)
 {
-    if (!run->started) {
-        run->started = true;
-        int rc = open_ends(run, src, dst, err);
-        if (rc != 0)
-            return rc;
-    }
     while (*moved < max_bytes && run->done < run->item.length) {
         long long want = run->item.length - run->done;
         if (want > max_bytes - *moved)
@@ -147,15 +168,106 @@ static int step_copy(struct work_run *run, struct backend *src, struct backend *
         run->done += n;
         *moved += n;
     }
-    if (run->done < run->item.length)
+    return run->done < run->item.length ? 1 : 0;
+}
+
+static int step_remote(struct work_run *run, struct backend *src, long long *moved,
+                       struct ferry_error *err)
+{
+    int rc = src->ops->read_poll(run->read, moved, err);
+    run->done += *moved;
+    if (rc == BACKEND_WAITING)
+        return WORK_WAITING;
+    return rc;
+}
+
+/* Hash the part file a step at a time, then compare with the item's etag
+ * ("sha256:HEX" or "sha1:HEX", a git blob sha1).  Returns 1 while hashing,
+ * 0 when it matches. */
+static int step_check(struct work_run *run, long long max_bytes, struct ferry_error *err)
+{
+    const char *etag = run->item.etag;
+    bool sha256 = strncmp(etag, "sha256:", 7) == 0;
+    if (!run->hash)
+        run->hash = hash_begin_only(run->item.size, sha256, !sha256);
+    static char *buffer;
+    if (!buffer)
+        buffer = xmalloc(WORK_PLAIN_BUFFER);
+    for (long long step = 0; step < max_bytes && run->hashed < run->item.size;) {
+        long long want = run->item.size - run->hashed;
+        if (want > WORK_PLAIN_BUFFER)
+            want = WORK_PLAIN_BUFFER;
+        ssize_t n = pread(run->dst_fd, buffer, (size_t)want, run->hashed);
+        if (n < 0)
+            return io_error(run, "checking", err);
+        if (n == 0)
+            return err_set(err, FERRY_EINTEGRITY, "%s: only %lld of %lld bytes arrived",
+                           run->item.path, run->hashed, run->item.size);
+        hash_update(run->hash, buffer, (size_t)n);
+        run->hashed += n;
+        step += n;
+    }
+    if (run->hashed < run->item.size)
         return 1;
-    /* Reported done means journalled: with --fsync that must survive a crash of the node. */
-    if (run->item.sync && fdatasync(run->dst_fd) != 0)
-        return io_error(run, "syncing", err);
-    if (!run->item.whole)
+    char got256[HASH_SHA256_HEX], got1[HASH_SHA1_HEX];
+    hash_end(run->hash, got256, got1);
+    run->hash = NULL;
+    const char *want = strchr(etag, ':') + 1, *got = sha256 ? got256 : got1;
+    if (strcmp(want, got) == 0)
         return 0;
-    struct file_meta meta = {run->item.path, run->item.size, run->item.mtime, run->item.mode};
+    return err_set(err, FERRY_EINTEGRITY, "%s: %s mismatch: expected %s, got %s", run->item.path,
+                   sha256 ? "sha256" : "git sha1", want, got);
+}
+
+/* The bytes are all in the part file: sync, check, rename into place. */
+static int finish_file(struct work_run *run, struct backend *dst, long long max_bytes,
+                       struct ferry_error *err)
+{
+    if (run->item.etag && strchr(run->item.etag, ':')) {
+        int rc = step_check(run, max_bytes, err);
+        if (rc != 0)
+            return rc;
+    }
+    struct file_meta meta = {run->item.path, run->item.size, run->item.mtime, run->item.mode,
+                             run->item.etag};
     return dst->ops->commit(dst, &meta, run->dst_fd, err);
+}
+
+static int step_copy(struct work_run *run, struct backend *src, struct backend *dst,
+                     long long max_bytes, long long *moved, struct ferry_error *err)
+{
+    if (!run->started) {
+        run->started = true;
+        int rc = open_ends(run, src, dst, err);
+        if (rc != 0)
+            return rc;
+    }
+    if (!run->moved_all) {
+        int rc = run->read ? step_remote(run, src, moved, err)
+                           : step_local(run, max_bytes, moved, err);
+        if (rc != 0)
+            return rc;
+        run->moved_all = true;
+        /* Reported done means journalled: with --fsync that must survive a crash of the node. */
+        if (run->item.sync && fdatasync(run->dst_fd) != 0)
+            return io_error(run, "syncing", err);
+        if (!run->item.whole)
+            return 0;
+        return 1;      /* the check and the rename come in the next steps */
+    }
+    return finish_file(run, dst, max_bytes, err);
+}
+
+static int step_finalize(struct work_run *run, struct backend *dst, long long max_bytes,
+                         struct ferry_error *err)
+{
+    if (!run->started) {
+        run->started = true;
+        int rc = dst->ops->open_part(dst, run->item.path, run->item.size, &run->dst_fd, err);
+        if (rc != 0)
+            return rc;
+    }
+    return finish_file(run, dst, max_bytes, err);
 }
 
 int work_run_step(struct work_run *run, struct backend *src, struct backend *dst,
@@ -165,18 +277,22 @@ int work_run_step(struct work_run *run, struct backend *src, struct backend *dst
     switch (run->item.kind) {
     case WORK_COPY:
         return step_copy(run, src, dst, max_bytes, moved, err);
-    case WORK_FINALIZE: {
-        struct file_meta meta = {run->item.path, run->item.size, run->item.mtime, run->item.mode};
-        return dst->ops->commit(dst, &meta, -1, err);
-    }
+    case WORK_FINALIZE:
+        return step_finalize(run, dst, max_bytes, err);
     case WORK_DELETE:
         return dst->ops->remove(dst, run->item.path, err);
     }
     return err_set(err, FERRY_EFAIL, "unknown work item kind %d", (int)run->item.kind);
 }
 
-void work_run_end(struct work_run *run)
+void work_run_end(struct work_run *run, struct backend *src)
 {
+    if (run->read)
+        src->ops->read_end(run->read);
+    run->read = NULL;
+    if (run->hash)
+        hash_end(run->hash, NULL, NULL);
+    run->hash = NULL;
     if (run->src_fd >= 0)
         close(run->src_fd);
     if (run->dst_fd >= 0)

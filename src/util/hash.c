@@ -16,23 +16,34 @@ struct hash_state {
     EVP_MD_CTX *sha1;
 };
 
-struct hash_state *hash_begin(long long size)
+struct hash_state *hash_begin_only(long long size, bool sha256, bool sha1)
 {
     struct hash_state *h = xcalloc(1, sizeof *h);
-    h->sha256 = EVP_MD_CTX_new();
-    h->sha1 = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(h->sha256, EVP_sha256(), NULL);
-    EVP_DigestInit_ex(h->sha1, EVP_sha1(), NULL);
-    char header[48];
-    int n = snprintf(header, sizeof header, "blob %lld", size);
-    EVP_DigestUpdate(h->sha1, header, (size_t)n + 1);   /* with the '\0' */
+    if (sha256) {
+        h->sha256 = EVP_MD_CTX_new();
+        EVP_DigestInit_ex(h->sha256, EVP_sha256(), NULL);
+    }
+    if (sha1) {
+        h->sha1 = EVP_MD_CTX_new();
+        EVP_DigestInit_ex(h->sha1, EVP_sha1(), NULL);
+        char header[48];
+        int n = snprintf(header, sizeof header, "blob %lld", size);
+        EVP_DigestUpdate(h->sha1, header, (size_t)n + 1);   /* with the '\0' */
+    }
     return h;
+}
+
+struct hash_state *hash_begin(long long size)
+{
+    return hash_begin_only(size, true, true);
 }
 
 void hash_update(struct hash_state *h, const void *data, size_t len)
 {
-    EVP_DigestUpdate(h->sha256, data, len);
-    EVP_DigestUpdate(h->sha1, data, len);
+    if (h->sha256)
+        EVP_DigestUpdate(h->sha256, data, len);
+    if (h->sha1)
+        EVP_DigestUpdate(h->sha1, data, len);
 }
 
 static void to_hex(const unsigned char *digest, unsigned len, char *out)
@@ -49,12 +60,16 @@ void hash_end(struct hash_state *h, char sha256[HASH_SHA256_HEX], char sha1[HASH
 {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned len;
-    EVP_DigestFinal_ex(h->sha256, digest, &len);
-    if (sha256)
-        to_hex(digest, len, sha256);
-    EVP_DigestFinal_ex(h->sha1, digest, &len);
-    if (sha1)
-        to_hex(digest, len, sha1);
+    if (h->sha256) {
+        EVP_DigestFinal_ex(h->sha256, digest, &len);
+        if (sha256)
+            to_hex(digest, len, sha256);
+    }
+    if (h->sha1) {
+        EVP_DigestFinal_ex(h->sha1, digest, &len);
+        if (sha1)
+            to_hex(digest, len, sha1);
+    }
     EVP_MD_CTX_free(h->sha256);
     EVP_MD_CTX_free(h->sha1);
     free(h);

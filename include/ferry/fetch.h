@@ -1,0 +1,56 @@
+/* Fetching one byte range of one remote file into a local file, with every
+ * recovery the network needs in one place:
+ *   - redirects are followed here, and the token goes only to the origin of
+ *     the URL it was given for (the Hub), never to a CDN or storage origin;
+ *   - timeouts, resets, stalls and 5xx are retried with exponential backoff
+ *     and full jitter, resuming with Range from the last byte written;
+ *   - a 403 from a redirect target is an expired signed URL: resolve again;
+ *   - 429 waits as RateLimit/Retry-After say;
+ *   - 401, 403 and 404 from the first URL are final, mapped to auth or
+ *     not-found errors with the server's X-Error-Code;
+ *   - mirrors are tried in turn when one fails for good.
+ * A fetch is polled, never blocks, so a rank keeps many in flight. */
+#ifndef FERRY_FETCH_H
+#define FERRY_FETCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "ferry/err.h"
+
+#define FETCH_WAITING 2           /* fetch_poll: nothing moved, nothing to do yet */
+
+struct fetch_spec {
+    const char *const *urls;      /* mirrors, tried in turn */
+    size_t n_urls;
+    const char *token;            /* for urls[i]'s own origin only; may be NULL */
+    const char *location;         /* a known redirect target of urls[0], or NULL */
+    const char *what;             /* the file's name in messages */
+    int fd;                       /* bytes land at the same offsets in fd */
+    long long offset, length;     /* the range; length 0 with size 0: an empty file */
+    long long size;               /* the whole file's size */
+};
+
+struct fetch;
+
+struct fetch *fetch_start(const struct fetch_spec *spec);
+
+/* Returns 1 when bytes moved (*moved says how many), FETCH_WAITING when none
+ * did, 0 when the range is complete, or a negative ferry_err (err says why). */
+int fetch_poll(struct fetch *f, long long *moved, struct ferry_error *err);
+
+/* The redirect target the bytes came from (a CDN URL), or NULL. */
+const char *fetch_location(const struct fetch *f);
+
+void fetch_free(struct fetch *f);
+
+/* Delay before retry number attempt (1, 2, ...): uniform in
+ * [0, min(cap, base * 2^(attempt-1))] seconds ("full jitter"). */
+double fetch_backoff(int attempt);
+
+/* The ferry_err for a final HTTP answer, with a message for people:
+ * X-Error-Code says which (RepoNotFound, RevisionNotFound, EntryNotFound,
+ * GatedRepo), the status says the rest. */
+int fetch_http_error(long status, const char *error_code, const char *error_message,
+                     const char *what, struct ferry_error *err);
+
+#endif

@@ -1,0 +1,93 @@
+/* HTTP transfers on one libcurl multi handle per process, so every transfer
+ * a rank runs shares one connection pool and one event loop.
+ *
+ * Nothing here follows redirects or retries: the caller sees every answer
+ * and decides (see fetch.h), so that a token can never travel with a
+ * redirect to another origin.  Bodies go to a file descriptor at an offset
+ * (downloads) or into memory (API answers, capped). */
+#ifndef FERRY_NET_H
+#define FERRY_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "ferry/err.h"
+
+/* The answer's headers ferry acts on; NULL when absent. */
+struct net_headers {
+    char *location;
+    char *etag;
+    char *linked_etag;           /* X-Linked-Etag */
+    char *repo_commit;           /* X-Repo-Commit */
+    char *error_code;            /* X-Error-Code */
+    char *error_message;         /* X-Error-Message */
+    char *content_range;
+    char *link_next;             /* the rel="next" URL of a Link header */
+    long long linked_size;       /* X-Linked-Size, -1 when absent */
+    long long retry_after;       /* Retry-After seconds, -1 when absent */
+    long long ratelimit_reset;   /* RateLimit t=, -1 when absent */
+};
+
+struct net_request {
+    const char *url;
+    const char *token;           /* sent as a Bearer token; NULL for none */
+    bool head;                   /* HEAD instead of GET */
+    const char *post_body;       /* POST this (JSON) instead of GET */
+    long long range_start;       /* with range_end >= 0: ask for these bytes */
+    long long range_end;         /* inclusive; -1: no range */
+    int fd;                      /* >= 0: write the body at fd_offset onwards */
+    long long fd_offset;
+    long long max_body;          /* most bytes accepted (memory or fd); 0: 64 MiB in memory */
+    long connect_timeout;        /* seconds; 0: the default */
+};
+
+enum net_outcome {
+    NET_RUNNING = 0,
+    NET_ANSWERED,                /* an HTTP answer came (any status) */
+    NET_TRANSPORT,               /* timeout, reset, refused, stalled: worth a retry */
+    NET_LOCAL,                   /* our side failed (disk full, too much body): not retried */
+};
+
+struct net_transfer;
+
+int net_init(struct ferry_error *err);
+void net_cleanup(void);
+
+/* Start a request; it moves when net_drive runs. */
+struct net_transfer *net_start(const struct net_request *req);
+
+/* Move every transfer in flight as far as it can without blocking. */
+void net_drive(void);
+
+/* Block until a transfer can move, or at most ms milliseconds. */
+void net_wait(int ms);
+
+enum net_outcome net_outcome(const struct net_transfer *t);
+/* The HTTP status (0 for file:// or before an answer). */
+long net_status(const struct net_transfer *t);
+const struct net_headers *net_headers(const struct net_transfer *t);
+/* The body kept in memory (NUL-terminated), when fd < 0. */
+const char *net_body(const struct net_transfer *t, size_t *len);
+/* Body bytes received so far, and those received since the last call. */
+long long net_received(const struct net_transfer *t);
+long long net_take_new(struct net_transfer *t);
+/* Why a transfer failed, for messages ("connection reset", "No space left"). */
+const char *net_reason(const struct net_transfer *t);
+/* Content-Length of the answer, -1 when unknown; Last-Modified, -1 when unknown. */
+long long net_content_length(const struct net_transfer *t);
+long long net_last_modified(const struct net_transfer *t);
+
+/* Stop it if still running, and free it. */
+void net_free(struct net_transfer *t);
+
+/* Start, then drive until answered or failed (for rank 0's listing calls). */
+struct net_transfer *net_run(const struct net_request *req);
+
+/* "scheme://host:port" of url into buf; false for a URL without one. */
+bool net_origin(const char *url, char *buf, size_t len);
+/* target (absolute, or relative to base) as an absolute URL (fresh string). */
+char *net_join(const char *base, const char *target);
+/* path with every byte outside [A-Za-z0-9-._~/] %-escaped (fresh string);
+ * keep_slash false escapes '/' too. */
+char *net_escape(const char *path, bool keep_slash);
+
+#endif

@@ -1,0 +1,355 @@
+/* Hugging Face Hub repositories as a source: hf://datasets/OWNER/NAME[@REV][/PATH].
+ *
+ * Rank 0 resolves the revision to a commit once and lists the tree at that
+ * commit (a page per 1,000 files); every download URL names the commit, so a
+ * push during the run cannot mix two versions.  Files download through
+ * /resolve/, which redirects LFS files to a signed CDN URL; the token goes to
+ * the Hub's own origin only (see fetch.h). */
+#include "remote.h"
+#include "ferry/comm.h"
+#include "ferry/fetch.h"
+#include "ferry/hfurl.h"
+#include "ferry/log.h"
+#include "ferry/net.h"
+#include "ferry/token.h"
+#include "ferry/xalloc.h"
+
+#include <cjson/cJSON.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HF_DEFAULT_ENDPOINT "https://huggingface.co"
+#define HF_API_ATTEMPTS 8
+#define HF_LOCATE_PARALLEL 16
+
+struct hf_backend {
+    struct remote_backend remote;    /* first: a struct backend underneath */
+    struct hf_url url;
+    char *endpoint;
+    char *commit;
+};
+
+static bool hf_claims(const char *location)
+{
+    return strncmp(location, "hf://", 5) == 0;
+}
+
+/* HF_HUB_OFFLINE takes the values huggingface_hub takes. */
+static bool offline(void)
+{
+    const char *v = getenv("HF_HUB_OFFLINE");
+    return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 ||
+                 strcasecmp(v, "yes") == 0 || strcasecmp(v, "on") == 0);
+}
+
+static int hf_open(const char *location, struct backend **out, struct ferry_error *err)
+{
+    if (offline())
+        return err_set(err, FERRY_EUSAGE, "%s: HF_HUB_OFFLINE is set, so ferry makes no network "
+                       "request; unset it to reach the Hub", location);
+    int rc = backend_check_allowed(location, err);
+    if (rc != 0)
+        return rc;
+    struct hf_backend *hb = xcalloc(1, sizeof *hb);
+    rc = hfurl_parse(location, &hb->url, err);
+    if (rc != 0) {
+        free(hb);
+        return rc;
+    }
+    const char *endpoint = getenv("HF_ENDPOINT");
+    hb->endpoint = xstrdup(endpoint && *endpoint ? endpoint : HF_DEFAULT_ENDPOINT);
+    size_t len = strlen(hb->endpoint);
+    while (len > 0 && hb->endpoint[len - 1] == '/')
+        hb->endpoint[--len] = '\0';
+    hb->remote.token = token_find(NULL);
+    *out = &hb->remote.base;
+    return 0;
+}
+
+static struct hf_backend *hf_of(struct backend *b)
+{
+    return (struct hf_backend *)b;
+}
+
+/* One API call with the retries a listing deserves: transient failures and
+ * 429s are waited out; anything else is final. */
+static struct net_transfer *api_get(struct hf_backend *hb, const char *url,
+                                    struct ferry_error *err)
+{
+    struct net_request req = {.url = url, .token = hb->remote.token, .fd = -1, .range_end = -1};
+    for (int attempt = 1;; attempt++) {
+        struct net_transfer *t = net_run(&req);
+        long status = net_status(t);
+        const struct net_headers *h = net_headers(t);
+        if (net_outcome(t) == NET_ANSWERED && status == 200)
+            return t;
+        bool transient = net_outcome(t) == NET_TRANSPORT || status == 408 || status == 429 ||
+                         status >= 500;
+        if (!transient || attempt >= HF_API_ATTEMPTS) {
+            if (net_outcome(t) == NET_ANSWERED)
+                fetch_http_error(status, h->error_code, h->error_message, hb->remote.base.location,
+                                 err);
+            else
+                err_set(err, FERRY_EFAIL, "%s: %s (after %d tries)", hb->remote.base.location,
+                        net_reason(t), attempt);
+            net_free(t);
+            return NULL;
+        }
+        double wait = status == 429 && h->retry_after >= 0 ? (double)h->retry_after
+                    : status == 429 && h->ratelimit_reset >= 0 ? (double)h->ratelimit_reset + 1
+                    : fetch_backoff(attempt);
+        FLOG(LOG_INFO, "%s: %s; trying again in %.1f s", hb->remote.base.location,
+             net_outcome(t) == NET_ANSWERED ? "server error" : net_reason(t), wait);
+        net_free(t);
+        usleep((useconds_t)(wait * 1e6));
+    }
+}
+
+static cJSON *parse_json(struct hf_backend *hb, struct net_transfer *t, const char *what,
+                         struct ferry_error *err)
+{
+    cJSON *json = cJSON_Parse(net_body(t, NULL));
+    if (!json)
+        err_set(err, FERRY_EFAIL, "%s: the Hub's %s answer is not JSON", hb->remote.base.location,
+                what);
+    return json;
+}
+
+/* "2024-01-02T03:04:05.000Z" as unix seconds, or now. */
+static long long parse_time(const char *text)
+{
+    struct tm tm = {0};
+    if (text && strptime(text, "%Y-%m-%dT%H:%M:%S", &tm))
+        return (long long)timegm(&tm);
+    return (long long)time(NULL);
+}
+
+static int resolve_revision(struct hf_backend *hb, long long *when, struct ferry_error *err)
+{
+    const char *kind = hfurl_api_kind(hb->url.type);
+    char *rev = net_escape(hb->url.revision ? hb->url.revision : "main", false);
+    char *url = xasprintf("%s/api/%s/%s/revision/%s", hb->endpoint, kind, hb->url.repo_id, rev);
+    free(rev);
+    struct net_transfer *t = api_get(hb, url, err);
+    free(url);
+    if (!t)
+        return err->code;
+    cJSON *json = parse_json(hb, t, "revision", err);
+    net_free(t);
+    if (!json)
+        return err->code;
+    const cJSON *sha = cJSON_GetObjectItemCaseSensitive(json, "sha");
+    const cJSON *modified = cJSON_GetObjectItemCaseSensitive(json, "lastModified");
+    int rc = 0;
+    if (cJSON_IsString(sha) && strlen(sha->valuestring) == 40) {
+        hb->commit = xstrdup(sha->valuestring);
+        *when = parse_time(cJSON_IsString(modified) ? modified->valuestring : NULL);
+    } else {
+        rc = err_set(err, FERRY_EFAIL, "%s: the Hub's revision answer has no commit id",
+                     hb->remote.base.location);
+    }
+    cJSON_Delete(json);
+    return rc;
+}
+
+/* One tree entry: files only; paths become relative to the location's PATH. */
+static int add_tree_entry(struct hf_backend *hb, const cJSON *item, long long when,
+                          struct ferry_error *err)
+{
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(item, "type");
+    const cJSON *path = cJSON_GetObjectItemCaseSensitive(item, "path");
+    const cJSON *oid = cJSON_GetObjectItemCaseSensitive(item, "oid");
+    const cJSON *size = cJSON_GetObjectItemCaseSensitive(item, "size");
+    const cJSON *lfs = cJSON_GetObjectItemCaseSensitive(item, "lfs");
+    if (!cJSON_IsString(type) || !cJSON_IsString(path))
+        return err_set(err, FERRY_EFAIL, "%s: a tree entry without type or path",
+                       hb->remote.base.location);
+    if (strcmp(type->valuestring, "file") != 0)
+        return 0;
+    const char *rel = path->valuestring;
+    size_t root_len = strlen(hb->url.path);
+    if (root_len) {
+        if (strncmp(rel, hb->url.path, root_len) != 0 || rel[root_len] != '/')
+            return 0;
+        rel += root_len + 1;
+    }
+    char etag[128];
+    long long bytes = cJSON_IsNumber(size) ? (long long)size->valuedouble : -1;
+    const cJSON *lfs_oid = cJSON_GetObjectItemCaseSensitive(lfs, "oid");
+    const cJSON *lfs_size = cJSON_GetObjectItemCaseSensitive(lfs, "size");
+    if (cJSON_IsString(lfs_oid)) {
+        snprintf(etag, sizeof etag, "sha256:%s", lfs_oid->valuestring);
+        if (cJSON_IsNumber(lfs_size))
+            bytes = (long long)lfs_size->valuedouble;
+    } else if (cJSON_IsString(oid)) {
+        snprintf(etag, sizeof etag, "sha1:%s", oid->valuestring);
+    } else {
+        etag[0] = '\0';
+    }
+    if (bytes < 0)
+        return err_set(err, FERRY_EFAIL, "%s: tree entry %s has no size", hb->remote.base.location,
+                       path->valuestring);
+    remote_add(&hb->remote, rel, bytes, when, etag[0] ? etag : NULL, NULL, 0);
+    return 0;
+}
+
+static int list_tree(struct hf_backend *hb, long long when, struct ferry_error *err)
+{
+    const char *kind = hfurl_api_kind(hb->url.type);
+    char *path = net_escape(hb->url.path, false);
+    char *url = xasprintf("%s/api/%s/%s/tree/%s%s%s?recursive=true&expand=false", hb->endpoint,
+                          kind, hb->url.repo_id, hb->commit, *path ? "/" : "", path);
+    free(path);
+    int rc = 0;
+    long long pages = 0;
+    while (url && rc == 0) {
+        struct net_transfer *t = api_get(hb, url, err);
+        free(url);
+        url = NULL;
+        if (!t)
+            return err->code;
+        pages++;
+        cJSON *json = parse_json(hb, t, "tree", err);
+        if (json && !cJSON_IsArray(json))
+            rc = err_set(err, FERRY_EFAIL, "%s: the Hub's tree answer is not a list",
+                         hb->remote.base.location);
+        else if (!json)
+            rc = err->code;
+        const cJSON *item;
+        cJSON_ArrayForEach(item, json) {
+            if (rc == 0)
+                rc = add_tree_entry(hb, item, when, err);
+        }
+        cJSON_Delete(json);
+        if (net_headers(t)->link_next)
+            url = xstrdup(net_headers(t)->link_next);
+        net_free(t);
+    }
+    free(url);
+    FLOG(LOG_INFO, "%s: %zu files at commit %.12s (%lld listing pages)", hb->remote.base.location,
+         hb->remote.count, hb->commit, pages);
+    return rc;
+}
+
+static int list_on_rank0(struct hf_backend *hb, struct ferry_error *err)
+{
+    int rc = net_init(err);
+    long long when = 0;
+    if (rc == 0)
+        rc = resolve_revision(hb, &when, err);
+    if (rc == 0)
+        rc = list_tree(hb, when, err);
+    if (rc == 0 && hb->remote.count == 0 && hb->remote.n_refused == 0 && *hb->url.path)
+        rc = err_set(err, FERRY_ENOTFOUND, "%s: no files under '%s' at commit %.12s",
+                     hb->remote.base.location, hb->url.path, hb->commit);
+    if (rc == 0)
+        remote_finish(&hb->remote);
+    return rc;
+}
+
+static int hf_prepare(struct backend *b, MPI_Comm comm, struct ferry_error *err)
+{
+    struct hf_backend *hb = hf_of(b);
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    int rc = rank == 0 ? list_on_rank0(hb, err) : net_init(err);
+    rc = comm_agree(comm, rc, err);
+    if (rc != 0)
+        return rc;
+    struct pack p;
+    pack_init(&p);
+    if (rank == 0)
+        pack_str(&p, hb->commit);
+    comm_bcast_pack(comm, &p);
+    if (rank != 0)
+        hb->commit = unpack_str(&p);
+    pack_free(&p);
+    char *root = net_escape(hb->url.path, true);
+    hb->remote.url_prefix = xasprintf("%s/%s%s/resolve/%s/%s%s", hb->endpoint,
+                                      hfurl_url_prefix(hb->url.type), hb->url.repo_id, hb->commit,
+                                      root, *root ? "/" : "");
+    free(root);
+    remote_share(&hb->remote, comm);
+    return 0;
+}
+
+/* HEAD each LFS file's resolve URL, several at a time, and keep the CDN URL
+ * the redirect names.  Regular files are served by the Hub itself: asking
+ * would cost a resolve call and tell nothing. */
+static void hf_locate(struct backend *b, char **paths, size_t n, char **locations)
+{
+    struct hf_backend *hb = hf_of(b);
+    struct net_transfer *running[HF_LOCATE_PARALLEL] = {0};
+    size_t slot_of[HF_LOCATE_PARALLEL];
+    size_t next = 0, active = 0;
+    char origin[512];
+    net_origin(hb->endpoint, origin, sizeof origin);
+    while (next < n || active > 0) {
+        for (int s = 0; s < HF_LOCATE_PARALLEL && next < n; s++) {
+            if (running[s])
+                continue;
+            const struct remote_entry *e = remote_find(&hb->remote, paths[next]);
+            if (!e || !e->etag || strncmp(e->etag, "sha256:", 7) != 0) {
+                locations[next++] = NULL;
+                continue;
+            }
+            char *escaped = net_escape(paths[next], true);
+            char *url = xasprintf("%s%s", hb->remote.url_prefix, escaped);
+            struct net_request req = {.url = url, .token = hb->remote.token, .head = true,
+                                      .fd = -1, .range_end = -1};
+            running[s] = net_start(&req);
+            slot_of[s] = next++;
+            active++;
+            free(escaped);
+            free(url);
+        }
+        if (active == 0)
+            continue;
+        net_wait(20);
+        net_drive();
+        for (int s = 0; s < HF_LOCATE_PARALLEL; s++) {
+            struct net_transfer *t = running[s];
+            if (!t || net_outcome(t) == NET_RUNNING)
+                continue;
+            const char *target = net_headers(t)->location;
+            char there[512];
+            locations[slot_of[s]] = NULL;
+            if (net_status(t) / 100 == 3 && target && net_origin(target, there, sizeof there) &&
+                strcmp(there, origin) != 0)
+                locations[slot_of[s]] = xstrdup(target);
+            net_free(t);
+            running[s] = NULL;
+            active--;
+        }
+    }
+}
+
+static void hf_close(struct backend *b)
+{
+    struct hf_backend *hb = hf_of(b);
+    remote_free(&hb->remote);
+    hfurl_free(&hb->url);
+    free(hb->endpoint);
+    free(hb->commit);
+    free(hb);
+}
+
+const struct backend_ops backend_hf = {
+    .name = "hf",
+    .claims = hf_claims,
+    .open = hf_open,
+    .prepare = hf_prepare,
+    .list_scenes = remote_list_scenes,
+    .walk = remote_walk,
+    .read_start = remote_read_start,
+    .read_poll = remote_read_poll,
+    .read_end = remote_read_end,
+    .wait = remote_wait,
+    .locate = hf_locate,
+    .close = hf_close,
+};

@@ -1,0 +1,288 @@
+#include "remote.h"
+#include "ferry/comm.h"
+#include "ferry/fetch.h"
+#include "ferry/log.h"
+#include "ferry/net.h"
+#include "ferry/xalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+bool remote_path_safe(const char *path, const char **why)
+{
+    if (!*path)
+        return *why = "an empty path", false;
+    if (path[0] == '/')
+        return *why = "an absolute path", false;
+    if (strchr(path, '\\'))
+        return *why = "a backslash in the path", false;
+    for (const char *seg = path; seg;) {
+        const char *end = strchr(seg, '/');
+        size_t len = end ? (size_t)(end - seg) : strlen(seg);
+        if (len == 0)
+            return *why = "an empty path segment", false;
+        if ((len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.'))
+            return *why = "a '.' or '..' segment", false;
+        seg = end ? end + 1 : NULL;
+    }
+    return true;
+}
+
+/* Hidden folders (.git, .cache, .ferry) are never transferred. */
+static bool in_hidden_folder(const char *path)
+{
+    for (const char *seg = path;;) {
+        const char *end = strchr(seg, '/');
+        if (!end)
+            return false;
+        if (seg[0] == '.')
+            return true;
+        seg = end + 1;
+    }
+}
+
+static void refuse(struct remote_backend *rb, const char *path, const char *why)
+{
+    rb->refused = xrealloc(rb->refused, (rb->n_refused + 1) * sizeof *rb->refused);
+    rb->refused[rb->n_refused++] = xasprintf("%s: refused: %s", path, why);
+}
+
+void remote_add(struct remote_backend *rb, const char *path, long long size,
+                long long mtime, const char *etag, char **urls, size_t n_urls)
+{
+    const char *why;
+    if (!remote_path_safe(path, &why)) {
+        refuse(rb, path, why);
+        return;
+    }
+    if (in_hidden_folder(path))
+        return;
+    xgrow((void **)&rb->entries, &rb->cap, rb->count + 1, sizeof *rb->entries);
+    struct remote_entry *e = &rb->entries[rb->count++];
+    *e = (struct remote_entry){.path = xstrdup(path), .size = size, .mtime = mtime,
+                               .etag = etag ? xstrdup(etag) : NULL, .n_urls = n_urls};
+    if (n_urls) {
+        e->urls = xcalloc(n_urls, sizeof *e->urls);
+        for (size_t i = 0; i < n_urls; i++)
+            e->urls[i] = xstrdup(urls[i]);
+    }
+}
+
+static int compare_entries(const void *a, const void *b)
+{
+    return strcmp(((const struct remote_entry *)a)->path, ((const struct remote_entry *)b)->path);
+}
+
+static void entry_free(struct remote_entry *e)
+{
+    free(e->path);
+    free(e->etag);
+    for (size_t i = 0; i < e->n_urls; i++)
+        free(e->urls[i]);
+    free(e->urls);
+}
+
+void remote_finish(struct remote_backend *rb)
+{
+    qsort(rb->entries, rb->count, sizeof *rb->entries, compare_entries);
+    size_t kept = 0;
+    for (size_t i = 0; i < rb->count; i++) {
+        if (kept > 0 && strcmp(rb->entries[kept - 1].path, rb->entries[i].path) == 0) {
+            refuse(rb, rb->entries[i].path, "listed twice");
+            entry_free(&rb->entries[i]);
+            continue;
+        }
+        rb->entries[kept++] = rb->entries[i];
+    }
+    rb->count = kept;
+}
+
+void remote_share(struct remote_backend *rb, MPI_Comm comm)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    struct pack p;
+    pack_init(&p);
+    if (rank == 0) {
+        pack_str(&p, rb->url_prefix ? rb->url_prefix : "");
+        pack_u64(&p, rb->n_refused);
+        for (size_t i = 0; i < rb->n_refused; i++)
+            pack_str(&p, rb->refused[i]);
+        pack_u64(&p, rb->count);
+        for (size_t i = 0; i < rb->count; i++) {
+            const struct remote_entry *e = &rb->entries[i];
+            pack_str(&p, e->path);
+            pack_i64(&p, e->size);
+            pack_i64(&p, e->mtime);
+            pack_str(&p, e->etag ? e->etag : "");
+            pack_u64(&p, e->n_urls);
+            for (size_t u = 0; u < e->n_urls; u++)
+                pack_str(&p, e->urls[u]);
+        }
+    }
+    comm_bcast_pack(comm, &p);
+    if (rank != 0) {
+        free(rb->url_prefix);
+        rb->url_prefix = unpack_str(&p);
+        size_t n = unpack_u64(&p);
+        for (size_t i = 0; i < n; i++)
+            refuse(rb, "", "");
+        for (size_t i = 0; i < n; i++) {
+            free(rb->refused[i]);
+            rb->refused[i] = unpack_str(&p);
+        }
+        size_t count = unpack_u64(&p);
+        rb->entries = xcalloc(count ? count : 1, sizeof *rb->entries);
+        rb->cap = rb->count = count;
+        for (size_t i = 0; i < count; i++) {
+            struct remote_entry *e = &rb->entries[i];
+            e->path = unpack_str(&p);
+            e->size = unpack_i64(&p);
+            e->mtime = unpack_i64(&p);
+            e->etag = unpack_str(&p);
+            if (!*e->etag) {
+                free(e->etag);
+                e->etag = NULL;
+            }
+            e->n_urls = unpack_u64(&p);
+            e->urls = e->n_urls ? xcalloc(e->n_urls, sizeof *e->urls) : NULL;
+            for (size_t u = 0; u < e->n_urls; u++)
+                e->urls[u] = unpack_str(&p);
+        }
+    }
+    pack_free(&p);
+}
+
+const struct remote_entry *remote_find(const struct remote_backend *rb, const char *path)
+{
+    struct remote_entry key = {.path = (char *)path};
+    return bsearch(&key, rb->entries, rb->count, sizeof key, compare_entries);
+}
+
+void remote_free(struct remote_backend *rb)
+{
+    for (size_t i = 0; i < rb->count; i++)
+        entry_free(&rb->entries[i]);
+    free(rb->entries);
+    for (size_t i = 0; i < rb->n_refused; i++)
+        free(rb->refused[i]);
+    free(rb->refused);
+    free(rb->url_prefix);
+    if (rb->token) {
+        memset(rb->token, 0, strlen(rb->token));
+        free(rb->token);
+    }
+}
+
+int remote_list_scenes(struct backend *b, char ***names, size_t *count, bool *root_files,
+                       struct ferry_error *err)
+{
+    (void)err;
+    struct remote_backend *rb = (struct remote_backend *)b;
+    size_t cap = 0;
+    *names = NULL;
+    *count = 0;
+    *root_files = false;
+    for (size_t i = 0; i < rb->count; i++) {
+        const char *path = rb->entries[i].path, *slash = strchr(path, '/');
+        if (!slash) {
+            *root_files = true;
+            continue;
+        }
+        size_t len = (size_t)(slash - path);
+        /* Sorted by path, so a scene's entries are adjacent. */
+        if (*count && strlen((*names)[*count - 1]) == len && strncmp((*names)[*count - 1], path, len) == 0)
+            continue;
+        xgrow((void **)names, &cap, *count + 1, sizeof **names);
+        (*names)[(*count)++] = xstrndup(path, len);
+    }
+    return 0;
+}
+
+int remote_walk(struct backend *b, const char *dir, bool recursive, walk_fn fn, void *ud,
+                struct ferry_error *err)
+{
+    struct remote_backend *rb = (struct remote_backend *)b;
+    size_t dir_len = strlen(dir);
+    bool found = dir_len == 0;
+    for (size_t i = 0; i < rb->count; i++) {
+        const struct remote_entry *e = &rb->entries[i];
+        const char *rest = e->path;
+        if (dir_len) {
+            if (strncmp(e->path, dir, dir_len) != 0 || e->path[dir_len] != '/')
+                continue;
+            rest = e->path + dir_len + 1;
+        }
+        if (!recursive && strchr(rest, '/'))
+            continue;
+        found = true;
+        struct file_meta meta = {e->path, e->size, e->mtime, 0644, e->etag};
+        if (fn(&meta, ud) != 0)
+            break;
+    }
+    /* Refused entries make the walk of their scene incomplete: the plan then
+     * deletes nothing there, and the run ends with an error naming them. */
+    for (size_t i = 0; i < rb->n_refused; i++) {
+        const char *path = rb->refused[i];
+        if (dir_len == 0 || (strncmp(path, dir, dir_len) == 0 && path[dir_len] == '/'))
+            return err_set(err, FERRY_EFAIL, "%s", path);
+    }
+    return found ? 0 : FERRY_ENOTFOUND;
+}
+
+struct backend_read {
+    struct fetch *fetch;
+};
+
+int remote_read_start(struct backend *b, const struct read_spec *spec,
+                      struct backend_read **out, struct ferry_error *err)
+{
+    struct remote_backend *rb = (struct remote_backend *)b;
+    const struct remote_entry *e = remote_find(rb, spec->path);
+    if (!e)
+        return err_set(err, FERRY_EFAIL, "%s: not in the source's listing", spec->path);
+    char *own_url = NULL;
+    const char *const *urls = (const char *const *)e->urls;
+    size_t n_urls = e->n_urls;
+    const char *token = NULL;
+    if (n_urls == 0) {
+        char *escaped = net_escape(e->path, true);
+        own_url = xasprintf("%s%s", rb->url_prefix, escaped);
+        free(escaped);
+        urls = (const char *const *)&own_url;
+        n_urls = 1;
+        token = rb->token;
+    }
+    struct fetch_spec fs = {
+        .urls = urls, .n_urls = n_urls, .token = token, .location = spec->location,
+        .what = spec->path, .fd = spec->fd, .offset = spec->offset, .length = spec->length,
+        .size = spec->size,
+    };
+    *out = xcalloc(1, sizeof **out);
+    (*out)->fetch = fetch_start(&fs);
+    free(own_url);
+    return 0;
+}
+
+int remote_read_poll(struct backend_read *r, long long *moved, struct ferry_error *err)
+{
+    return fetch_poll(r->fetch, moved, err);
+}
+
+void remote_read_end(struct backend_read *r)
+{
+    if (!r)
+        return;
+    fetch_free(r->fetch);
+    free(r);
+}
+
+/* Let the network move: block until some transfer can (at most ms), then
+ * move every transfer as far as it can go. */
+void remote_wait(struct backend *b, int ms)
+{
+    (void)b;
+    if (ms > 0)
+        net_wait(ms);
+    net_drive();
+}

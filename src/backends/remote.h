@@ -1,0 +1,53 @@
+/* What the remote backends (hf, http) share: a listing made once on rank 0
+ * and broadcast, scenes and walks answered from it, reads run by fetch.
+ * Internal to src/backends. */
+#ifndef FERRY_BACKENDS_REMOTE_H
+#define FERRY_BACKENDS_REMOTE_H
+
+#include "ferry/backend.h"
+#include "ferry/pack.h"
+
+struct remote_entry {
+    char *path;                  /* relative to the root, checked safe */
+    long long size, mtime;
+    char *etag;                  /* "sha256:HEX", "sha1:HEX" or NULL */
+    char **urls;                 /* mirrors; none: url_prefix + path */
+    size_t n_urls;
+};
+
+struct remote_backend {
+    struct backend base;
+    struct remote_entry *entries;    /* sorted by path */
+    size_t count, cap;
+    char **refused;                  /* entries refused as unsafe: "PATH: why" */
+    size_t n_refused;
+    char *url_prefix;                /* for entries without urls (escaped path appended) */
+    char *token;                     /* for url_prefix's origin only; wiped on close */
+};
+
+/* Add an entry as the source lists it; an unsafe path (absolute, "..",
+ * ".", empty segments, a backslash) is refused and remembered instead. */
+void remote_add(struct remote_backend *rb, const char *path, long long size,
+                long long mtime, const char *etag, char **urls, size_t n_urls);
+/* Sort, drop hidden folders, and refuse duplicates.  Rank 0, after listing. */
+void remote_finish(struct remote_backend *rb);
+/* Rank 0's listing to every rank (entries, refusals, url_prefix). */
+void remote_share(struct remote_backend *rb, MPI_Comm comm);
+const struct remote_entry *remote_find(const struct remote_backend *rb, const char *path);
+void remote_free(struct remote_backend *rb);
+
+/* Is this path safe to create under a destination? */
+bool remote_path_safe(const char *path, const char **why);
+
+/* The backend_ops members every remote kind shares. */
+int remote_list_scenes(struct backend *b, char ***names, size_t *count, bool *root_files,
+                       struct ferry_error *err);
+int remote_walk(struct backend *b, const char *dir, bool recursive, walk_fn fn, void *ud,
+                struct ferry_error *err);
+int remote_read_start(struct backend *b, const struct read_spec *spec,
+                      struct backend_read **out, struct ferry_error *err);
+int remote_read_poll(struct backend_read *r, long long *moved, struct ferry_error *err);
+void remote_read_end(struct backend_read *r);
+void remote_wait(struct backend *b, int ms);
+
+#endif

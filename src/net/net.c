@@ -1,0 +1,413 @@
+#include "ferry/net.h"
+#include "ferry/xalloc.h"
+
+#include <curl/curl.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define NET_DEFAULT_MAX_BODY (64LL << 20)
+#define NET_CONNECT_TIMEOUT 30L
+#define NET_ERROR_BODY_MAX 65536
+/* A transfer slower than this for this long is cut and retried: a stalled
+ * connection must not hold a chunk forever. */
+#define NET_LOW_SPEED_BYTES 1024L
+#define NET_LOW_SPEED_SECONDS 30L
+
+struct net_transfer {
+    CURL *easy;
+    struct curl_slist *headers_out;
+    char *auth_header;               /* wiped before it is freed */
+    struct net_headers headers;
+    enum net_outcome outcome;
+    long status;
+    int fd;
+    long long fd_offset, max_body;
+    char *body;
+    size_t body_len, body_cap;
+    long long received, reported;
+    int local_errno;                 /* a write to fd failed */
+    bool too_long;
+    char reason[CURL_ERROR_SIZE];
+};
+
+static CURLM *multi;
+
+int net_init(struct ferry_error *err)
+{
+    if (multi)
+        return 0;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return err_set(err, FERRY_EFAIL, "libcurl could not start");
+    multi = curl_multi_init();
+    if (!multi)
+        return err_set(err, FERRY_EFAIL, "libcurl could not make a multi handle");
+    /* Separate connections, not HTTP/2 streams on one: a single TCP
+     * connection is what limits a transfer across a WAN. */
+    curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
+    return 0;
+}
+
+void net_cleanup(void)
+{
+    if (!multi)
+        return;
+    curl_multi_cleanup(multi);
+    multi = NULL;
+    curl_global_cleanup();
+}
+
+static void headers_clear(struct net_headers *h)
+{
+    free(h->location);
+    free(h->etag);
+    free(h->linked_etag);
+    free(h->repo_commit);
+    free(h->error_code);
+    free(h->error_message);
+    free(h->content_range);
+    free(h->link_next);
+    memset(h, 0, sizeof *h);
+    h->linked_size = h->retry_after = h->ratelimit_reset = -1;
+}
+
+/* A Link header's rel="next" target: <URL>; rel="next". */
+static char *link_next(const char *value)
+{
+    const char *open = strchr(value, '<');
+    const char *close = open ? strchr(open, '>') : NULL;
+    if (!close || !strstr(close, "rel=\"next\""))
+        return NULL;
+    return xstrndup(open + 1, (size_t)(close - open - 1));
+}
+
+/* RateLimit: "api";r=0;t=123 */
+static long long ratelimit_reset(const char *value)
+{
+    const char *t = strstr(value, ";t=");
+    return t ? atoll(t + 3) : -1;
+}
+
+static void set_header(struct net_headers *h, const char *name, size_t name_len,
+                       const char *value)
+{
+#define IS(n) (name_len == sizeof(n) - 1 && strncasecmp(name, n, name_len) == 0)
+    char **slot = NULL;
+    if (IS("Location"))
+        slot = &h->location;
+    else if (IS("ETag"))
+        slot = &h->etag;
+    else if (IS("X-Linked-Etag"))
+        slot = &h->linked_etag;
+    else if (IS("X-Repo-Commit"))
+        slot = &h->repo_commit;
+    else if (IS("X-Error-Code"))
+        slot = &h->error_code;
+    else if (IS("X-Error-Message"))
+        slot = &h->error_message;
+    else if (IS("Content-Range"))
+        slot = &h->content_range;
+    else if (IS("X-Linked-Size"))
+        h->linked_size = atoll(value);
+    else if (IS("Retry-After"))
+        h->retry_after = atoll(value);
+    else if (IS("RateLimit"))
+        h->ratelimit_reset = ratelimit_reset(value);
+    else if (IS("Link")) {
+        char *next = link_next(value);
+        if (next) {
+            free(h->link_next);
+            h->link_next = next;
+        }
+    }
+#undef IS
+    if (slot) {
+        free(*slot);
+        *slot = xstrdup(value);
+    }
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *ud)
+{
+    struct net_transfer *t = ud;
+    size_t len = size * n;
+    /* A new status line starts a new answer (after a 100 Continue). */
+    if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        headers_clear(&t->headers);
+        return len;
+    }
+    const char *colon = memchr(data, ':', len);
+    if (!colon)
+        return len;
+    const char *v = colon + 1, *end = data + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+        end--;
+    char *value = xstrndup(v, (size_t)(end - v));
+    set_header(&t->headers, data, (size_t)(colon - data), value);
+    free(value);
+    return len;
+}
+
+/* An error answer's body (an HTML page, a JSON message) must never land in
+ * the file: only success bodies go to fd.  Error bodies are kept, capped, for
+ * messages. */
+static size_t on_error_body(struct net_transfer *t, const char *data, size_t len)
+{
+    if (t->body_len + len <= NET_ERROR_BODY_MAX) {
+        xgrow((void **)&t->body, &t->body_cap, t->body_len + len + 1, 1);
+        memcpy(t->body + t->body_len, data, len);
+        t->body_len += len;
+        t->body[t->body_len] = '\0';
+    }
+    return len;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *ud)
+{
+    struct net_transfer *t = ud;
+    size_t len = size * n;
+    long status = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (t->fd >= 0 && status != 0 && (status < 200 || status > 299))
+        return on_error_body(t, data, len);
+    if (t->received + (long long)len > t->max_body) {
+        t->too_long = true;
+        return 0;
+    }
+    if (t->fd >= 0) {
+        for (size_t off = 0; off < len;) {
+            ssize_t w = pwrite(t->fd, data + off, len - off, t->fd_offset + t->received + (long long)off);
+            if (w < 0) {
+                if (errno == EINTR)
+                    continue;
+                t->local_errno = errno;
+                return 0;
+            }
+            off += (size_t)w;
+        }
+    } else {
+        xgrow((void **)&t->body, &t->body_cap, t->body_len + len + 1, 1);
+        memcpy(t->body + t->body_len, data, len);
+        t->body_len += len;
+        t->body[t->body_len] = '\0';
+    }
+    t->received += (long long)len;
+    return len;
+}
+
+struct net_transfer *net_start(const struct net_request *req)
+{
+    struct net_transfer *t = xcalloc(1, sizeof *t);
+    headers_clear(&t->headers);
+    t->fd = req->fd;
+    t->fd_offset = req->fd_offset;
+    t->max_body = req->max_body > 0 ? req->max_body : NET_DEFAULT_MAX_BODY;
+    t->easy = curl_easy_init();
+    CURL *e = t->easy;
+    curl_easy_setopt(e, CURLOPT_URL, req->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->reason);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, NULL);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_FILETIME, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, req->connect_timeout > 0 ? req->connect_timeout
+                                                                         : NET_CONNECT_TIMEOUT);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, NET_LOW_SPEED_BYTES);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, NET_LOW_SPEED_SECONDS);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "ferry/" FERRY_VERSION);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024);
+    if (req->head)
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    if (req->post_body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->post_body);
+        t->headers_out = curl_slist_append(t->headers_out, "Content-Type: application/json");
+    }
+    if (req->range_end >= 0) {
+        char range[64];
+        snprintf(range, sizeof range, "%lld-%lld", req->range_start, req->range_end);
+        curl_easy_setopt(e, CURLOPT_RANGE, range);
+    }
+    if (req->token) {
+        /* Kept in our own buffer so it can be wiped; never logged. */
+        t->auth_header = xasprintf("Authorization: Bearer %s", req->token);
+        t->headers_out = curl_slist_append(t->headers_out, t->auth_header);
+    }
+    if (t->headers_out)
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers_out);
+    curl_multi_add_handle(multi, e);
+    return t;
+}
+
+static void wipe(char *s)
+{
+    if (s) {
+        volatile char *p = s;
+        while (*p)
+            *p++ = 0;
+    }
+}
+
+static void finish(struct net_transfer *t, CURLcode code)
+{
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
+    if (t->local_errno) {
+        t->outcome = NET_LOCAL;
+        snprintf(t->reason, sizeof t->reason, "%s", strerror(t->local_errno));
+    } else if (t->too_long) {
+        t->outcome = NET_LOCAL;
+        snprintf(t->reason, sizeof t->reason, "the server sent more than %lld bytes", t->max_body);
+    } else if (code == CURLE_OK) {
+        t->outcome = NET_ANSWERED;
+    } else if (code == CURLE_URL_MALFORMAT || code == CURLE_UNSUPPORTED_PROTOCOL ||
+               code == CURLE_FILE_COULDNT_READ_FILE || code == CURLE_OUT_OF_MEMORY) {
+        t->outcome = NET_LOCAL;
+    } else {
+        t->outcome = NET_TRANSPORT;
+    }
+    if (!t->reason[0])
+        snprintf(t->reason, sizeof t->reason, "%s", curl_easy_strerror(code));
+}
+
+void net_drive(void)
+{
+    int running, left;
+    curl_multi_perform(multi, &running);
+    CURLMsg *msg;
+    while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        struct net_transfer *t = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        CURLcode code = msg->data.result;
+        curl_multi_remove_handle(multi, msg->easy_handle);
+        if (t)
+            finish(t, code);
+    }
+}
+
+void net_wait(int ms)
+{
+    curl_multi_poll(multi, NULL, 0, ms, NULL);
+}
+
+enum net_outcome net_outcome(const struct net_transfer *t) { return t->outcome; }
+long net_status(const struct net_transfer *t) { return t->status; }
+const struct net_headers *net_headers(const struct net_transfer *t) { return &t->headers; }
+long long net_received(const struct net_transfer *t) { return t->received; }
+const char *net_reason(const struct net_transfer *t) { return t->reason; }
+
+const char *net_body(const struct net_transfer *t, size_t *len)
+{
+    if (len)
+        *len = t->body_len;
+    return t->body ? t->body : "";
+}
+
+long long net_take_new(struct net_transfer *t)
+{
+    long long n = t->received - t->reported;
+    t->reported = t->received;
+    return n;
+}
+
+long long net_content_length(const struct net_transfer *t)
+{
+    curl_off_t len = -1;
+    curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+    return (long long)len;
+}
+
+long long net_last_modified(const struct net_transfer *t)
+{
+    curl_off_t when = -1;
+    curl_easy_getinfo(t->easy, CURLINFO_FILETIME_T, &when);
+    return (long long)when;
+}
+
+void net_free(struct net_transfer *t)
+{
+    if (!t)
+        return;
+    if (t->outcome == NET_RUNNING)
+        curl_multi_remove_handle(multi, t->easy);
+    curl_easy_cleanup(t->easy);
+    for (struct curl_slist *s = t->headers_out; s; s = s->next)
+        wipe(s->data);
+    curl_slist_free_all(t->headers_out);
+    wipe(t->auth_header);
+    free(t->auth_header);
+    headers_clear(&t->headers);
+    free(t->body);
+    free(t);
+}
+
+struct net_transfer *net_run(const struct net_request *req)
+{
+    struct net_transfer *t = net_start(req);
+    while (t->outcome == NET_RUNNING) {
+        net_drive();
+        if (t->outcome == NET_RUNNING)
+            net_wait(50);
+    }
+    return t;
+}
+
+bool net_origin(const char *url, char *buf, size_t len)
+{
+    const char *scheme_end = strstr(url, "://");
+    if (!scheme_end)
+        return false;
+    const char *host = scheme_end + 3;
+    size_t n = strcspn(host, "/?#");
+    snprintf(buf, len, "%.*s", (int)(host + n - url), url);
+    for (char *p = buf; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return true;
+}
+
+char *net_join(const char *base, const char *target)
+{
+    if (strstr(target, "://"))
+        return xstrdup(target);
+    char origin[512];
+    if (!net_origin(base, origin, sizeof origin))
+        return xstrdup(target);
+    if (target[0] == '/')
+        return xasprintf("%s%s", origin, target);
+    /* Relative to the base's directory. */
+    const char *path = base + strlen(origin);
+    size_t dir = strcspn(path, "?#");
+    while (dir > 0 && path[dir - 1] != '/')
+        dir--;
+    return xasprintf("%s%.*s%s", origin, (int)dir, path, target);
+}
+
+char *net_escape(const char *path, bool keep_slash)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = xmalloc(strlen(path) * 3 + 1), *o = out;
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if (isalnum(*p) || strchr("-._~", *p) || (keep_slash && *p == '/')) {
+            *o++ = (char)*p;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
+    }
+    *o = '\0';
+    return out;
+}
