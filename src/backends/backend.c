@@ -7,7 +7,7 @@
 /* Every storage kind ferry knows; the first that claims a location wins. */
 static const struct backend_ops *const backend_kinds[] = {
     &backend_hf,
-    /*TMP     &backend_http,backend_http,*/
+    &backend_http,
     &backend_local,
 };
 
