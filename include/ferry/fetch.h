@@ -51,6 +51,6 @@ double fetch_backoff(int attempt);
  * X-Error-Code says which (RepoNotFound, RevisionNotFound, EntryNotFound,
  * GatedRepo), the status says the rest. */
 int fetch_http_error(long status, const char *error_code, const char *error_message,
-                     const char *what, struct ferry_error *err);
+                     bool sent_token, const char *what, struct ferry_error *err);
 
 #endif

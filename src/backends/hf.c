@@ -92,8 +92,8 @@ static struct net_transfer *api_get(struct hf_backend *hb, const char *url,
                          status >= 500;
         if (!transient || attempt >= HF_API_ATTEMPTS) {
             if (net_outcome(t) == NET_ANSWERED)
-                fetch_http_error(status, h->error_code, h->error_message, hb->remote.base.location,
-                                 err);
+                fetch_http_error(status, h->error_code, h->error_message, hb->remote.token != NULL,
+                                 hb->remote.base.location, err);
             else
                 err_set(err, FERRY_EFAIL, "%s: %s (after %d tries)", hb->remote.base.location,
                         net_reason(t), attempt);

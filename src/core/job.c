@@ -191,16 +191,20 @@ int job_transfer(MPI_Comm comm, const struct job_options *opts,
     if (rc != 0)
         return rc;
 
+    /* A remote source lists itself once, on rank 0, for every rank; before
+     * the lock, so a wrong name or token leaves nothing behind in DST. */
+    if (src->ops->prepare && (rc = src->ops->prepare(src, comm, err)) != 0) {
+        backend_close(src);
+        backend_close(dst);
+        return rc;
+    }
+
     const char *state_dir = state_dir_of(opts, dst);
     bool locking = !opts->dry_run && strcmp(opts->command, "plan") != 0;
     if (locking && rank == 0)
         rc = take_lock(opts, state_dir, err);
     rc = comm_agree(comm, rc, err);
     bool locked = locking && rc == 0;
-
-    /* A remote source lists itself once, on rank 0, for every rank. */
-    if (rc == 0 && src->ops->prepare)
-        rc = src->ops->prepare(src, comm, err);
 
     struct plan plan;
     memset(&plan, 0, sizeof plan);

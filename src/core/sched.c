@@ -627,12 +627,16 @@ static void worker_report(struct worker *w)
 /* The answer to a request: a batch (queued) or stop (true, with status). */
 static bool worker_receive(struct worker *w, bool block, int *status)
 {
-    int flag = 1;
+    int flag;
     MPI_Status st;
-    if (block)
-        MPI_Probe(0, MPI_ANY_TAG, w->comm, &st);
-    else
+    /* Polled with pauses rather than MPI_Probe, which spins a core: on a
+     * node with as many ranks as cores that core is another rank's. */
+    for (;;) {
         MPI_Iprobe(0, MPI_ANY_TAG, w->comm, &flag, &st);
+        if (flag || !block)
+            break;
+        nanosleep(&(struct timespec){0, 200000}, NULL);
+    }
     if (!flag)
         return false;
     int len;

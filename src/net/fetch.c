@@ -8,7 +8,7 @@
 #include <time.h>
 
 #define FETCH_MAX_ATTEMPTS 8      /* failed tries in a row on one mirror */
-#define FETCH_MAX_EXPIRIES 5      /* signed URLs that expired under one fetch */
+#define FETCH_MAX_EXPIRIES 8      /* signed URLs that expired under one fetch */
 #define FETCH_MAX_HOPS 8          /* redirects in a row */
 #define FETCH_MAX_THROTTLES 30    /* 429 answers waited out */
 #define FETCH_BACKOFF_BASE 0.25
@@ -52,13 +52,23 @@ double fetch_backoff(int attempt)
 }
 
 int fetch_http_error(long status, const char *error_code, const char *error_message,
-                     const char *what, struct ferry_error *err)
+                     bool sent_token, const char *what, struct ferry_error *err)
 {
     const char *code = error_code ? error_code : "";
     const char *detail = error_message ? error_message : "";
+    /* The Hub answers 401 to an anonymous caller for a private repo and for
+     * a missing one alike (X-Error-Code RepoNotFound): without a token that
+     * is an authentication problem first. */
+    if (status == 401 && strstr(detail, "nvalid"))
+        return err_set(err, FERRY_EAUTH, "%s: the token was refused (HTTP 401: %s)", what, detail);
+    if (status == 401 && !sent_token)
+        return err_set(err, FERRY_EAUTH, "%s: not found, or private and no token was given: "
+                       "set HF_TOKEN (or HF_TOKEN_PATH) to a token that can read it (HTTP 401)",
+                       what);
     if (strcmp(code, "RepoNotFound") == 0)
-        return err_set(err, FERRY_ENOTFOUND, "%s: repository not found (or private: check the "
-                       "token) (HTTP %ld)", what, status);
+        return err_set(err, status == 401 ? FERRY_EAUTH : FERRY_ENOTFOUND,
+                       "%s: repository not found, or this token cannot read it (HTTP %ld)",
+                       what, status);
     if (strcmp(code, "RevisionNotFound") == 0)
         return err_set(err, FERRY_ENOTFOUND, "%s: revision not found (HTTP %ld)", what, status);
     if (strcmp(code, "EntryNotFound") == 0)
@@ -68,10 +78,8 @@ int fetch_http_error(long status, const char *error_code, const char *error_mess
         return err_set(err, FERRY_EAUTH, "%s: the repository is gated: accept its conditions on "
                        "the Hub with this token's account (HTTP %ld)", what, status);
     if (status == 401)
-        return err_set(err, FERRY_EAUTH, "%s: not authorized (HTTP 401%s%s): %s", what,
-                       *detail ? ": " : "", detail,
-                       strstr(detail, "nvalid") ? "the token was refused"
-                                                : "a private repository needs a token (HF_TOKEN)");
+        return err_set(err, FERRY_EAUTH, "%s: not authorized (HTTP 401%s%s)", what,
+                       *detail ? ": " : "", detail);
     if (status == 403)
         return err_set(err, FERRY_EAUTH, "%s: access denied (HTTP 403%s%s)", what,
                        *detail ? ": " : "", detail);
@@ -132,9 +140,12 @@ static void launch(struct fetch *f)
     f->t = net_start(&req);
 }
 
-/* Wait before the next try; false when this mirror is out of tries. */
+/* Wait before the next try; false when this mirror is out of tries.  A
+ * mirror with others after it gets one try: the next one may well work. */
 static bool again_later(struct fetch *f, bool progressed)
 {
+    if (f->mirror + 1 < f->n_urls && !progressed)
+        return false;
     f->attempts = progressed ? 1 : f->attempts + 1;
     if (f->attempts > FETCH_MAX_ATTEMPTS)
         return false;
@@ -246,7 +257,8 @@ static int settle(struct fetch *f, struct ferry_error *err)
         snprintf(f->reason, sizeof f->reason, "HTTP %ld", status);
         return again_later(f, false) ? FETCH_WAITING : next_mirror(f, FERRY_EFAIL, err);
     }
-    int rc = fetch_http_error(status, h->error_code, h->error_message, f->what, err);
+    int rc = fetch_http_error(status, h->error_code, h->error_message, f->url_has_token,
+                              f->what, err);
     snprintf(f->reason, sizeof f->reason, "%s", err->msg);
     return next_mirror(f, rc, err);
 }

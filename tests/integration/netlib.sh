@@ -1,0 +1,101 @@
+# Servers for the network tests: the test hub and a plain nginx, both on
+# 127.0.0.1 with ports chosen free, both stopped when the test exits.
+# Source after lib.sh.
+
+HUBCTL="$FERRY_SOURCE_DIR/tests/hub/hubctl.sh"
+HUBLOG="$FERRY_SOURCE_DIR/tests/hub/hublog.py"
+NGINX_PREFIX=
+
+stop_servers() {
+  [ -f "$WORK/hub/urls.json" ] && bash "$HUBCTL" stop "$WORK/hub" >/dev/null 2>&1 || true
+  [ -n "$NGINX_PREFIX" ] && [ -f "$NGINX_PREFIX/nginx.pid" ] && \
+    kill "$(cat "$NGINX_PREFIX/nginx.pid")" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap stop_servers EXIT
+
+# start_hub [CONFIG_JSON]: a test hub under $WORK/hub; sets HUB and exports
+# HF_ENDPOINT to it.
+start_hub() {
+  local config=
+  if [ $# -gt 0 ]; then
+    config=$WORK/hub-config.json
+    printf '%s\n' "$1" > "$config"
+  fi
+  HUB=$(bash "$HUBCTL" start "$WORK/hub" $config)
+  export HF_ENDPOINT=$HUB
+}
+
+# hub_faults JSON: switch the hub's faults at run time.
+hub_faults() {
+  curl -sf -X POST "$HUB/_control/faults" -d "$1" >/dev/null
+}
+
+# make_repo NAME MANIFEST ARGS...: a dataset alice/NAME made through the protocol.
+make_repo() {
+  local name=$1 manifest=$2
+  shift 2
+  python3 "$FERRY_SOURCE_DIR/tests/hub/make_fixture.py" --hub "$HUB" --token hf_test_alice \
+    --repo "alice/$name" --out-manifest "$manifest" "$@" >/dev/null
+}
+
+# hub_count KEY=VALUE...: requests in the hub's log that match.
+hub_count() {
+  python3 "$HUBLOG" "$WORK/hub" --count "$@"
+}
+
+# matches_manifest DIR MANIFEST [PREFIX]: every file the fixture made is in
+# DIR (below PREFIX/ stripped from its path) with its sha256.
+matches_manifest() {
+  python3 - "$1" "$2" "${3:-}" <<'PY'
+import hashlib, json, os, sys
+root, manifest, prefix = sys.argv[1:]
+bad = 0
+for line in open(manifest):
+    m = json.loads(line)
+    path = m["path"]
+    if prefix:
+        if not path.startswith(prefix + "/"):
+            continue
+        path = path[len(prefix) + 1:]
+    try:
+        data = open(os.path.join(root, path), "rb").read()
+    except OSError as e:
+        print(f"missing {path}: {e}", file=sys.stderr)
+        bad += 1
+        continue
+    if hashlib.sha256(data).hexdigest() != m["sha256"]:
+        print(f"wrong bytes in {path}", file=sys.stderr)
+        bad += 1
+sys.exit(1 if bad else 0)
+PY
+}
+
+# start_nginx ROOT: serve ROOT on a free port; sets WEB (http://127.0.0.1:PORT).
+start_nginx() {
+  NGINX_PREFIX=$WORK/nginx
+  mkdir -p "$NGINX_PREFIX/logs"
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  cat > "$NGINX_PREFIX/nginx.conf" <<CONF
+worker_processes 1;
+pid $NGINX_PREFIX/nginx.pid;
+error_log $NGINX_PREFIX/logs/error.log;
+$( [ "$(id -u)" -eq 0 ] && echo "user root;" )
+events { worker_connections 512; }
+http {
+  access_log $NGINX_PREFIX/logs/access.log;
+  sendfile on;
+  keepalive_requests 100000;
+  server { listen 127.0.0.1:$port; root $1; }
+}
+CONF
+  nginx -c "$NGINX_PREFIX/nginx.conf" -p "$NGINX_PREFIX"
+  WEB=http://127.0.0.1:$port
+  for _ in $(seq 100); do
+    curl -s -o /dev/null "$WEB/" && return 0
+    sleep 0.05
+  done
+  echo "nginx did not start" >&2
+  return 1
+}
