@@ -23,6 +23,7 @@ struct cli {
     size_t n_includes, n_excludes;
     long long chunk_size;
     int connections;
+    const char *against;             /* verify --against SRC */
     /* positional arguments after the command */
     char **args;
     int n_args;
@@ -33,6 +34,7 @@ struct cli {
 int cmd_transfer(struct cli *cli, const char *command);
 int cmd_locks(struct cli *cli);
 int cmd_status(struct cli *cli);
+int cmd_verify(struct cli *cli);
 
 /* Print a command's help (NULL: the overview); false if there is no such command. */
 bool help_print(const char *command);

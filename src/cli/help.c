@@ -14,12 +14,18 @@ static const char overview[] =
 "  get   SRC DST     copy SRC into the local directory DST\n"
 "  put   SRC DST     copy the local directory SRC to DST\n"
 "  sync  SRC DST     like put, then delete what DST has and SRC lacks\n"
+"  verify DIR --against SRC  is every file of SRC in DIR, whole, and nothing else?\n"
 "  status DIR        who holds a destination, how its last run ended, what a rerun skips\n"
 "  locks DIR         show the lock on a destination (--cleanup removes a stale one)\n"
 "\n"
-"locations: a local path or file:// URL, or a name from the config file.\n"
-"This build moves data between local and shared file systems; Hub, HTTP and\n"
-"manifest locations come in later releases.\n"
+"locations: a local path or file:// URL; hf://datasets/OWNER/NAME[@REV][/PATH]\n"
+"(models hf://OWNER/NAME, spaces hf://spaces/OWNER/NAME); an http(s):// URL;\n"
+"@FILE, a manifest in aria2's input format; or a name from the config file.\n"
+"Remote locations are sources only in this build (get, plan, verify).\n"
+"\n"
+"environment: HF_TOKEN, HUGGING_FACE_HUB_TOKEN, HF_TOKEN_PATH, HF_HOME (the\n"
+"token, sent to the Hub's own origin only); HF_ENDPOINT (another Hub);\n"
+"HF_HUB_OFFLINE=1 (refuse any network use).\n"
 "\n"
 "global options:\n"
 "  -n, --dry-run        plan and print, then stop\n"
@@ -52,16 +58,21 @@ static const char transfer_options[] =
 "      --no-default-excludes ignore the config's default_excludes (put, sync)\n"
 "transfer:\n"
 "      --chunk-size SIZE     split files above SIZE over ranks (default 64M)\n"
+"      --connections N       remote transfers in flight per rank (default 16)\n"
 "      --force               take the destination's lock even if it is held\n"
 "      --fsync               flush each file and chunk to disk before it is journalled,\n"
 "                            so a resume after a node crash (not only a killed job)\n"
 "                            trusts only data that reached the disk; slower\n"
 "\n"
 "Hidden directories (.git, .cache, .ferry) are never transferred.  A file is\n"
-"unchanged when its size and modification time match.  Each file is written\n"
-"as NAME.ferry-part and renamed into place when complete; the journal in\n"
-"DST/.ferry lets a rerun of the same command skip what was done, with any\n"
-"number of ranks.\n";
+"unchanged when its size and modification time match; for a Hub source (or a\n"
+"manifest with checksums), when DST/.ferry/catalog says ferry fetched that\n"
+"content and the file's size and time are still those ferry gave it.  Each\n"
+"file is written as NAME.ferry-part, checked (sha256 for LFS files, the git\n"
+"blob sha1 for other Hub files, a manifest's sha-256 checksum, else the size)\n"
+"and renamed into place; a mismatch is fetched once more, then fails.  The\n"
+"journal in DST/.ferry lets a rerun of the same command skip what was done,\n"
+"with any number of ranks.\n";
 
 struct command_help {
     const char *name;
@@ -76,6 +87,12 @@ static const struct command_help commands[] = {
      "what sync would delete.\n", true},
     {"get", "ferry get [options] SRC DST",
      "Copy the selected scenes of SRC into the local directory DST.\n"
+     "SRC is a local directory, hf://datasets/OWNER/NAME[@REV][/PATH] (the\n"
+     "revision is resolved to a commit once, so a push during the run cannot mix\n"
+     "versions), an http(s):// URL, or @MANIFEST: aria2's input format, a URL per\n"
+     "line with TAB-separated mirrors tried in turn, and indented dir=, out= and\n"
+     "checksum=sha-256=HEX lines (file:// URLs allowed).  Failed requests are\n"
+     "retried with backoff and resumed with Range; 401/403/404 are final.\n"
      "`ferry get NAME` copies the config's remote NAME into its root NAME.\n", true},
     {"put", "ferry put [options] SRC DST",
      "Copy the selected scenes of the local directory SRC to DST.\n"
@@ -89,6 +106,11 @@ static const struct command_help commands[] = {
      "the lock's holder, how the last get/put/sync ended (files and bytes done of\n"
      "those planned, failures), and the files and chunks the journal holds, which\n"
      "a rerun of the same command will not copy again.  Changes nothing.\n", false},
+    {"verify", "ferry verify DIR --against SRC",
+     "Compare the local directory DIR with SRC's listing: report files missing\n"
+     "from DIR, extra in DIR, and corrupt (wrong size, or content that does not\n"
+     "hash to SRC's sha256 / git sha1).  Hashing is spread over all ranks.\n"
+     "Exit 0 when all match, 1 when anything is missing, extra or corrupt.\n", false},
     {"locks", "ferry locks [--cleanup] [--force] DIR",
      "Show who holds the lock on the destination DIR.  --cleanup removes it if\n"
      "its holder is a dead process on this host or it is older than the TTL\n"

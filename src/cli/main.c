@@ -16,7 +16,7 @@
 enum long_only {
     OPT_JSON = 256, OPT_CONFIG, OPT_PROGRESS, OPT_STATE_DIR, OPT_ALL, OPT_SCENES,
     OPT_SCENE_INCLUDES, OPT_INCLUDE, OPT_EXCLUDE, OPT_CHUNK_SIZE, OPT_FORCE,
-    OPT_NO_DEFAULT_EXCLUDES, OPT_CLEANUP, OPT_DELETE, OPT_FSYNC, OPT_CONNECTIONS,
+    OPT_NO_DEFAULT_EXCLUDES, OPT_CLEANUP, OPT_DELETE, OPT_FSYNC, OPT_CONNECTIONS, OPT_AGAINST,
 };
 
 static const struct option long_options[] = {
@@ -42,6 +42,7 @@ static const struct option long_options[] = {
     {"delete", no_argument, NULL, OPT_DELETE},
     {"fsync", no_argument, NULL, OPT_FSYNC},
     {"connections", required_argument, NULL, OPT_CONNECTIONS},
+    {"against", required_argument, NULL, OPT_AGAINST},
     {NULL, 0, NULL, 0},
 };
 
@@ -113,6 +114,7 @@ static int parse_args(struct cli *cli, int argc, char **argv, bool *done)
         case OPT_CLEANUP: cli->cleanup = true; break;
         case OPT_DELETE: cli->delete = true; break;
         case OPT_FSYNC: cli->fsync = true; break;
+        case OPT_AGAINST: cli->against = optarg; break;
         case OPT_CONNECTIONS:
             cli->connections = atoi(optarg);
             if (cli->connections < 1 || cli->connections > 256)
@@ -157,6 +159,8 @@ static int run_command(struct cli *cli)
         return cmd_locks(cli);
     if (strcmp(command, "status") == 0)
         return cmd_status(cli);
+    if (strcmp(command, "verify") == 0)
+        return cmd_verify(cli);
     char msg[256];
     snprintf(msg, sizeof msg, "unknown command '%s' (see ferry --help)", command);
     return cli_fail(cli, FERRY_EUSAGE, msg);

@@ -40,6 +40,20 @@ may_fail get 2 hf://datasets/alice/ds "$WORK/dst2" > /dev/null 2>&1
 check "a locally changed file is fetched again ($status)" matches_manifest "$WORK/dst2" "$WORK/ds.jsonl"
 check "and only it" test "$(( $(hub_count origin=hub bucket=resolvers) - res0 ))" -eq 1
 
+# verify: all well, then a flipped byte, a missing file and an extra one.
+may_fail ferry_np 2 verify "$WORK/dst2" --against hf://datasets/alice/ds > "$WORK/verify.out" 2>&1
+check "verify of a good copy: exit 0 ($status)" test "$status" -eq 0
+second=$(sed -n 2p "$WORK/ds.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["path"])')
+printf 'X' | dd of="$WORK/dst2/$victim" bs=1 seek=3 conv=notrunc status=none
+rm "$WORK/dst2/$second"
+echo extra > "$WORK/dst2/scene_000/stray.txt"
+may_fail ferry_np 2 verify "$WORK/dst2" --against hf://datasets/alice/ds > "$WORK/verify.out" 2>&1
+check "verify of a damaged copy: exit 1 ($status)" test "$status" -eq 1
+check "it names the corrupt file" grep -q "^corrupt: $victim" "$WORK/verify.out"
+check "the missing one" grep -q "^missing: $second" "$WORK/verify.out"
+check "and the extra one" grep -q "^extra: scene_000/stray.txt" "$WORK/verify.out"
+rm "$WORK/dst2/scene_000/stray.txt"
+
 # A pinned commit and a folder inside the repo.
 commit=$(curl -sf -H "Authorization: Bearer $HF_TOKEN" "$HUB/api/datasets/alice/ds/revision/main" \
          | python3 -c 'import json,sys; print(json.load(sys.stdin)["sha"])')
