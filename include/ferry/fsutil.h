@@ -13,4 +13,8 @@ int fs_mkdirs(const char *path, struct ferry_error *err);
 int fs_write_atomic(const char *path, const char *data, size_t len,
                     struct ferry_error *err);
 
+/* Is path safe to create under a destination: relative, no '.', '..' or
+ * empty segment, no backslash?  *why says what is wrong when not. */
+bool fs_relpath_safe(const char *path, const char **why);
+
 #endif

@@ -1,32 +1,13 @@
 #include "remote.h"
 #include "ferry/comm.h"
 #include "ferry/fetch.h"
+#include "ferry/fsutil.h"
 #include "ferry/log.h"
 #include "ferry/net.h"
 #include "ferry/xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-bool remote_path_safe(const char *path, const char **why)
-{
-    if (!*path)
-        return *why = "an empty path", false;
-    if (path[0] == '/')
-        return *why = "an absolute path", false;
-    if (strchr(path, '\\'))
-        return *why = "a backslash in the path", false;
-    for (const char *seg = path; seg;) {
-        const char *end = strchr(seg, '/');
-        size_t len = end ? (size_t)(end - seg) : strlen(seg);
-        if (len == 0)
-            return *why = "an empty path segment", false;
-        if ((len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.'))
-            return *why = "a '.' or '..' segment", false;
-        seg = end ? end + 1 : NULL;
-    }
-    return true;
-}
 
 /* Hidden folders (.git, .cache, .ferry) are never transferred. */
 static bool in_hidden_folder(const char *path)
@@ -51,7 +32,7 @@ void remote_add(struct remote_backend *rb, const char *path, long long size,
                 long long mtime, const char *etag, char **urls, size_t n_urls)
 {
     const char *why;
-    if (!remote_path_safe(path, &why)) {
+    if (!fs_relpath_safe(path, &why)) {
         refuse(rb, path, why);
         return;
     }

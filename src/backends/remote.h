@@ -36,8 +36,6 @@ void remote_share(struct remote_backend *rb, MPI_Comm comm);
 const struct remote_entry *remote_find(const struct remote_backend *rb, const char *path);
 void remote_free(struct remote_backend *rb);
 
-/* Is this path safe to create under a destination? */
-bool remote_path_safe(const char *path, const char **why);
 
 /* The backend_ops members every remote kind shares. */
 int remote_list_scenes(struct backend *b, char ***names, size_t *count, bool *root_files,

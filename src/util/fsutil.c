@@ -49,3 +49,21 @@ int fs_write_atomic(const char *path, const char *data, size_t len,
     free(tmp);
     return rc;
 }
+
+bool fs_relpath_safe(const char *path, const char **why)
+{
+    if (!*path)
+        return *why = "an empty path", false;
+    if (path[0] == '/')
+        return *why = "an absolute path", false;
+    if (strchr(path, '\\'))
+        return *why = "a backslash in the path", false;
+    for (const char *seg = path; seg;) {
+        const char *end = strchr(seg, '/');
+        size_t len = end ? (size_t)(end - seg) : strlen(seg);
+        if (len == 0 || (len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.'))
+            return *why = "an empty, '.' or '..' path segment", false;
+        seg = end ? end + 1 : NULL;
+    }
+    return true;
+}

@@ -1,4 +1,5 @@
 #include "ferry/manifest.h"
+#include "ferry/fsutil.h"
 #include "ferry/xalloc.h"
 
 #include <ctype.h>
@@ -48,24 +49,6 @@ static char *url_basename(const char *url)
     }
     *o = '\0';
     return name;
-}
-
-static bool path_safe(const char *path, const char **why)
-{
-    if (!*path)
-        return *why = "an empty path", false;
-    if (path[0] == '/')
-        return *why = "an absolute path", false;
-    if (strchr(path, '\\'))
-        return *why = "a backslash", false;
-    for (const char *seg = path; seg;) {
-        const char *end = strchr(seg, '/');
-        size_t len = end ? (size_t)(end - seg) : strlen(seg);
-        if (len == 0 || (len == 1 && seg[0] == '.') || (len == 2 && strncmp(seg, "..", 2) == 0))
-            return *why = "an empty, '.' or '..' path segment", false;
-        seg = end ? end + 1 : NULL;
-    }
-    return true;
 }
 
 static int parse_checksum(const char *value, const char *name, int line, char **out,
@@ -134,7 +117,7 @@ static int close_entry(struct manifest *m, struct pending *p, const char *name,
     for (char *dup; (dup = strstr(path, "//")) != NULL;)
         memmove(dup, dup + 1, strlen(dup + 1) + 1);
     const char *why;
-    if (!path_safe(path, &why)) {
+    if (!fs_relpath_safe(path, &why)) {
         int rc = err_set(err, FERRY_EUSAGE, "%s:%d: refusing '%s': %s", name, p->e.line, path, why);
         free(path);
         return rc;
