@@ -105,13 +105,10 @@ void remote_share(struct remote_backend *rb, MPI_Comm comm)
     if (rank != 0) {
         free(rb->url_prefix);
         rb->url_prefix = unpack_str(&p);
-        size_t n = unpack_u64(&p);
-        for (size_t i = 0; i < n; i++)
-            refuse(rb, "", "");
-        for (size_t i = 0; i < n; i++) {
-            free(rb->refused[i]);
+        rb->n_refused = unpack_u64(&p);
+        rb->refused = xcalloc(rb->n_refused ? rb->n_refused : 1, sizeof *rb->refused);
+        for (size_t i = 0; i < rb->n_refused; i++)
             rb->refused[i] = unpack_str(&p);
-        }
         size_t count = unpack_u64(&p);
         rb->entries = xcalloc(count ? count : 1, sizeof *rb->entries);
         rb->cap = rb->count = count;

@@ -671,11 +671,11 @@ static int worker_loop(MPI_Comm comm, struct backend *src, struct backend *dst, 
     for (;;) {
         while (runner_free_slots(&w.runner) > 0 && worker_queued(&w) > 0)
             runner_add(&w.runner, &w.queue[w.queue_next++]);
-        /* Ask for more before the queue runs dry: low water is one item. */
-        if (!w.asked && worker_queued(&w) == 0 && !signals_pending())
+        /* Ask for more before the queue runs dry (low water: nothing queued,
+         * items still running).  Once signalled, ask only when all is
+         * stopped: the request tells rank 0, and its answer is stop. */
+        if (!w.asked && worker_queued(&w) == 0 && (!signals_pending() || w.runner.active == 0))
             worker_send(&w, TAG_REQUEST);
-        else if (!w.asked && w.runner.active == 0)
-            worker_send(&w, TAG_REQUEST);       /* signalled: tell rank 0, get stop */
         bool idle = w.runner.active == 0 && worker_queued(&w) == 0;
         if (worker_receive(&w, idle, &status))
             break;

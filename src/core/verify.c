@@ -85,7 +85,6 @@ static void compare(const struct listing *want, const struct listing *have, FILE
                 r->corrupt++;
             } else if (w->etag && strchr(w->etag, ':')) {
                 pack_str(jobs, w->path);
-                pack_i64(jobs, w->size);
                 pack_str(jobs, w->etag);
                 r->hashed++;
             }
@@ -98,7 +97,6 @@ static void hash_share(const char *dir, struct pack *jobs, int rank, int size, s
 {
     for (long long k = 0; !pack_done(jobs); k++) {
         char *path = unpack_str(jobs);
-        unpack_i64(jobs);
         char *etag = unpack_str(jobs);
         if (k % size == rank) {
             char *full = xasprintf("%s/%s", dir, path);

@@ -120,6 +120,16 @@ static int io_error(struct work_run *run, const char *what, struct ferry_error *
     return err_sys(err, FERRY_EFAIL, errno, "%s %s", what, run->item.path);
 }
 
+/* One buffer per process for plain copies and hash checks: a rank runs
+ * one step at a time, whatever it has in flight. */
+static char *plain_buffer(void)
+{
+    static char *buffer;
+    if (!buffer)
+        buffer = xmalloc(WORK_PLAIN_BUFFER);
+    return buffer;
+}
+
 /* copy_file_range keeps the bytes in the kernel (and lets file systems that
  * can, such as XFS, NFS 4.2 and Lustre, copy on the server); pread/pwrite is
  * the fallback where it is not supported. */
@@ -134,10 +144,7 @@ static long long copy_some(struct work_run *run, long long want, struct ferry_er
             return io_error(run, "copying", err);
         run->plain_copy = true;
     }
-    /* One buffer per process: a rank runs one copy step at a time. */
-    static char *buffer;
-    if (!buffer)
-        buffer = xmalloc(WORK_PLAIN_BUFFER);
+    char *buffer = plain_buffer();
     size_t len = want < WORK_PLAIN_BUFFER ? (size_t)want : WORK_PLAIN_BUFFER;
     ssize_t n = pread(run->src_fd, buffer, len, in);
     if (n < 0)
@@ -190,9 +197,7 @@ static int step_check(struct work_run *run, long long max_bytes, struct ferry_er
     bool sha256 = strncmp(etag, "sha256:", 7) == 0;
     if (!run->hash)
         run->hash = hash_begin_only(run->item.size, sha256, !sha256);
-    static char *buffer;
-    if (!buffer)
-        buffer = xmalloc(WORK_PLAIN_BUFFER);
+    char *buffer = plain_buffer();
     for (long long step = 0; step < max_bytes && run->hashed < run->item.size;) {
         long long want = run->item.size - run->hashed;
         if (want > WORK_PLAIN_BUFFER)

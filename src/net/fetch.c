@@ -186,10 +186,8 @@ static int settle(struct fetch *f, struct ferry_error *err)
     long long got = net_received(t);
     enum net_outcome outcome = net_outcome(t);
 
-    if (outcome == NET_LOCAL) {
-        int rc = err_set(err, FERRY_EFAIL, "%s: %s", f->what, net_reason(t));
-        return rc;
-    }
+    if (outcome == NET_LOCAL)
+        return err_set(err, FERRY_EFAIL, "%s: %s", f->what, net_reason(t));
     if (outcome == NET_TRANSPORT) {
         snprintf(f->reason, sizeof f->reason, "%s", net_reason(t));
         return again_later(f, got > 0) ? FETCH_WAITING : next_mirror(f, FERRY_EFAIL, err);

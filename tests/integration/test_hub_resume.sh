@@ -16,7 +16,7 @@ getcmd=(mpirun -np 2 --oversubscribe "$FERRY_BIN" get --yes --progress never -q
 "${getcmd[@]}" "$WORK/dst" > "$WORK/killed.out" 2>&1 &
 pid=$!
 wait_for_journal "$WORK/dst" '^F ' 20 || true
-pkill -9 -f "$FERRY_BIN get" || true
+pkill -9 -f "^$FERRY_BIN get .*$WORK/dst\$" || true
 kill -9 "$pid" 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
 grep '^F ' "$WORK/dst/.ferry/journal" | cut -d' ' -f3- | sort -u > "$WORK/journalled"
@@ -45,7 +45,7 @@ hub_faults '{"latency_ms": 100}'
 pid=$!
 wait_for_journal "$WORK/dst2" '^F ' 10 || true
 # As Slurm does at preemption: every task gets the signal.
-pkill -TERM -f "^$FERRY_BIN get"
+pkill -TERM -f "^$FERRY_BIN get .*$WORK/dst2\$"
 status=0
 wait "$pid" || status=$?
 check "SIGTERM: exit 75 ($status)" test "$status" -eq 75

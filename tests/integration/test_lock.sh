@@ -12,9 +12,9 @@ host=$(hostname)
 ferry_np 2 get --yes -q --progress never --chunk-size 256K "$src" "$dst" > "$WORK/first.out" 2>&1 &
 first=$!
 for _ in $(seq 2000); do [ -e "$dst/.ferry/lock" ] && break; sleep 0.002; done
-pkill -STOP -f "^$FERRY_BIN get --yes -q --progress never" || true
+pkill -STOP -f "^$FERRY_BIN get --yes -q --progress never .*$dst\$" || true
 may_fail ferry_np 1 get --yes -q "$src" "$dst" > "$WORK/second.out" 2>&1
-pkill -CONT -f "^$FERRY_BIN get --yes -q --progress never" || true
+pkill -CONT -f "^$FERRY_BIN get --yes -q --progress never .*$dst\$" || true
 wait "$first"
 check "a second run on a busy destination exits 5 ($status)" test "$status" -eq 5
 check "the refusal names the holder's host and pid" grep -q "locked by host $host, pid" "$WORK/second.out"

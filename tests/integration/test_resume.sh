@@ -12,7 +12,7 @@ ferry_np 2 get --yes --json --progress never --chunk-size 512K "$src" "$dst" \
 job=$!
 # Wait until some chunks are journalled, then kill everything at once.
 wait_for_journal "$dst" '^C ' 20 || true
-pkill -9 -f "^$FERRY_BIN" || true
+pkill -9 -f "^$FERRY_BIN .*$dst\$" || true
 kill -9 "$job" 2>/dev/null || true
 wait "$job" 2>/dev/null || true
 journalled=$(grep -c '^C ' "$dst/.ferry/journal" || true)

@@ -12,7 +12,7 @@ ferry_np 2 get --yes --json --progress never --chunk-size 256K "$src" "$dst" \
   > "$WORK/first.json" 2> "$WORK/first.err" &
 job=$!
 wait_for_journal "$dst" '^[CF] ' 50 || true
-pkill -TERM -f "^$FERRY_BIN"
+pkill -TERM -f "^$FERRY_BIN .*$dst\$"
 may_fail wait "$job"
 check "SIGTERM gives exit 75 ($status)" test "$status" -eq 75
 check "the report says interrupted" test "$(json_field "$WORK/first.json" interrupted)" = True
