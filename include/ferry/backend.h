@@ -28,6 +28,16 @@ struct file_meta {
 /* Called for every file a walk finds; a non-zero return stops the walk. */
 typedef int (*walk_fn)(const struct file_meta *file, void *ud);
 
+/* Where the Hugging Face cache layout keeps a source's files (get
+ * --hf-cache): CACHE/REPO_FOLDER/snapshots/COMMIT/PATH, refs/REF holding
+ * COMMIT.  Strings belong to the source backend. */
+struct cache_place {
+    const char *repo_folder;     /* "datasets--OWNER--NAME" */
+    const char *commit;          /* 40 hex */
+    const char *ref;             /* the branch or tag asked for; NULL for a commit */
+    const char *path;            /* "" or the folder under the repo root */
+};
+
 struct backend;
 struct backend_read;         /* a remote read in flight, the backend's own */
 
@@ -68,6 +78,9 @@ struct backend_ops {
      * so the chunks of a big file need no resolve call each.  locations[i]
      * is set to a fresh string, or NULL where none is known. */
     void (*locate)(struct backend *b, char **paths, size_t n, char **locations);
+    /* Optional, after prepare: where the Hugging Face cache layout keeps
+     * this source (only Hub repositories have a place there). */
+    int (*cache_place)(struct backend *b, struct cache_place *out, struct ferry_error *err);
     /* An fd to read path from; the caller closes it. */
     int (*open_read)(struct backend *b, const char *path, int *fd,
                      struct ferry_error *err);
@@ -89,6 +102,8 @@ struct backend_ops {
     /* Where this location keeps ferry's state (journal, lock), or NULL when
      * it cannot hold any. */
     const char *(*state_dir)(struct backend *b);
+    /* Optional, rank 0, once a job has put every file in place. */
+    int (*finish)(struct backend *b, struct ferry_error *err);
     void (*close)(struct backend *b);
 };
 

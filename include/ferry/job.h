@@ -20,6 +20,7 @@ struct job_options {
     bool dry_run, force, json, quiet, fsync;
     enum progress_mode progress;
     const char *state_dir;           /* NULL: the destination's own */
+    bool hf_cache;                   /* dst is a Hugging Face cache folder */
     double lock_ttl;
     /* Rank 0, after planning: show the plan and decide.  Returns 1 to go on,
      * 0 to stop with success (dry run, nothing to do), or a negative

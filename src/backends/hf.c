@@ -32,6 +32,7 @@ struct hf_backend {
     struct hf_url url;
     char *endpoint;
     char *commit;
+    char *repo_folder;               /* for the cache layout, made on demand */
 };
 
 static bool hf_claims(const char *location)
@@ -329,6 +330,34 @@ static void hf_locate(struct backend *b, char **paths, size_t n, char **location
     }
 }
 
+static bool is_commit(const char *revision)
+{
+    return strlen(revision) == 40 && strspn(revision, "0123456789abcdef") == 40;
+}
+
+/* huggingface_hub's names: "datasets--OWNER--NAME", refs/main for no revision. */
+static int hf_cache_place(struct backend *b, struct cache_place *out, struct ferry_error *err)
+{
+    struct hf_backend *hb = hf_of(b);
+    (void)err;
+    if (!hb->repo_folder) {
+        const char *kind = hfurl_api_kind(hb->url.type), *id = hb->url.repo_id;
+        char *folder = xmalloc(strlen(kind) + 3 * strlen(id) + 3), *end = folder;
+        end += sprintf(end, "%s--", kind);
+        for (; *id; id++)
+            end += *id == '/' ? sprintf(end, "--") : sprintf(end, "%c", *id);
+        hb->repo_folder = folder;
+    }
+    const char *revision = hb->url.revision ? hb->url.revision : "main";
+    *out = (struct cache_place){
+        .repo_folder = hb->repo_folder,
+        .commit = hb->commit,
+        .ref = is_commit(revision) ? NULL : revision,
+        .path = hb->url.path,
+    };
+    return 0;
+}
+
 static void hf_close(struct backend *b)
 {
     struct hf_backend *hb = hf_of(b);
@@ -336,6 +365,7 @@ static void hf_close(struct backend *b)
     hfurl_free(&hb->url);
     free(hb->endpoint);
     free(hb->commit);
+    free(hb->repo_folder);
     free(hb);
 }
 
@@ -351,5 +381,6 @@ const struct backend_ops backend_hf = {
     .read_end = remote_read_end,
     .wait = remote_wait,
     .locate = hf_locate,
+    .cache_place = hf_cache_place,
     .close = hf_close,
 };

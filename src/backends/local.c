@@ -1,5 +1,5 @@
 /* The local (or shared: NFS, Lustre, GPFS) file system as a storage kind. */
-#include "ferry/backend.h"
+#include "local.h"
 #include "ferry/fsutil.h"
 #include "ferry/log.h"
 #include "ferry/xalloc.h"
@@ -19,7 +19,10 @@ struct local_backend {
     struct backend base;
     char *root;              /* no trailing '/' (except "/" itself) */
     char *state_dir;
+    char *parts_root;        /* where NAME.ferry-part files go: root, or apart */
     char *made_dir;          /* the last directory created, to skip mkdir calls */
+    /* A blob store (see local.h), or NULLs: */
+    char *blobs, *blobs_up, *refs, *ref_file, *ref_text;
 };
 
 static struct local_backend *local_of(struct backend *b)
@@ -55,7 +58,29 @@ static int local_open(const char *location, struct backend **out,
         n--;
     lb->root = xstrndup(path, n);
     lb->state_dir = xasprintf("%s/.ferry", lb->root);
+    lb->parts_root = xstrdup(lb->root);
     *out = &lb->base;
+    return 0;
+}
+
+int local_open_layout(const struct local_layout *layout, struct backend **out,
+                      struct ferry_error *err)
+{
+    int rc = local_open(layout->root, out, err);
+    if (rc != 0)
+        return rc;
+    struct local_backend *lb = local_of(*out);
+    lb->base.ops = &backend_local;
+    lb->base.location = xstrdup(lb->root);
+    free(lb->state_dir);
+    lb->state_dir = xstrdup(layout->state_dir);
+    free(lb->parts_root);
+    lb->parts_root = xstrdup(layout->parts_root);
+    lb->blobs = xstrdup(layout->blobs);
+    lb->blobs_up = xstrdup(layout->blobs_up);
+    lb->refs = xstrdup(layout->refs);
+    lb->ref_file = layout->ref_file ? xstrdup(layout->ref_file) : NULL;
+    lb->ref_text = layout->ref_file ? xstrdup(layout->ref_text) : NULL;
     return 0;
 }
 
@@ -227,7 +252,7 @@ static int make_parent(struct local_backend *lb, const char *full,
 
 static char *part_path(struct local_backend *lb, const char *path)
 {
-    return xasprintf("%s/%s" BACKEND_PART_SUFFIX, lb->root, path);
+    return xasprintf("%s/%s" BACKEND_PART_SUFFIX, lb->parts_root, path);
 }
 
 static int local_open_part(struct backend *b, const char *path, long long size,
@@ -283,6 +308,43 @@ static int finish_part(int fd, const char *part, const struct file_meta *meta,
     return 0;
 }
 
+/* A blob store's commit: the part file becomes blobs/HEX (the same content
+ * under any name or commit is one blob), and path a relative symlink to it,
+ * swapped in with a rename so that it is never missing or dangling. */
+static int commit_blob(struct local_backend *lb, const char *part, const char *full,
+                       const struct file_meta *meta, struct ferry_error *err)
+{
+    const char *hex = meta->etag ? strchr(meta->etag, ':') : NULL;
+    /* The hash comes from a server: it names a file only if it is plain hex. */
+    if (!hex || strlen(hex + 1) < 40 || hex[1 + strspn(hex + 1, "0123456789abcdef")] != '\0')
+        return err_set(err, FERRY_EFAIL, "%s: no usable content hash (%s) to name its blob",
+                       meta->path, meta->etag ? meta->etag : "none");
+    hex++;
+    char *blob = xasprintf("%s/%s", lb->blobs, hex);
+    int rc = make_parent(lb, blob, err);
+    if (rc == 0 && rename(part, blob) != 0)
+        rc = err_sys(err, FERRY_EFAIL, errno, "rename %s to %s", part, blob);
+    size_t depth = 0;        /* the folders between path and the snapshot root */
+    for (const char *c = meta->path; (c = strchr(c, '/')); c++)
+        depth++;
+    char *target = xmalloc(strlen(lb->blobs_up) + 3 * depth + strlen(hex) + sizeof "blobs/");
+    char *end = stpcpy(target, lb->blobs_up);
+    while (depth--)
+        end = stpcpy(end, "../");
+    sprintf(end, "blobs/%s", hex);
+    char *link = xasprintf("%s.link" BACKEND_PART_SUFFIX, full);
+    if (rc == 0)
+        rc = make_parent(lb, full, err);
+    if (rc == 0 && ((unlink(link) != 0 && errno != ENOENT) || symlink(target, link) != 0))
+        rc = err_sys(err, FERRY_EFAIL, errno, "symlink %s", link);
+    if (rc == 0 && rename(link, full) != 0)
+        rc = err_sys(err, FERRY_EFAIL, errno, "rename %s to %s", link, full);
+    free(target);
+    free(link);
+    free(blob);
+    return rc;
+}
+
 static int local_commit(struct backend *b, const struct file_meta *meta, int fd,
                         struct ferry_error *err)
 {
@@ -297,7 +359,9 @@ static int local_commit(struct backend *b, const struct file_meta *meta, int fd,
         rc = finish_part(fd < 0 ? own_fd : fd, part, meta, err);
     if (own_fd >= 0)
         close(own_fd);
-    if (rc == 0 && rename(part, full) != 0)
+    if (rc == 0 && lb->blobs)
+        rc = commit_blob(lb, part, full, meta, err);
+    else if (rc == 0 && rename(part, full) != 0)
         rc = err_sys(err, FERRY_EFAIL, errno, "rename %s to %s", part, full);
     free(part);
     free(full);
@@ -350,12 +414,36 @@ static const char *local_state_dir(struct backend *b)
     return local_of(b)->state_dir;
 }
 
+/* A blob store's ref (refs/main holding the commit) is written last, so
+ * that it never names a snapshot still being filled. */
+static int local_finish(struct backend *b, struct ferry_error *err)
+{
+    struct local_backend *lb = local_of(b);
+    if (!lb->refs)
+        return 0;
+    /* refs/ too when no ref is written: readers expect the folder. */
+    char *dir = xstrdup(lb->ref_file ? lb->ref_file : lb->refs);
+    if (lb->ref_file)
+        *strrchr(dir, '/') = '\0';
+    int rc = fs_mkdirs(dir, err);
+    free(dir);
+    if (rc == 0 && lb->ref_file)
+        rc = fs_write_atomic(lb->ref_file, lb->ref_text, strlen(lb->ref_text), err);
+    return rc;
+}
+
 static void local_close(struct backend *b)
 {
     struct local_backend *lb = local_of(b);
     free(lb->root);
     free(lb->state_dir);
+    free(lb->parts_root);
     free(lb->made_dir);
+    free(lb->blobs);
+    free(lb->blobs_up);
+    free(lb->refs);
+    free(lb->ref_file);
+    free(lb->ref_text);
     free(lb);
 }
 
@@ -372,5 +460,6 @@ const struct backend_ops backend_local = {
     .remove = local_remove,
     .free_bytes = local_free_bytes,
     .state_dir = local_state_dir,
+    .finish = local_finish,
     .close = local_close,
 };

@@ -24,6 +24,9 @@ struct cli {
     long long chunk_size;
     int connections;
     const char *against;             /* verify --against SRC */
+    bool hf_cache;                   /* get --hf-cache[=DIR] */
+    const char *hf_cache_dir;
+    char *default_cache;             /* made when --hf-cache names no folder */
     /* positional arguments after the command */
     char **args;
     int n_args;

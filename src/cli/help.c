@@ -85,7 +85,8 @@ static const struct command_help commands[] = {
     {"plan", "ferry plan [options] SRC DST",
      "Print what get or put would do and change nothing; with --delete, also\n"
      "what sync would delete.\n", true},
-    {"get", "ferry get [options] SRC DST",
+    {"get", "ferry get [options] SRC DST\n"
+            "       ferry get [options] hf://... --hf-cache [DIR]",
      "Copy the selected scenes of SRC into the local directory DST.\n"
      "SRC is a local directory, hf://datasets/OWNER/NAME[@REV][/PATH] (the\n"
      "revision is resolved to a commit once, so a push during the run cannot mix\n"
@@ -93,7 +94,16 @@ static const struct command_help commands[] = {
      "line with TAB-separated mirrors tried in turn, and indented dir=, out= and\n"
      "checksum=sha-256=HEX lines (file:// URLs allowed).  Failed requests are\n"
      "retried with backoff and resumed with Range; 401/403/404 are final.\n"
-     "`ferry get NAME` copies the config's remote NAME into its root NAME.\n", true},
+     "`ferry get NAME` copies the config's remote NAME into its root NAME.\n"
+     "\n"
+     "--hf-cache [DIR] (or --hf-cache=DIR) writes a Hub repository in the Hugging\n"
+     "Face cache layout instead of a plain tree, so that transformers, datasets,\n"
+     "huggingface_hub and @huggingface/hub load it offline: DIR/datasets--OWNER--NAME\n"
+     "/blobs/HASH holds each content once, snapshots/COMMIT/PATH are relative\n"
+     "symlinks to the blobs, and refs/REV names the commit once all is in place.\n"
+     "DIR defaults to the cache those tools use ($HF_HUB_CACHE, $HF_HOME/hub or\n"
+     "~/.cache/huggingface/hub).  ferry's journal, lock and part files stay in\n"
+     "DIR/datasets--OWNER--NAME/.ferry.\n", true},
     {"put", "ferry put [options] SRC DST",
      "Copy the selected scenes of the local directory SRC to DST.\n"
      "`ferry put NAME` copies the config's root NAME to its remote NAME.\n", true},

@@ -17,6 +17,7 @@ enum long_only {
     OPT_JSON = 256, OPT_CONFIG, OPT_PROGRESS, OPT_STATE_DIR, OPT_ALL, OPT_SCENES,
     OPT_SCENE_INCLUDES, OPT_INCLUDE, OPT_EXCLUDE, OPT_CHUNK_SIZE, OPT_FORCE,
     OPT_NO_DEFAULT_EXCLUDES, OPT_CLEANUP, OPT_DELETE, OPT_FSYNC, OPT_CONNECTIONS, OPT_AGAINST,
+    OPT_HF_CACHE,
 };
 
 static const struct option long_options[] = {
@@ -43,6 +44,7 @@ static const struct option long_options[] = {
     {"fsync", no_argument, NULL, OPT_FSYNC},
     {"connections", required_argument, NULL, OPT_CONNECTIONS},
     {"against", required_argument, NULL, OPT_AGAINST},
+    {"hf-cache", optional_argument, NULL, OPT_HF_CACHE},
     {NULL, 0, NULL, 0},
 };
 
@@ -115,6 +117,10 @@ static int parse_args(struct cli *cli, int argc, char **argv, bool *done)
         case OPT_DELETE: cli->delete = true; break;
         case OPT_FSYNC: cli->fsync = true; break;
         case OPT_AGAINST: cli->against = optarg; break;
+        case OPT_HF_CACHE:
+            cli->hf_cache = true;
+            cli->hf_cache_dir = optarg;
+            break;
         case OPT_CONNECTIONS:
             cli->connections = atoi(optarg);
             if (cli->connections < 1 || cli->connections > 256)

@@ -1,6 +1,7 @@
 /* get, put, sync and plan: resolve the locations, build the options, let the
  * job run, print the plan and the report. */
 #include "cli.h"
+#include "ferry/hfcache.h"
 #include "ferry/job.h"
 #include "ferry/lock.h"
 #include "ferry/xalloc.h"
@@ -22,10 +23,28 @@ static const char *resolve(const struct ferry_config *cfg, const char *arg, bool
     return first ? first : second ? second : arg;
 }
 
+/* get --hf-cache SRC [DIR], or --hf-cache=DIR: DST is the cache, or the default one. */
+static int resolve_cache(struct cli *cli, const char *command, const char **src,
+                         const char **dst)
+{
+    if (strcmp(command, "get") != 0)
+        return cli_fail(cli, FERRY_EUSAGE, "--hf-cache is an option of get only");
+    if (cli->n_args < 1 || cli->n_args > (cli->hf_cache_dir ? 1 : 2))
+        return cli_fail(cli, FERRY_EUSAGE, "usage: ferry get SRC --hf-cache [DIR], or "
+                        "ferry get SRC --hf-cache=DIR");
+    *src = resolve(&cli->config, cli->args[0], true);
+    *dst = cli->n_args == 2 ? cli->args[1] : cli->hf_cache_dir;
+    if (!*dst)
+        *dst = cli->default_cache = hfcache_default_dir();
+    return 0;
+}
+
 static int resolve_locations(struct cli *cli, const char *command, const char **src,
                              const char **dst)
 {
     bool get = strcmp(command, "get") == 0;
+    if (cli->hf_cache)
+        return resolve_cache(cli, command, src, dst);
     if (cli->n_args == 1) {
         const char *name = cli->args[0];
         const char *root = config_root(&cli->config, name);
@@ -151,7 +170,7 @@ int cmd_transfer(struct cli *cli, const char *command)
     struct job_options job = {
         .command = command, .dry_run = cli->dry_run, .force = cli->force,
         .json = cli->json, .quiet = cli->quiet, .fsync = cli->fsync, .progress = cli->progress,
-        .state_dir = cli->state_dir,
+        .state_dir = cli->state_dir, .hf_cache = cli->hf_cache,
         .chunk_size = cli->chunk_size ? cli->chunk_size
                     : cli->config.chunk_size ? cli->config.chunk_size : SCHED_DEFAULT_CHUNK,
         .lock_ttl = cli->config.lock_ttl > 0 ? cli->config.lock_ttl : LOCK_DEFAULT_TTL,
@@ -177,5 +196,6 @@ int cmd_transfer(struct cli *cli, const char *command)
         fprintf(stderr, "ferry: %s\n", err.msg);
     sched_report_free(&report);
     free_plan_options(&job.plan);
+    free(cli->default_cache);
     return err_exit_status(rc);
 }

@@ -1,10 +1,8 @@
 #include "ferry/job.h"
 #include "ferry/comm.h"
 #include "ferry/fsutil.h"
+#include "ferry/hfcache.h"
 #include "ferry/journal.h"
-
-/* DST/.ferry/catalog: which content (hash) each file ferry fetched holds. */
-#define JOB_CATALOG "catalog"
 #include "ferry/lock.h"
 #include "ferry/log.h"
 #include "ferry/xalloc.h"
@@ -13,16 +11,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* DST/.ferry/catalog: which content (hash) each file ferry fetched holds. */
+#define JOB_CATALOG "catalog"
+
+static int writable(const struct job_options *opts, struct backend **dst,
+                    struct ferry_error *err)
+{
+    if ((*dst)->ops->open_part)
+        return 0;
+    int rc = err_set(err, FERRY_EUSAGE, "%s: ferry cannot write to %s locations yet",
+                     opts->dst, (*dst)->ops->name);
+    backend_close(*dst);
+    *dst = NULL;
+    return rc;
+}
+
+/* The source, and the destination unless it is the Hugging Face cache: its
+ * folders are named after the commit, which the prepared source knows. */
 static int open_ends(const struct job_options *opts, struct backend **src,
                      struct backend **dst, struct ferry_error *err)
 {
     int rc = backend_open(opts->src, src, err);
-    if (rc == 0 && (rc = backend_open(opts->dst, dst, err)) == 0 && !(*dst)->ops->open_part) {
-        rc = err_set(err, FERRY_EUSAGE, "%s: ferry cannot write to %s locations yet",
-                     opts->dst, (*dst)->ops->name);
-        backend_close(*dst);
-        *dst = NULL;
-    }
+    if (rc == 0 && !opts->hf_cache && (rc = backend_open(opts->dst, dst, err)) == 0)
+        rc = writable(opts, dst, err);
     if (rc != 0 && *src) {
         backend_close(*src);
         *src = NULL;
@@ -170,6 +181,8 @@ static int run_planned(MPI_Comm comm, const struct job_options *opts, struct pla
         report_walk_errors(plan, report);
         if (rc == 0 && report->files_failed)
             rc = FERRY_EFAIL;
+        if (rc == 0 && dst->ops->finish)
+            rc = dst->ops->finish(dst, err);
         /* All in place: the destination itself is now the record. */
         if (rc == 0 && journal_reset(journal, err) != 0)
             FLOG(LOG_WARN, "could not reset the journal: %s", err->msg);
@@ -193,7 +206,11 @@ int job_transfer(MPI_Comm comm, const struct job_options *opts,
 
     /* A remote source lists itself once, on rank 0, for every rank; before
      * the lock, so a wrong name or token leaves nothing behind in DST. */
-    if (src->ops->prepare && (rc = src->ops->prepare(src, comm, err)) != 0) {
+    if (src->ops->prepare)
+        rc = src->ops->prepare(src, comm, err);
+    if (rc == 0 && opts->hf_cache)
+        rc = comm_agree(comm, hfcache_open(opts->dst, src, &dst, err), err);
+    if (rc != 0) {
         backend_close(src);
         backend_close(dst);
         return rc;

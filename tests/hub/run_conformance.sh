@@ -4,8 +4,8 @@
 # written, and no Authorization header ever reached the CDN or storage.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+bash "$here/npm_install.sh"
 cd "$here/conformance"
-[ -d node_modules/@huggingface/hub ] || npm ci --no-audit --no-fund --loglevel=error
 work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-conformance-XXXXXX")
 trap 'bash "$here/hubctl.sh" stop "$work/hub"; rm -rf "$work"' EXIT
 cat > "$work/config.json" <<'JSON'
