@@ -34,6 +34,10 @@ static int open_ends(const struct job_options *opts, struct backend **src,
     int rc = backend_open(opts->src, src, err);
     if (rc == 0 && !opts->hf_cache && (rc = backend_open(opts->dst, dst, err)) == 0)
         rc = writable(opts, dst, err);
+    /* Refused before the source lists itself over the network. */
+    if (rc == 0 && opts->hf_cache && !(*src)->ops->cache_place)
+        rc = err_set(err, FERRY_EUSAGE, "%s: --hf-cache needs a Hub repository (hf://...) "
+                     "as the source", opts->src);
     if (rc != 0 && *src) {
         backend_close(*src);
         *src = NULL;
