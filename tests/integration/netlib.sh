@@ -71,31 +71,10 @@ sys.exit(1 if bad else 0)
 PY
 }
 
-# start_nginx ROOT: serve ROOT on a free port; sets WEB (http://127.0.0.1:PORT).
+# start_nginx ROOT: serve ROOT on a free port, logging to
+# $NGINX_PREFIX/logs/access.log; sets WEB (http://127.0.0.1:PORT).
+source "$FERRY_SOURCE_DIR/tests/nginx.sh"
 start_nginx() {
   NGINX_PREFIX=$WORK/nginx
-  mkdir -p "$NGINX_PREFIX/logs"
-  local port
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  cat > "$NGINX_PREFIX/nginx.conf" <<CONF
-worker_processes 1;
-pid $NGINX_PREFIX/nginx.pid;
-error_log $NGINX_PREFIX/logs/error.log;
-$( [ "$(id -u)" -eq 0 ] && echo "user root;" )
-events { worker_connections 512; }
-http {
-  access_log $NGINX_PREFIX/logs/access.log;
-  sendfile on;
-  keepalive_requests 100000;
-  server { listen 127.0.0.1:$port; root $1; }
-}
-CONF
-  nginx -c "$NGINX_PREFIX/nginx.conf" -p "$NGINX_PREFIX"
-  WEB=http://127.0.0.1:$port
-  for _ in $(seq 100); do
-    curl -s -o /dev/null "$WEB/" && return 0
-    sleep 0.05
-  done
-  echo "nginx did not start" >&2
-  return 1
+  start_web "$1" "$NGINX_PREFIX" "$NGINX_PREFIX/logs/access.log"
 }
