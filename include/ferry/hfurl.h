@@ -26,4 +26,8 @@ const char *hfurl_api_kind(enum hf_repo_type type);
 /* "datasets/", "spaces/" or "": the prefix of resolve URLs. */
 const char *hfurl_url_prefix(enum hf_repo_type type);
 
+/* The Hub's base URL: $HF_ENDPOINT, else https://huggingface.co, without a
+ * trailing '/' (a fresh string). */
+char *hfurl_endpoint(void);
+
 #endif

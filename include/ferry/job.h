@@ -21,6 +21,7 @@ struct job_options {
     enum progress_mode progress;
     const char *state_dir;           /* NULL: the destination's own */
     bool hf_cache;                   /* dst is a Hugging Face cache folder */
+    struct limiter_options limits;   /* the Hub budget */
     double lock_ttl;
     /* Rank 0, after planning: show the plan and decide.  Returns 1 to go on,
      * 0 to stop with success (dry run, nothing to do), or a negative

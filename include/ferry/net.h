@@ -24,7 +24,12 @@ struct net_headers {
     char *link_next;             /* the rel="next" URL of a Link header */
     long long linked_size;       /* X-Linked-Size, -1 when absent */
     long long retry_after;       /* Retry-After seconds, -1 when absent */
-    long long ratelimit_reset;   /* RateLimit t=, -1 when absent */
+    /* RateLimit: "api";r=R;t=T and RateLimit-Policy: "fixed window";"api";q=Q;w=W */
+    char ratelimit_name[16];     /* the quota's name ("api", "resolvers"); "" when absent */
+    long long ratelimit_remaining;   /* r=, -1 when absent */
+    long long ratelimit_reset;   /* t=, seconds to the window's end; -1 when absent */
+    long long ratelimit_quota;   /* q=, -1 when absent */
+    long long ratelimit_window;  /* w=, seconds; -1 when absent */
 };
 
 struct net_request {

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include "ferry/backend.h"
 #include "ferry/journal.h"
+#include "ferry/limiter.h"
 #include "ferry/plan.h"
 #include "ferry/progress.h"
 
@@ -42,6 +43,7 @@ struct sched_report {
     long long items_self;                   /* of which rank 0 ran itself */
     double seconds;
     bool interrupted;
+    struct limiter_stats limits;            /* Hub calls, filled by the job */
     struct sched_failure *failures;
     size_t n_failures;
 };

@@ -9,6 +9,7 @@
 #include "ferry/comm.h"
 #include "ferry/fetch.h"
 #include "ferry/hfurl.h"
+#include "ferry/limiter.h"
 #include "ferry/log.h"
 #include "ferry/net.h"
 #include "ferry/token.h"
@@ -23,7 +24,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HF_DEFAULT_ENDPOINT "https://huggingface.co"
 #define HF_API_ATTEMPTS 8
 #define HF_LOCATE_PARALLEL 16
 
@@ -62,11 +62,7 @@ static int hf_open(const char *location, struct backend **out, struct ferry_erro
         free(hb);
         return rc;
     }
-    const char *endpoint = getenv("HF_ENDPOINT");
-    hb->endpoint = xstrdup(endpoint && *endpoint ? endpoint : HF_DEFAULT_ENDPOINT);
-    size_t len = strlen(hb->endpoint);
-    while (len > 0 && hb->endpoint[len - 1] == '/')
-        hb->endpoint[--len] = '\0';
+    hb->endpoint = hfurl_endpoint();
     hb->remote.token = token_find(NULL);
     *out = &hb->remote.base;
     return 0;
@@ -78,15 +74,22 @@ static struct hf_backend *hf_of(struct backend *b)
 }
 
 /* One API call with the retries a listing deserves: transient failures and
- * 429s are waited out; anything else is final. */
+ * 429s are waited out (a 429 pauses the whole job's budget); anything else
+ * is final. */
 static struct net_transfer *api_get(struct hf_backend *hb, const char *url,
                                     struct ferry_error *err)
 {
     struct net_request req = {.url = url, .token = hb->remote.token, .fd = -1, .range_end = -1};
+    enum limiter_class cls;
+    bool metered = limiter_class_of(url, &cls);
     for (int attempt = 1;; attempt++) {
+        if (metered)
+            limiter_take_wait(cls);
         struct net_transfer *t = net_run(&req);
         long status = net_status(t);
         const struct net_headers *h = net_headers(t);
+        if (metered && net_outcome(t) == NET_ANSWERED)
+            limiter_learn(cls, status, h);
         if (net_outcome(t) == NET_ANSWERED && status == 200)
             return t;
         bool transient = net_outcome(t) == NET_TRANSPORT || status == 408 || status == 429 ||
@@ -101,13 +104,16 @@ static struct net_transfer *api_get(struct hf_backend *hb, const char *url,
             net_free(t);
             return NULL;
         }
-        double wait = status == 429 && h->retry_after >= 0 ? (double)h->retry_after
+        /* The limiter waits out a 429 for every rank; unmetered, wait here. */
+        double wait = status == 429 && metered ? 0
+                    : status == 429 && h->retry_after >= 0 ? (double)h->retry_after
                     : status == 429 && h->ratelimit_reset >= 0 ? (double)h->ratelimit_reset + 1
                     : fetch_backoff(attempt);
-        FLOG(LOG_INFO, "%s: %s; trying again in %.1f s", hb->remote.base.location,
-             net_outcome(t) == NET_ANSWERED ? "server error" : net_reason(t), wait);
+        if (status != 429)
+            FLOG(LOG_INFO, "%s: %s; trying again in %.1f s", hb->remote.base.location,
+                 net_outcome(t) == NET_ANSWERED ? "server error" : net_reason(t), wait);
         net_free(t);
-        usleep((useconds_t)(wait * 1e6));
+        limiter_sleep(wait);
     }
 }
 
@@ -299,6 +305,8 @@ static void hf_locate(struct backend *b, char **paths, size_t n, char **location
                 locations[next++] = NULL;
                 continue;
             }
+            if (!limiter_take(LIMIT_RESOLVE))
+                break;
             char *escaped = net_escape(paths[next], true);
             char *url = xasprintf("%s%s", hb->remote.url_prefix, escaped);
             struct net_request req = {.url = url, .token = hb->remote.token, .head = true,
@@ -309,14 +317,18 @@ static void hf_locate(struct backend *b, char **paths, size_t n, char **location
             free(escaped);
             free(url);
         }
-        if (active == 0)
+        if (active == 0) {
+            limiter_sleep(0.002);       /* out of tokens for now */
             continue;
+        }
         net_wait(20);
         net_drive();
         for (int s = 0; s < HF_LOCATE_PARALLEL; s++) {
             struct net_transfer *t = running[s];
             if (!t || net_outcome(t) == NET_RUNNING)
                 continue;
+            if (net_outcome(t) == NET_ANSWERED)
+                limiter_learn(LIMIT_RESOLVE, net_status(t), net_headers(t));
             const char *target = net_headers(t)->location;
             char there[512];
             locations[slot_of[s]] = NULL;

@@ -26,6 +26,9 @@ struct cli {
     const char *against;             /* verify --against SRC */
     bool hf_cache;                   /* get --hf-cache[=DIR] */
     const char *hf_cache_dir;
+    const char *rate;                /* --rate SPEC */
+    const char *limiter_file;
+    int limiter_jobs;
     char *default_cache;             /* made when --hf-cache names no folder */
     /* positional arguments after the command */
     char **args;
@@ -41,6 +44,11 @@ int cmd_verify(struct cli *cli);
 
 /* Print a command's help (NULL: the overview); false if there is no such command. */
 bool help_print(const char *command);
+
+/* The Hub budget from the config's rate, --rate over it, and the limiter
+ * file options.  Reports a bad spec and returns its exit status. */
+struct limiter_options;
+int cli_limits(const struct cli *cli, struct limiter_options *out);
 
 /* Report an error on rank 0 and return its exit status. */
 int cli_fail(const struct cli *cli, int code, const char *msg);

@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "ferry/err.h"
 #include "ferry/libversions.h"
+#include "ferry/limiter.h"
 #include "ferry/log.h"
 #include "ferry/signals.h"
 #include "ferry/xalloc.h"
@@ -17,7 +18,7 @@ enum long_only {
     OPT_JSON = 256, OPT_CONFIG, OPT_PROGRESS, OPT_STATE_DIR, OPT_ALL, OPT_SCENES,
     OPT_SCENE_INCLUDES, OPT_INCLUDE, OPT_EXCLUDE, OPT_CHUNK_SIZE, OPT_FORCE,
     OPT_NO_DEFAULT_EXCLUDES, OPT_CLEANUP, OPT_DELETE, OPT_FSYNC, OPT_CONNECTIONS, OPT_AGAINST,
-    OPT_HF_CACHE,
+    OPT_HF_CACHE, OPT_RATE, OPT_LIMITER_FILE, OPT_LIMITER_JOBS,
 };
 
 static const struct option long_options[] = {
@@ -45,6 +46,9 @@ static const struct option long_options[] = {
     {"connections", required_argument, NULL, OPT_CONNECTIONS},
     {"against", required_argument, NULL, OPT_AGAINST},
     {"hf-cache", optional_argument, NULL, OPT_HF_CACHE},
+    {"rate", required_argument, NULL, OPT_RATE},
+    {"limiter-file", required_argument, NULL, OPT_LIMITER_FILE},
+    {"limiter-jobs", required_argument, NULL, OPT_LIMITER_JOBS},
     {NULL, 0, NULL, 0},
 };
 
@@ -53,6 +57,23 @@ int cli_fail(const struct cli *cli, int code, const char *msg)
     if (cli->rank == 0)
         fprintf(stderr, "ferry: %s\n", msg);
     return err_exit_status(code);
+}
+
+int cli_limits(const struct cli *cli, struct limiter_options *out)
+{
+    struct ferry_error err = {0};
+    memset(out, 0, sizeof *out);
+    limiter_default_rates(out->rate);
+    char origin[600];
+    snprintf(origin, sizeof origin, "%s: rate", cli->config.path ? cli->config.path : "config");
+    if (limiter_parse_rate(cli->config.rate, origin, out->rate, &err) != 0 ||
+        limiter_parse_rate(cli->rate, "--rate", out->rate, &err) != 0)
+        return cli_fail(cli, err.code, err.msg);
+    out->file = cli->limiter_file;
+    /* Without a lockable file a Slurm array task takes its share of the tasks. */
+    const char *tasks = getenv("SLURM_ARRAY_TASK_COUNT");
+    out->file_jobs = cli->limiter_jobs ? cli->limiter_jobs : tasks ? atoi(tasks) : 0;
+    return 0;
 }
 
 static void push(const char ***list, size_t *n, const char *value)
@@ -120,6 +141,15 @@ static int parse_args(struct cli *cli, int argc, char **argv, bool *done)
         case OPT_HF_CACHE:
             cli->hf_cache = true;
             cli->hf_cache_dir = optarg;
+            break;
+        case OPT_RATE: cli->rate = optarg; break;
+        case OPT_LIMITER_FILE: cli->limiter_file = optarg; break;
+        case OPT_LIMITER_JOBS:
+            cli->limiter_jobs = atoi(optarg);
+            if (cli->limiter_jobs < 1 || cli->limiter_jobs > 100000) {
+                *done = true;
+                return cli_fail(cli, FERRY_EUSAGE, "--limiter-jobs takes a number from 1 up");
+            }
             break;
         case OPT_CONNECTIONS:
             cli->connections = atoi(optarg);

@@ -153,6 +153,13 @@ static void print_summary(const struct cli *cli, const char *command,
     printf("%s: %lld files, %s in %.1f s (%s/s); %lld deleted; %lld failed%s\n", command,
            r->files_done, bytes, r->seconds, rate, r->files_deleted, r->files_failed,
            r->interrupted ? "; interrupted: run the same command again to resume" : "");
+    const struct limiter_stats *l = &r->limits;
+    if (l->calls[LIMIT_API] + l->calls[LIMIT_RESOLVE] + l->calls[LIMIT_COMMIT] > 0)
+        printf("Hub calls: api %lld, resolve %lld, commit %lld; %lld rate limited (429); "
+               "%.1f s waited for the budget%s\n", l->calls[LIMIT_API], l->calls[LIMIT_RESOLVE],
+               l->calls[LIMIT_COMMIT],
+               l->throttled[LIMIT_API] + l->throttled[LIMIT_RESOLVE] + l->throttled[LIMIT_COMMIT],
+               l->waited, l->file_fallback ? " (limiter file not lockable: a smaller share)" : "");
     for (size_t i = 0; i < r->n_failures; i++)
         printf("  failed: %s: %s\n", r->failures[i].path, r->failures[i].reason);
 }
@@ -177,6 +184,9 @@ int cmd_transfer(struct cli *cli, const char *command)
         .connections = cli->connections ? cli->connections : cli->config.connections,
     };
     backend_set_allowed(cli->config.allowed_prefixes, cli->config.n_allowed_prefixes);
+    int status = cli_limits(cli, &job.limits);
+    if (status != 0)
+        return status;
     if (resolve_locations(cli, command, &job.src, &job.dst) != 0)
         return err_exit_status(FERRY_EUSAGE);
     if (cli->scenes && cli->scene_includes)

@@ -3,6 +3,7 @@
 #include "ferry/fsutil.h"
 #include "ferry/hfcache.h"
 #include "ferry/journal.h"
+#include "ferry/limiter.h"
 #include "ferry/lock.h"
 #include "ferry/log.h"
 #include "ferry/xalloc.h"
@@ -114,6 +115,14 @@ char *job_report_json(const char *command, const struct sched_report *report, in
     cJSON_AddNumberToObject(o, "items", (double)report->items);
     cJSON_AddNumberToObject(o, "seconds", report->seconds);
     cJSON_AddBoolToObject(o, "interrupted", report->interrupted);
+    cJSON *calls = cJSON_AddObjectToObject(o, "hub_calls");
+    cJSON *throttled = cJSON_AddObjectToObject(o, "hub_429");
+    for (int c = 0; c < LIMIT_CLASSES; c++) {
+        cJSON_AddNumberToObject(calls, limiter_class_name(c), (double)report->limits.calls[c]);
+        cJSON_AddNumberToObject(throttled, limiter_class_name(c),
+                                (double)report->limits.throttled[c]);
+    }
+    cJSON_AddNumberToObject(o, "hub_wait_seconds", report->limits.waited);
     cJSON *failures = cJSON_AddArrayToObject(o, "failures");
     for (size_t i = 0; i < report->n_failures; i++) {
         cJSON *f = cJSON_CreateObject();
@@ -178,6 +187,7 @@ static int run_planned(MPI_Comm comm, const struct job_options *opts, struct pla
         .progress = progress, .connections = opts->connections, .catalog = catalog,
     };
     int rc = sched_run(comm, plan, src, dst, &so, report);
+    limiter_report(&report->limits);
     if (rank == 0) {
         report->planned_files = plan->total_transfer.files;
         report->planned_bytes = plan->total_transfer.bytes;
@@ -197,12 +207,11 @@ static int run_planned(MPI_Comm comm, const struct job_options *opts, struct pla
     return comm_agree(comm, rc, err);
 }
 
-int job_transfer(MPI_Comm comm, const struct job_options *opts,
-                 struct sched_report *report, struct ferry_error *err)
+static int transfer(MPI_Comm comm, const struct job_options *opts,
+                    struct sched_report *report, struct ferry_error *err)
 {
     int rank;
     MPI_Comm_rank(comm, &rank);
-    memset(report, 0, sizeof *report);
     struct backend *src = NULL, *dst = NULL;
     int rc = comm_agree(comm, open_ends(opts, &src, &dst, err), err);
     if (rc != 0)
@@ -244,5 +253,18 @@ int job_transfer(MPI_Comm comm, const struct job_options *opts,
     plan_free(&plan);
     backend_close(src);
     backend_close(dst);
+    return rc;
+}
+
+int job_transfer(MPI_Comm comm, const struct job_options *opts,
+                 struct sched_report *report, struct ferry_error *err)
+{
+    memset(report, 0, sizeof *report);
+    /* Every Hub call of the job, on every rank, draws on one budget. */
+    int rc = limiter_start(comm, &opts->limits, err);
+    if (rc != 0)
+        return rc;
+    rc = transfer(comm, opts, report, err);
+    limiter_stop();
     return rc;
 }

@@ -1,4 +1,5 @@
 #include "ferry/sched.h"
+#include "ferry/limiter.h"
 #include "ferry/log.h"
 #include "ferry/signals.h"
 #include "ferry/work.h"
@@ -548,6 +549,7 @@ static void rank0_loop(struct sched *s)
         }
         bool busy = serve_mailbox(s);
         answer_idle(s);
+        limiter_poll();         /* other ranks' leases of Hub calls */
         bool waiting = false;
         busy |= work_self(s, waited, &waiting);
         waited = waiting;
@@ -679,6 +681,7 @@ static int worker_loop(MPI_Comm comm, struct backend *src, struct backend *dst, 
         bool idle = w.runner.active == 0 && worker_queued(&w) == 0;
         if (worker_receive(&w, idle, &status))
             break;
+        limiter_poll();
         long long moved;
         bool busy = runner_step(&w.runner, waited, &moved, worker_result, &w);
         waited = w.runner.active > 0 && !busy && src->ops->wait;

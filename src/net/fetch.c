@@ -1,4 +1,5 @@
 #include "ferry/fetch.h"
+#include "ferry/limiter.h"
 #include "ferry/net.h"
 #include "ferry/xalloc.h"
 
@@ -26,6 +27,8 @@ struct fetch {
     char *url;                    /* what the next or current request asks */
     bool url_has_token;
     bool url_is_target;           /* a redirect's target: a 403 there means expired */
+    bool metered;                 /* url is a Hub call: it draws on the API budget */
+    enum limiter_class cls;
     char *location;               /* the last target on another origin */
     struct net_transfer *t;
     long long done;
@@ -94,6 +97,7 @@ static void aim(struct fetch *f, const char *url, bool token, bool target)
     f->url = xstrdup(url);
     f->url_has_token = token && f->token;
     f->url_is_target = target;
+    f->metered = limiter_class_of(url, &f->cls);
 }
 
 /* Back to the mirror's own URL (resolving again where it redirects). */
@@ -185,6 +189,8 @@ static int settle(struct fetch *f, struct ferry_error *err)
     const struct net_headers *h = net_headers(t);
     long long got = net_received(t);
     enum net_outcome outcome = net_outcome(t);
+    if (f->metered && outcome == NET_ANSWERED)
+        limiter_learn(f->cls, status, h);
 
     if (outcome == NET_LOCAL)
         return err_set(err, FERRY_EFAIL, "%s: %s", f->what, net_reason(t));
@@ -266,6 +272,8 @@ int fetch_poll(struct fetch *f, long long *moved, struct ferry_error *err)
     *moved = 0;
     if (!f->t) {
         if (now_seconds() < f->not_before)
+            return FETCH_WAITING;
+        if (f->metered && !limiter_take(f->cls))
             return FETCH_WAITING;
         launch(f);
         return FETCH_WAITING;

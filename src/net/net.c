@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -72,7 +73,9 @@ static void headers_clear(struct net_headers *h)
     free(h->content_range);
     free(h->link_next);
     memset(h, 0, sizeof *h);
-    h->linked_size = h->retry_after = h->ratelimit_reset = -1;
+    h->linked_size = h->retry_after = -1;
+    h->ratelimit_remaining = h->ratelimit_reset = h->ratelimit_quota = -1;
+    h->ratelimit_window = -1;
 }
 
 /* A Link header's rel="next" target: <URL>; rel="next". */
@@ -85,11 +88,34 @@ static char *link_next(const char *value)
     return xstrndup(open + 1, (size_t)(close - open - 1));
 }
 
-/* RateLimit: "api";r=0;t=123 */
-static long long ratelimit_reset(const char *value)
+/* The number after ";key=" in a structured header, or -1. */
+static long long param(const char *value, const char *key)
 {
-    const char *t = strstr(value, ";t=");
-    return t ? atoll(t + 3) : -1;
+    char needle[8];
+    snprintf(needle, sizeof needle, ";%s=", key);
+    const char *at = strstr(value, needle);
+    return at && isdigit((unsigned char)at[strlen(needle)]) ? atoll(at + strlen(needle)) : -1;
+}
+
+/* The last quoted name before the parameters: "api" in both
+ *   RateLimit: "api";r=0;t=123
+ *   RateLimit-Policy: "fixed window";"api";q=2500;w=300 */
+static void ratelimit_name(const char *value, char *name, size_t len)
+{
+    const char *end = strchr(value, ';');
+    while (end && end[1] == '"')
+        end = strchr(end + 1, ';');
+    const char *close = end ? end - 1 : value + strlen(value) - 1;
+    if (close <= value || *close != '"')
+        return;
+    const char *open = close - 1;
+    while (open >= value && *open != '"')
+        open--;
+    size_t n = (size_t)(close - open - 1);
+    if (open < value || n == 0 || n >= len)
+        return;
+    memcpy(name, open + 1, n);
+    name[n] = '\0';
 }
 
 static void set_header(struct net_headers *h, const char *name, size_t name_len,
@@ -115,8 +141,14 @@ static void set_header(struct net_headers *h, const char *name, size_t name_len,
         h->linked_size = atoll(value);
     else if (IS("Retry-After"))
         h->retry_after = atoll(value);
-    else if (IS("RateLimit"))
-        h->ratelimit_reset = ratelimit_reset(value);
+    else if (IS("RateLimit")) {
+        ratelimit_name(value, h->ratelimit_name, sizeof h->ratelimit_name);
+        h->ratelimit_remaining = param(value, "r");
+        h->ratelimit_reset = param(value, "t");
+    } else if (IS("RateLimit-Policy")) {
+        h->ratelimit_quota = param(value, "q");
+        h->ratelimit_window = param(value, "w");
+    }
     else if (IS("Link")) {
         char *next = link_next(value);
         if (next) {

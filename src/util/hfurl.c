@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define HFURL_DEFAULT_ENDPOINT "https://huggingface.co"
+
 /* The Hub's rule for an owner or a repo name: letters, digits, '-', '_',
  * '.', not starting with '.' or '-', no "..". */
 static bool valid_name(const char *s, size_t n)
@@ -98,4 +100,14 @@ const char *hfurl_api_kind(enum hf_repo_type type)
 const char *hfurl_url_prefix(enum hf_repo_type type)
 {
     return type == HF_DATASET ? "datasets/" : type == HF_SPACE ? "spaces/" : "";
+}
+
+char *hfurl_endpoint(void)
+{
+    const char *set = getenv("HF_ENDPOINT");
+    char *endpoint = xstrdup(set && *set ? set : HFURL_DEFAULT_ENDPOINT);
+    size_t len = strlen(endpoint);
+    while (len > 0 && endpoint[len - 1] == '/')
+        endpoint[--len] = '\0';
+    return endpoint;
 }
