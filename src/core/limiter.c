@@ -43,6 +43,7 @@ struct bank {
     double start;                /* the current window's */
     long long used;              /* tokens handed out in it */
     long long seen, seen_next;   /* calls the server counted in it, and in the next */
+    long long used_at_seen;      /* used when seen was learned: ours since then add to it */
     long long server_quota;      /* the server's q for this window length; 0: unknown */
     long long claimed;           /* with a limiter file: tokens claimed for this window */
     double retry_claim;          /* no claim before this time (the file said spent) */
@@ -126,6 +127,8 @@ void limiter_default_rates(struct limiter_rate rate[LIMIT_CLASSES])
 int limiter_parse_rate(const char *spec, const char *origin,
                        struct limiter_rate rate[LIMIT_CLASSES], struct ferry_error *err)
 {
+    if (!spec)
+        return 0;
     char *copy = xstrdup(spec), *save = NULL;
     int rc = 0;
     for (char *item = strtok_r(copy, ",", &save); item && rc == 0;
@@ -234,7 +237,7 @@ static void bank_roll(struct bank *b, double now)
     b->seen = start < b->start + 1.5 * b->window ? b->seen_next : 0;
     b->seen_next = 0;
     b->start = start;
-    b->used = b->claimed = 0;
+    b->used = b->claimed = b->used_at_seen = 0;
     b->retry_claim = 0;
 }
 
@@ -312,7 +315,8 @@ static long long bank_available(enum limiter_class cls)
         if (!L.file_broken)
             return b->claimed - b->used;
     }
-    long long used = b->used > b->seen ? b->used : b->seen;
+    long long counted = b->seen + (b->used - b->used_at_seen);
+    long long used = b->used > counted ? b->used : counted;
     long long left = effective_cap(b) - used;
     return left > 0 ? left : 0;
 }
@@ -343,8 +347,10 @@ static void bank_learn(enum limiter_class cls, long long r, double server_end, l
     /* t is whole seconds, rounded up: allow for that and a little skew. */
     double slack = b->window / 4 < 2.5 ? b->window / 4 : 2.5;
     if (fabs(server_end - end) <= slack) {
-        if (count > b->seen)
+        if (count > b->seen) {
             b->seen = count;
+            b->used_at_seen = b->used;
+        }
     } else if (fabs(server_end - end - b->window) <= slack) {
         if (count > b->seen_next)
             b->seen_next = count;
@@ -353,7 +359,7 @@ static void bank_learn(enum limiter_class cls, long long r, double server_end, l
          * start elsewhere than ours.  Follow them. */
         b->phase = fmod(server_end, b->window);
         b->start = server_end - b->window;
-        b->used = b->claimed = 0;
+        b->used = b->claimed = b->used_at_seen = 0;
         b->seen = count;
         b->seen_next = 0;
         FLOG(LOG_DEBUG, "Hub %s windows: following the server's (reset in %.0f s)",

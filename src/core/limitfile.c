@@ -116,7 +116,8 @@ static int read_records(struct limitfile *f, struct record *recs, size_t *n, boo
     if (got < 0)
         return err_set(err, FERRY_EFAIL, "%s: cannot read: %s", f->path, strerror(errno));
     text[got] = '\0';
-    *whole = parse(text, recs, n) && strlen(text) == (size_t)got;
+    bool no_nul = strlen(text) == (size_t)got;     /* before parse cuts it into lines */
+    *whole = parse(text, recs, n) && no_nul;
     return 0;
 }
 
