@@ -11,6 +11,7 @@ QUOTA=60
 WINDOW=10
 start_hub '{"seed": 3}'
 make_repo ds "$WORK/ds.jsonl" --scenes 4 --files 50 --sizes '4k' --seed 21
+make_repo small "$WORK/small.jsonl" --scenes 2 --files 50 --sizes '4k' --seed 22
 export HF_TOKEN=hf_test_alice
 curl -sf -X POST "$HUB/_control/rate" \
   -d "{\"resolvers\": {\"quota\": $QUOTA, \"window\": $WINDOW}}" >/dev/null
@@ -83,10 +84,10 @@ check "and the time spent waiting for the budget ($waited s)" \
 # more resolve calls in that window (no burst of retries from the others).
 hub_faults '{"error_rate": 0.03, "error_codes": [429]}'
 start=$(date +%s.%N)
-may_fail get 4 hf://datasets/alice/ds "$WORK/two" > "$WORK/two.out" 2> "$WORK/two.err"
+may_fail get 4 hf://datasets/alice/small "$WORK/two" > "$WORK/two.out" 2> "$WORK/two.err"
 hub_faults '{"error_rate": 0}'
 check "injected 429s: exit 0 ($status)" test "$status" -eq 0
-check "every file is right" matches_manifest "$WORK/two" "$WORK/ds.jsonl"
+check "every file is right" matches_manifest "$WORK/two" "$WORK/small.jsonl"
 check "429s were answered" test "$(hub_count status=429)" -gt 0
 check "the report counts them" test "$(summary "$WORK/two.out" hub_429.resolve)" -gt 0
 check "after a 429, at most the calls already in flight before the window reset" \
@@ -109,13 +110,16 @@ sys.exit(0 if worst <= 2 else 1)
 PY
 
 # --- two jobs, one limiter file: one quota between them -------------------
-make_repo ds2 "$WORK/ds2.jsonl" --scenes 2 --files 60 --sizes '4k' --seed 22
+# The 429 run may have spent part of this window: the jobs would learn that
+# from the hub's first answers, but a few calls would already be on their way.
+# Start on a fresh window, so that any 429 below is the limiter's fault.
+sleep "$(python3 -c "import time; print($WINDOW - time.time() % $WINDOW + 0.1)")"
 throttled=$(hub_count status=429)
 start=$(date +%s.%N)
-get 2 hf://datasets/alice/ds "$WORK/three" --limiter-file "$WORK/budget" \
+get 2 hf://datasets/alice/small "$WORK/three" --limiter-file "$WORK/budget" \
   > "$WORK/three.out" 2> "$WORK/three.err" &
 first=$!
-get 2 hf://datasets/alice/ds2 "$WORK/four" --limiter-file "$WORK/budget" \
+get 2 hf://datasets/alice/small "$WORK/four" --limiter-file "$WORK/budget" \
   > "$WORK/four.out" 2> "$WORK/four.err" &
 second=$!
 s1=0; s2=0
@@ -123,7 +127,7 @@ wait "$first" || s1=$?
 wait "$second" || s2=$?
 check "two jobs sharing a limiter file: both exit 0 ($s1, $s2)" test "$s1$s2" = "00"
 check "every file of both is right" \
-  bash -c "$(declare -f matches_manifest); matches_manifest '$WORK/three' '$WORK/ds.jsonl' && matches_manifest '$WORK/four' '$WORK/ds2.jsonl'"
+  bash -c "$(declare -f matches_manifest); matches_manifest '$WORK/three' '$WORK/small.jsonl' && matches_manifest '$WORK/four' '$WORK/small.jsonl'"
 windows "$start" > "$WORK/shared.windows"
 check "together no window over $QUOTA, >= 90 % used in every full window" \
   within_quota "$WORK/shared.windows"
