@@ -40,6 +40,18 @@ struct cache_place {
 
 struct backend;
 struct backend_read;         /* a remote read in flight, the backend's own */
+struct plan;
+struct sched_report;
+struct progress;
+
+/* How a destination that takes a whole plan at once (the Hub) uploads it. */
+struct push_options {
+    int files_per_commit;        /* files and deletes in one commit */
+    long long commit_bytes;      /* inline content in one commit */
+    int connections;             /* uploads in flight per rank */
+    const char *command;         /* "put" or "sync", for commit messages */
+    struct progress *progress;   /* rank 0; may be NULL */
+};
 
 /* What a remote read is to copy: [offset, offset + length) of path, written
  * at the same offsets into fd (the destination's part file). */
@@ -104,6 +116,17 @@ struct backend_ops {
     const char *(*state_dir)(struct backend *b);
     /* Optional, rank 0, once a job has put every file in place. */
     int (*finish)(struct backend *b, struct ferry_error *err);
+    /* Optional, rank 0, before prepare: make the destination (a Hub
+     * repository, private unless public); one that exists is fine. */
+    int (*create)(struct backend *b, bool public, struct ferry_error *err);
+    /* Optional: a destination that takes the whole plan at once (uploads,
+     * then commits) instead of file by file through open_part and commit.
+     * Collective; plan and report are rank 0's. */
+    int (*push)(struct backend *b, MPI_Comm comm, struct backend *src, const struct plan *plan,
+                const struct push_options *opts, struct sched_report *report,
+                struct ferry_error *err);
+    /* A root file that sync never deletes here (the Hub's .gitattributes). */
+    const char *keep;
     void (*close)(struct backend *b);
 };
 

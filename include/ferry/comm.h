@@ -14,4 +14,9 @@ int comm_agree(MPI_Comm comm, int rc, struct ferry_error *err);
 /* Broadcast rank 0's pack to every rank (length first, then the bytes). */
 void comm_bcast_pack(MPI_Comm comm, struct pack *p);
 
+/* Gather every rank's pack on rank 0: *all holds them back to back, rank r's
+ * at offsets[r] with lens[r] bytes (both arrays fresh, rank 0 only). */
+void comm_gather_packs(MPI_Comm comm, const struct pack *mine, struct pack *all, int **lens,
+                       int **offsets);
+
 #endif

@@ -22,6 +22,8 @@ struct job_options {
     const char *state_dir;           /* NULL: the destination's own */
     bool hf_cache;                   /* dst is a Hugging Face cache folder */
     struct limiter_options limits;   /* the Hub budget */
+    bool create, public;             /* put/sync: make a missing Hub repository */
+    int files_per_commit;            /* put/sync to the Hub; 0: the default */
     double lock_ttl;
     /* Rank 0, after planning: show the plan and decide.  Returns 1 to go on,
      * 0 to stop with success (dry run, nothing to do), or a negative

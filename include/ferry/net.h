@@ -37,6 +37,10 @@ struct net_request {
     const char *token;           /* sent as a Bearer token; NULL for none */
     bool head;                   /* HEAD instead of GET */
     const char *post_body;       /* POST this (JSON) instead of GET */
+    const char *content_type;    /* of post_body; NULL: application/json */
+    const char *accept;          /* an Accept header, or NULL */
+    int put_fd;                  /* > 0 with put_length >= 0: PUT these bytes of put_fd */
+    long long put_offset, put_length;
     long long range_start;       /* with range_end >= 0: ask for these bytes */
     long long range_end;         /* inclusive; -1: no range */
     int fd;                      /* >= 0: write the body at fd_offset onwards */

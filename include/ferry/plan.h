@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include "ferry/backend.h"
 #include "ferry/err.h"
+#include "ferry/hashcache.h"
 #include "ferry/journal.h"
 #include "ferry/pattern.h"
 
@@ -27,6 +28,12 @@ struct plan_options {
     struct pattern_filter filter;    /* --include / --exclude / default excludes */
     bool deletes;                    /* sync: plan deletes of what SRC lacks */
     const struct journal *catalog;   /* what ferry fetched before (hash-named sources) */
+    /* A destination that names content by hash (the Hub): every source file
+     * is hashed (in parallel, by scene) and compared by content, and the
+     * plan's transfers carry "sha256:HEX" as their etag. */
+    bool hash_sources;
+    struct hashcache *hashes;        /* looked up first; rank 0's gets the new hashes */
+    const char *keep;                /* a root file never deleted (the Hub's .gitattributes) */
 };
 
 struct plan_counts {

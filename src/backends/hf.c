@@ -5,7 +5,7 @@
  * push during the run cannot mix two versions.  Files download through
  * /resolve/, which redirects LFS files to a signed CDN URL; the token goes to
  * the Hub's own origin only (see fetch.h). */
-#include "remote.h"
+#include "hf.h"
 #include "ferry/comm.h"
 #include "ferry/fetch.h"
 #include "ferry/hfurl.h"
@@ -26,14 +26,6 @@
 
 #define HF_API_ATTEMPTS 8
 #define HF_LOCATE_PARALLEL 16
-
-struct hf_backend {
-    struct remote_backend remote;    /* first: a struct backend underneath */
-    struct hf_url url;
-    char *endpoint;
-    char *commit;
-    char *repo_folder;               /* for the cache layout, made on demand */
-};
 
 static bool hf_claims(const char *location)
 {
@@ -73,27 +65,25 @@ static struct hf_backend *hf_of(struct backend *b)
     return (struct hf_backend *)b;
 }
 
-/* One API call with the retries a listing deserves: transient failures and
- * 429s are waited out (a 429 pauses the whole job's budget); anything else
- * is final. */
-static struct net_transfer *api_get(struct hf_backend *hb, const char *url,
-                                    struct ferry_error *err)
+struct net_transfer *hf_api(struct hf_backend *hb, const struct net_request *req, bool retry,
+                            struct ferry_error *err)
 {
-    struct net_request req = {.url = url, .token = hb->remote.token, .fd = -1, .range_end = -1};
     enum limiter_class cls;
-    bool metered = limiter_class_of(url, &cls);
+    bool metered = limiter_class_of(req->url, &cls);
     for (int attempt = 1;; attempt++) {
         if (metered)
             limiter_take_wait(cls);
-        struct net_transfer *t = net_run(&req);
+        struct net_transfer *t = net_run(req);
         long status = net_status(t);
         const struct net_headers *h = net_headers(t);
         if (metered && net_outcome(t) == NET_ANSWERED)
             limiter_learn(cls, status, h);
-        if (net_outcome(t) == NET_ANSWERED && status == 200)
+        if (net_outcome(t) == NET_ANSWERED && status >= 200 && status < 300)
             return t;
-        bool transient = net_outcome(t) == NET_TRANSPORT || status == 408 || status == 429 ||
-                         status >= 500;
+        /* A 429 is refused before anything happened: safe to send again. */
+        bool transient = status == 429 ||
+                         (retry && (net_outcome(t) == NET_TRANSPORT || status == 408 ||
+                                    status >= 500));
         if (!transient || attempt >= HF_API_ATTEMPTS) {
             if (net_outcome(t) == NET_ANSWERED)
                 fetch_http_error(status, h->error_code, h->error_message, hb->remote.token != NULL,
@@ -117,8 +107,16 @@ static struct net_transfer *api_get(struct hf_backend *hb, const char *url,
     }
 }
 
-static cJSON *parse_json(struct hf_backend *hb, struct net_transfer *t, const char *what,
-                         struct ferry_error *err)
+/* One GET on the Hub's API, with retries. */
+static struct net_transfer *api_get(struct hf_backend *hb, const char *url,
+                                    struct ferry_error *err)
+{
+    struct net_request req = {.url = url, .token = hb->remote.token, .fd = -1, .range_end = -1};
+    return hf_api(hb, &req, true, err);
+}
+
+cJSON *hf_json(struct hf_backend *hb, struct net_transfer *t, const char *what,
+               struct ferry_error *err)
 {
     cJSON *json = cJSON_Parse(net_body(t, NULL));
     if (!json)
@@ -136,7 +134,8 @@ static long long parse_time(const char *text)
     return (long long)time(NULL);
 }
 
-static int resolve_revision(struct hf_backend *hb, long long *when, struct ferry_error *err)
+/* The commit the revision points at now, and its time (a fresh string). */
+static char *revision_commit(struct hf_backend *hb, long long *when, struct ferry_error *err)
 {
     const char *kind = hfurl_api_kind(hb->url.type);
     char *rev = net_escape(hb->url.revision ? hb->url.revision : "main", false);
@@ -145,23 +144,35 @@ static int resolve_revision(struct hf_backend *hb, long long *when, struct ferry
     struct net_transfer *t = api_get(hb, url, err);
     free(url);
     if (!t)
-        return err->code;
-    cJSON *json = parse_json(hb, t, "revision", err);
+        return NULL;
+    cJSON *json = hf_json(hb, t, "revision", err);
     net_free(t);
     if (!json)
-        return err->code;
+        return NULL;
     const cJSON *sha = cJSON_GetObjectItemCaseSensitive(json, "sha");
     const cJSON *modified = cJSON_GetObjectItemCaseSensitive(json, "lastModified");
-    int rc = 0;
+    char *commit = NULL;
     if (cJSON_IsString(sha) && strlen(sha->valuestring) == 40) {
-        hb->commit = xstrdup(sha->valuestring);
+        commit = xstrdup(sha->valuestring);
         *when = parse_time(cJSON_IsString(modified) ? modified->valuestring : NULL);
     } else {
-        rc = err_set(err, FERRY_EFAIL, "%s: the Hub's revision answer has no commit id",
-                     hb->remote.base.location);
+        err_set(err, FERRY_EFAIL, "%s: the Hub's revision answer has no commit id",
+                hb->remote.base.location);
     }
     cJSON_Delete(json);
-    return rc;
+    return commit;
+}
+
+char *hf_head(struct hf_backend *hb, struct ferry_error *err)
+{
+    long long when;
+    return revision_commit(hb, &when, err);
+}
+
+static int resolve_revision(struct hf_backend *hb, long long *when, struct ferry_error *err)
+{
+    hb->commit = revision_commit(hb, when, err);
+    return hb->commit ? 0 : err->code;
 }
 
 /* One tree entry: files only; paths become relative to the location's PATH. */
@@ -221,7 +232,7 @@ static int list_tree(struct hf_backend *hb, long long when, struct ferry_error *
         if (!t)
             return err->code;
         pages++;
-        cJSON *json = parse_json(hb, t, "tree", err);
+        cJSON *json = hf_json(hb, t, "tree", err);
         if (json && !cJSON_IsArray(json))
             rc = err_set(err, FERRY_EFAIL, "%s: the Hub's tree answer is not a list",
                          hb->remote.base.location);
@@ -394,5 +405,8 @@ const struct backend_ops backend_hf = {
     .wait = remote_wait,
     .locate = hf_locate,
     .cache_place = hf_cache_place,
+    .create = hf_create,
+    .push = hf_push,
+    .keep = ".gitattributes",
     .close = hf_close,
 };

@@ -27,6 +27,8 @@ struct cli {
     bool hf_cache;                   /* get --hf-cache[=DIR] */
     const char *hf_cache_dir;
     const char *rate;                /* --rate SPEC */
+    bool create, public;             /* put/sync --create [--public] */
+    int files_per_commit;
     const char *limiter_file;
     int limiter_jobs;
     char *default_cache;             /* made when --hf-cache names no folder */

@@ -21,7 +21,8 @@ static const char overview[] =
 "locations: a local path or file:// URL; hf://datasets/OWNER/NAME[@REV][/PATH]\n"
 "(models hf://OWNER/NAME, spaces hf://spaces/OWNER/NAME); an http(s):// URL;\n"
 "@FILE, a manifest in aria2's input format; or a name from the config file.\n"
-"Remote locations are sources only in this build (get, plan, verify).\n"
+"Hub repositories are also destinations of put and sync; http(s) URLs are\n"
+"sources only.\n"
 "\n"
 "environment: HF_TOKEN, HUGGING_FACE_HUB_TOKEN, HF_TOKEN_PATH, HF_HOME (the\n"
 "token, sent to the Hub's own origin only); HF_ENDPOINT (another Hub);\n"
@@ -113,7 +114,19 @@ static const struct command_help commands[] = {
      "DIR/datasets--OWNER--NAME/.ferry.\n", true},
     {"put", "ferry put [options] SRC DST",
      "Copy the selected scenes of the local directory SRC to DST.\n"
-     "`ferry put NAME` copies the config's root NAME to its remote NAME.\n", true},
+     "`ferry put NAME` copies the config's root NAME to its remote NAME.\n"
+     "\n"
+     "To a Hub repository (hf://datasets/OWNER/NAME[@BRANCH][/PATH]): every\n"
+     "selected file is hashed (in parallel over ranks; SRC/.ferry/push/hashes\n"
+     "keeps the hashes for the next run) and only files whose content differs\n"
+     "from the branch are uploaded: LFS objects go straight to storage from\n"
+     "every rank (multipart parts spread over ranks), objects the Hub already\n"
+     "holds are not sent again, and rank 0 commits scene by scene on top of the\n"
+     "branch head, regular files inline.  A commit whose answer is lost is\n"
+     "checked against the branch, never sent twice.\n"
+     "      --create              create the repository if it is missing (private)\n"
+     "      --public              with --create: a public one\n"
+     "      --files-per-commit N  entries per commit (default 100, the Hub's advice)\n", true},
     {"sync", "ferry sync [options] SRC DST",
      "Like put, then delete files under the selected scenes of DST that SRC lacks.\n"
      "Nothing is deleted in a scene that could not be read completely, or that is\n"

@@ -18,7 +18,8 @@ enum long_only {
     OPT_JSON = 256, OPT_CONFIG, OPT_PROGRESS, OPT_STATE_DIR, OPT_ALL, OPT_SCENES,
     OPT_SCENE_INCLUDES, OPT_INCLUDE, OPT_EXCLUDE, OPT_CHUNK_SIZE, OPT_FORCE,
     OPT_NO_DEFAULT_EXCLUDES, OPT_CLEANUP, OPT_DELETE, OPT_FSYNC, OPT_CONNECTIONS, OPT_AGAINST,
-    OPT_HF_CACHE, OPT_RATE, OPT_LIMITER_FILE, OPT_LIMITER_JOBS,
+    OPT_HF_CACHE, OPT_RATE, OPT_LIMITER_FILE, OPT_LIMITER_JOBS, OPT_CREATE, OPT_PUBLIC,
+    OPT_FILES_PER_COMMIT,
 };
 
 static const struct option long_options[] = {
@@ -49,6 +50,9 @@ static const struct option long_options[] = {
     {"rate", required_argument, NULL, OPT_RATE},
     {"limiter-file", required_argument, NULL, OPT_LIMITER_FILE},
     {"limiter-jobs", required_argument, NULL, OPT_LIMITER_JOBS},
+    {"create", no_argument, NULL, OPT_CREATE},
+    {"public", no_argument, NULL, OPT_PUBLIC},
+    {"files-per-commit", required_argument, NULL, OPT_FILES_PER_COMMIT},
     {NULL, 0, NULL, 0},
 };
 
@@ -143,6 +147,16 @@ static int parse_args(struct cli *cli, int argc, char **argv, bool *done)
             cli->hf_cache_dir = optarg;
             break;
         case OPT_RATE: cli->rate = optarg; break;
+        case OPT_CREATE: cli->create = true; break;
+        case OPT_PUBLIC: cli->public = true; break;
+        case OPT_FILES_PER_COMMIT:
+            cli->files_per_commit = atoi(optarg);
+            if (cli->files_per_commit < 1 || cli->files_per_commit > 10000) {
+                *done = true;
+                return cli_fail(cli, FERRY_EUSAGE, "--files-per-commit takes a number from 1 "
+                                "to 10000");
+            }
+            break;
         case OPT_LIMITER_FILE: cli->limiter_file = optarg; break;
         case OPT_LIMITER_JOBS:
             cli->limiter_jobs = atoi(optarg);

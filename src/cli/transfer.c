@@ -182,7 +182,14 @@ int cmd_transfer(struct cli *cli, const char *command)
                     : cli->config.chunk_size ? cli->config.chunk_size : SCHED_DEFAULT_CHUNK,
         .lock_ttl = cli->config.lock_ttl > 0 ? cli->config.lock_ttl : LOCK_DEFAULT_TTL,
         .connections = cli->connections ? cli->connections : cli->config.connections,
+        .create = cli->create, .public = cli->public, .files_per_commit = cli->files_per_commit,
     };
+    bool upload = strcmp(command, "put") == 0 || strcmp(command, "sync") == 0;
+    if ((cli->create || cli->public || cli->files_per_commit) && !upload)
+        return cli_fail(cli, FERRY_EUSAGE, "--create, --public and --files-per-commit are "
+                        "options of put and sync");
+    if (cli->public && !cli->create)
+        return cli_fail(cli, FERRY_EUSAGE, "--public goes with --create");
     backend_set_allowed(cli->config.allowed_prefixes, cli->config.n_allowed_prefixes);
     int status = cli_limits(cli, &job.limits);
     if (status != 0)

@@ -20,3 +20,28 @@ void comm_bcast_pack(MPI_Comm comm, struct pack *p)
     if (len)
         MPI_Bcast(p->data, (int)len, MPI_BYTE, 0, comm);
 }
+
+void comm_gather_packs(MPI_Comm comm, const struct pack *mine, struct pack *all, int **lens,
+                       int **offsets)
+{
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    int len = (int)mine->len;
+    *lens = *offsets = NULL;
+    pack_init(all);
+    if (rank == 0)
+        *lens = xcalloc((size_t)size, sizeof **lens);
+    MPI_Gather(&len, 1, MPI_INT, *lens, 1, MPI_INT, 0, comm);
+    if (rank == 0) {
+        *offsets = xcalloc((size_t)size, sizeof **offsets);
+        size_t total = 0;
+        for (int r = 0; r < size; r++) {
+            (*offsets)[r] = (int)total;
+            total += (size_t)(*lens)[r];
+        }
+        xgrow((void **)&all->data, &all->cap, total ? total : 1, 1);
+        all->len = total;
+    }
+    MPI_Gatherv(mine->data, len, MPI_BYTE, all->data, *lens, *offsets, MPI_BYTE, 0, comm);
+}

@@ -1,6 +1,7 @@
 #include "ferry/job.h"
 #include "ferry/comm.h"
 #include "ferry/fsutil.h"
+#include "ferry/hashcache.h"
 #include "ferry/hfcache.h"
 #include "ferry/journal.h"
 #include "ferry/limiter.h"
@@ -14,11 +15,15 @@
 
 /* DST/.ferry/catalog: which content (hash) each file ferry fetched holds. */
 #define JOB_CATALOG "catalog"
+/* SRC/.ferry/hashes: the hashes of local files uploaded before. */
+#define JOB_HASHES "hashes"
+#define JOB_FILES_PER_COMMIT 100         /* the Hub's guidance */
+#define JOB_COMMIT_BYTES (64LL << 20)    /* inline content in one commit */
 
 static int writable(const struct job_options *opts, struct backend **dst,
                     struct ferry_error *err)
 {
-    if ((*dst)->ops->open_part)
+    if ((*dst)->ops->open_part || (*dst)->ops->push)
         return 0;
     int rc = err_set(err, FERRY_EUSAGE, "%s: ferry cannot write to %s locations yet",
                      opts->dst, (*dst)->ops->name);
@@ -46,9 +51,51 @@ static int open_ends(const struct job_options *opts, struct backend **src,
     return rc;
 }
 
-static const char *state_dir_of(const struct job_options *opts, struct backend *dst)
+/* A destination that keeps no state of its own (the Hub) keeps it in the
+ * source's: SRC/.ferry/push.  A fresh string, or NULL. */
+static char *state_dir_of(const struct job_options *opts, struct backend *src,
+                          struct backend *dst)
 {
-    return opts->state_dir ? opts->state_dir : dst->ops->state_dir(dst);
+    if (opts->state_dir)
+        return xstrdup(opts->state_dir);
+    const char *own = dst->ops->state_dir ? dst->ops->state_dir(dst) : NULL;
+    if (own)
+        return xstrdup(own);
+    const char *src_dir = dst->ops->push && src->ops->state_dir ? src->ops->state_dir(src) : NULL;
+    return src_dir ? xasprintf("%s/push", src_dir) : NULL;
+}
+
+/* Rank 0, before the destination lists itself: make it if asked to. */
+static int create_destination(MPI_Comm comm, const struct job_options *opts,
+                              struct backend *dst, struct ferry_error *err)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    if (!opts->create || opts->dry_run || strcmp(opts->command, "plan") == 0)
+        return 0;
+    int rc = 0;
+    if (!dst->ops->create)
+        rc = err_set(err, FERRY_EUSAGE, "--create: %s is not a Hub repository", opts->dst);
+    else if (rank == 0)
+        rc = dst->ops->create(dst, opts->public, err);
+    return comm_agree(comm, rc, err);
+}
+
+/* The destination lists itself (a Hub repository); a missing one says how
+ * to make it. */
+static int prepare_destination(MPI_Comm comm, const struct job_options *opts,
+                               struct backend *dst, struct ferry_error *err)
+{
+    if (!dst->ops->prepare)
+        return 0;
+    int rc = dst->ops->prepare(dst, comm, err);
+    if (rc == FERRY_ENOTFOUND && dst->ops->create && !opts->create) {
+        char cause[FERRY_ERRMSG_MAX];
+        snprintf(cause, sizeof cause, "%s", err->msg);
+        rc = err_set(err, rc, "%s; pass --create to create it (private; --public for a public "
+                     "one)", cause);
+    }
+    return rc;
 }
 
 /* Rank 0: make the state directory and take the lock.  Anything but a held
@@ -73,7 +120,7 @@ static int take_lock(const struct job_options *opts, const char *state_dir,
 static int check_space(const struct plan *plan, struct backend *dst,
                        struct ferry_error *err)
 {
-    long long free_bytes = dst->ops->free_bytes(dst);
+    long long free_bytes = dst->ops->free_bytes ? dst->ops->free_bytes(dst) : -1;
     long long need = plan->total_transfer.bytes;
     if (free_bytes < 0 || free_bytes >= need)
         return 0;
@@ -186,7 +233,18 @@ static int run_planned(MPI_Comm comm, const struct job_options *opts, struct pla
         .chunk_size = opts->chunk_size, .fsync = opts->fsync, .journal = journal,
         .progress = progress, .connections = opts->connections, .catalog = catalog,
     };
-    int rc = sched_run(comm, plan, src, dst, &so, report);
+    int rc;
+    if (dst->ops->push) {
+        struct push_options po = {
+            .files_per_commit = opts->files_per_commit > 0 ? opts->files_per_commit
+                                                           : JOB_FILES_PER_COMMIT,
+            .commit_bytes = JOB_COMMIT_BYTES, .connections = opts->connections,
+            .command = opts->command, .progress = progress,
+        };
+        rc = dst->ops->push(dst, comm, src, plan, &po, report, err);
+    } else {
+        rc = sched_run(comm, plan, src, dst, &so, report);
+    }
     limiter_report(&report->limits);
     if (rank == 0) {
         report->planned_files = plan->total_transfer.files;
@@ -221,6 +279,10 @@ static int transfer(MPI_Comm comm, const struct job_options *opts,
      * the lock, so a wrong name or token leaves nothing behind in DST. */
     if (src->ops->prepare)
         rc = src->ops->prepare(src, comm, err);
+    if (rc == 0 && dst)
+        rc = create_destination(comm, opts, dst, err);
+    if (rc == 0 && dst)
+        rc = prepare_destination(comm, opts, dst, err);
     if (rc == 0 && opts->hf_cache)
         rc = comm_agree(comm, hfcache_open(opts->dst, src, &dst, err), err);
     if (rc != 0) {
@@ -229,7 +291,7 @@ static int transfer(MPI_Comm comm, const struct job_options *opts,
         return rc;
     }
 
-    const char *state_dir = state_dir_of(opts, dst);
+    char *state_dir = state_dir_of(opts, src, dst);
     bool locking = !opts->dry_run && strcmp(opts->command, "plan") != 0;
     if (locking && rank == 0)
         rc = take_lock(opts, state_dir, err);
@@ -242,14 +304,27 @@ static int transfer(MPI_Comm comm, const struct job_options *opts,
     struct journal *catalog = NULL;
     if (rc == 0 && journal_load(state_dir, JOB_CATALOG, &catalog, err) == 0)
         plan_opts.catalog = catalog;
+    if (dst->ops->push && state_dir) {
+        char *path = xasprintf("%s/%s", state_dir, JOB_HASHES);
+        plan_opts.hash_sources = true;
+        plan_opts.hashes = hashcache_load(path);
+        free(path);
+    }
+    plan_opts.keep = dst->ops->keep;
     if (rc == 0)
         rc = plan_build(comm, src, dst, &plan_opts, &plan, err);
+    struct ferry_error cache_err = {0};
+    if (rc == 0 && rank == 0 && plan_opts.hashes && locked &&
+        hashcache_save(plan_opts.hashes, &cache_err) != 0)
+        FLOG(LOG_WARN, "could not save the hashes for the next run: %s", cache_err.msg);
+    hashcache_free(plan_opts.hashes);
     journal_close(catalog);
     if (rc == 0)
         rc = run_planned(comm, opts, &plan, src, dst, state_dir, report, err);
 
     if (locked && rank == 0)
         lock_release(state_dir);
+    free(state_dir);
     plan_free(&plan);
     backend_close(src);
     backend_close(dst);

@@ -10,6 +10,9 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#define PLAN_HASH_BLOCK (1 << 20)
 
 /* Files found under one scene on one side. */
 struct file_list {
@@ -77,6 +80,54 @@ static bool same_version(const struct plan_options *opts, const struct plan_file
     return journal_has_file(opts->catalog, src->path, version);
 }
 
+/* A source file's sha256 and git sha1: from the cache, else read now (and
+ * packed into fresh for rank 0's cache). */
+static int source_hashes(struct backend *src, const struct plan_options *opts,
+                         const struct plan_file *f, char sha256[HASH_SHA256_HEX],
+                         char sha1[HASH_SHA1_HEX], struct pack *fresh, long long *n_fresh,
+                         struct ferry_error *err)
+{
+    if (hashcache_get(opts->hashes, f->path, f->size, f->mtime, sha256, sha1))
+        return 0;
+    int fd = -1;
+    int rc = src->ops->open_read(src, f->path, &fd, err);
+    if (rc != 0)
+        return rc;
+    struct hash_state *h = hash_begin(f->size);
+    char *block = xmalloc(PLAN_HASH_BLOCK);
+    long long total = 0;
+    ssize_t got;
+    while ((got = read(fd, block, PLAN_HASH_BLOCK)) > 0) {
+        hash_update(h, block, (size_t)got);
+        total += got;
+    }
+    free(block);
+    close(fd);
+    hash_end(h, sha256, sha1);
+    if (got < 0 || total != f->size)
+        return err_set(err, FERRY_EFAIL, "%s: changed or unreadable while it was hashed",
+                       f->path);
+    pack_str(fresh, f->path);
+    pack_i64(fresh, f->size);
+    pack_i64(fresh, f->mtime);
+    pack_str(fresh, sha256);
+    pack_str(fresh, sha1);
+    (*n_fresh)++;
+    return 0;
+}
+
+/* Does the destination's file (named by its hash) hold these bytes? */
+static bool same_content(const struct plan_file *dst, const char *sha256, const char *sha1)
+{
+    if (!dst->etag)
+        return false;
+    if (strncmp(dst->etag, "sha256:", 7) == 0)
+        return strcmp(dst->etag + 7, sha256) == 0;
+    if (strncmp(dst->etag, "sha1:", 5) == 0)
+        return strcmp(dst->etag + 5, sha1) == 0;
+    return false;
+}
+
 static void add(struct plan_counts *c, long long bytes)
 {
     c->files++;
@@ -103,15 +154,18 @@ static void plan_scene(struct backend *src, struct backend *dst, const char *sce
     s.source_empty = from.count == 0;
     bool deletes = opts->deletes && !s.walk_error && !s.source_empty;
 
-    struct pack transfers, deleted;
+    struct pack transfers, deleted, fresh;
     pack_init(&transfers);
     pack_init(&deleted);
+    pack_init(&fresh);
+    long long n_fresh = 0;
     size_t i = 0, j = 0;
     while (i < from.count || j < to.count) {
         int order = i == from.count ? 1 : j == to.count ? -1
                   : strcmp(from.files[i].path, to.files[j].path);
         if (order > 0) {
-            if (deletes) {
+            bool kept = opts->keep && strcmp(to.files[j].path, opts->keep) == 0;
+            if (deletes && !kept) {
                 add(&s.remove, to.files[j].size);
                 pack_str(&deleted, to.files[j].path);
             }
@@ -119,15 +173,27 @@ static void plan_scene(struct backend *src, struct backend *dst, const char *sce
             continue;
         }
         const struct plan_file *f = &from.files[i];
-        if (order == 0 && same_version(opts, f, &to.files[j])) {
+        char sha256[HASH_SHA256_HEX] = "", sha1[HASH_SHA1_HEX] = "", etag[80];
+        bool hashed = opts->hash_sources && !f->etag;
+        if (hashed && source_hashes(src, opts, f, sha256, sha1, &fresh, &n_fresh, &err) != 0) {
+            FLOG(LOG_ERROR, "hashing the source: %s", err.msg);
+            s.walk_error = true;
+            i++;
+            j += order == 0;
+            continue;
+        }
+        bool same = order == 0 && (hashed ? same_content(&to.files[j], sha256, sha1)
+                                          : same_version(opts, f, &to.files[j]));
+        if (same) {
             add(&s.unchanged, f->size);
         } else {
+            snprintf(etag, sizeof etag, "sha256:%s", sha256);
             add(&s.transfer, f->size);
             pack_str(&transfers, f->path);
             pack_i64(&transfers, f->size);
             pack_i64(&transfers, f->mtime);
             pack_u64(&transfers, f->mode);
-            pack_str(&transfers, f->etag ? f->etag : "");
+            pack_str(&transfers, hashed ? etag : f->etag ? f->etag : "");
         }
         i++;
         j += order == 0;
@@ -146,9 +212,14 @@ static void plan_scene(struct backend *src, struct backend *dst, const char *sce
     out->len += transfers.len;
     memcpy(out->data + out->len, deleted.data, deleted.len);
     out->len += deleted.len;
+    pack_i64(out, n_fresh);
+    xgrow((void **)&out->data, &out->cap, out->len + fresh.len, 1);
+    memcpy(out->data + out->len, fresh.data, fresh.len);
+    out->len += fresh.len;
 
     pack_free(&transfers);
     pack_free(&deleted);
+    pack_free(&fresh);
     file_list_free(&from);
     file_list_free(&to);
 }
@@ -208,7 +279,8 @@ static int select_scenes(struct backend *src, const struct plan_options *opts,
     return rc;
 }
 
-static void unpack_scene(struct plan *plan, struct plan_scene *s, struct pack *in)
+static void unpack_scene(struct plan *plan, struct plan_scene *s, struct pack *in,
+                         struct hashcache *hashes)
 {
     s->transfer.files = unpack_i64(in);
     s->transfer.bytes = unpack_i64(in);
@@ -237,6 +309,15 @@ static void unpack_scene(struct plan *plan, struct plan_scene *s, struct pack *i
                                                 sizeof *plan->deletes);
     for (long long k = 0; k < s->remove.files; k++)
         plan->deletes[plan->n_deletes++] = unpack_str(in);
+    for (long long k = unpack_i64(in); k > 0; k--) {
+        char *path = unpack_str(in);
+        long long size = unpack_i64(in), mtime = unpack_i64(in);
+        char *sha256 = unpack_str(in), *sha1 = unpack_str(in);
+        hashcache_put(hashes, path, size, mtime, sha256, sha1);
+        free(path);
+        free(sha256);
+        free(sha1);
+    }
 
     plan->walk_errors += s->walk_error;
     plan->total_transfer.files += s->transfer.files;
@@ -255,31 +336,16 @@ static int compare_size_desc(const void *a, const void *b)
 
 /* Rank 0: gather every rank's packed scenes, in scene order. */
 static void gather_scenes(MPI_Comm comm, struct pack *mine, char **names,
-                          size_t n_scenes, struct plan *plan)
+                          size_t n_scenes, struct hashcache *hashes, struct plan *plan)
 {
     int rank, size;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
     if (mine->len > INT_MAX)
         FLOG(LOG_ERROR, "plan of rank %d is over 2 GiB; use more ranks", rank);
-    int len = (int)mine->len;
-    int *lens = NULL, *offsets = NULL;
+    int *lens, *offsets;
     struct pack all;
-    pack_init(&all);
-    if (rank == 0)
-        lens = xcalloc((size_t)size, sizeof *lens);
-    MPI_Gather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, comm);
-    if (rank == 0) {
-        offsets = xcalloc((size_t)size, sizeof *offsets);
-        size_t total = 0;
-        for (int r = 0; r < size; r++) {
-            offsets[r] = (int)total;
-            total += (size_t)lens[r];
-        }
-        xgrow((void **)&all.data, &all.cap, total, 1);
-        all.len = total;
-    }
-    MPI_Gatherv(mine->data, len, MPI_BYTE, all.data, lens, offsets, MPI_BYTE, 0, comm);
+    comm_gather_packs(comm, mine, &all, &lens, &offsets);
     if (rank == 0) {
         plan->n_scenes = n_scenes;
         plan->scenes = xcalloc(n_scenes ? n_scenes : 1, sizeof *plan->scenes);
@@ -290,7 +356,7 @@ static void gather_scenes(MPI_Comm comm, struct pack *mine, char **names,
             for (size_t k = (size_t)r; k < n_scenes; k += (size_t)size) {
                 plan->scenes[k].name = names[k];
                 names[k] = NULL;
-                unpack_scene(plan, &plan->scenes[k], &in);
+                unpack_scene(plan, &plan->scenes[k], &in, hashes);
             }
         }
         qsort(plan->transfer, plan->n_transfer, sizeof *plan->transfer, compare_size_desc);
@@ -331,7 +397,7 @@ int plan_build(MPI_Comm comm, struct backend *src, struct backend *dst,
     pack_init(&mine);
     for (size_t k = (size_t)rank; k < n_names; k += (size_t)size)
         plan_scene(src, dst, names[k], opts, &mine);
-    gather_scenes(comm, &mine, names, n_names, out);
+    gather_scenes(comm, &mine, names, n_names, opts->hashes, out);
     pack_free(&mine);
 
     for (size_t k = 0; k < n_names; k++)

@@ -28,6 +28,8 @@ struct net_transfer {
     long status;
     int fd;
     long long fd_offset, max_body;
+    int put_fd;                      /* the body of a PUT, read with pread */
+    long long put_offset, put_length, put_sent;
     char *body;
     size_t body_len, body_cap;
     long long received, reported;
@@ -233,6 +235,33 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
     return len;
 }
 
+static size_t on_put_body(char *buf, size_t size, size_t n, void *ud)
+{
+    struct net_transfer *t = ud;
+    long long want = t->put_length - t->put_sent;
+    if (want > (long long)(size * n))
+        want = (long long)(size * n);
+    if (want <= 0)
+        return 0;
+    ssize_t got = pread(t->put_fd, buf, (size_t)want, t->put_offset + t->put_sent);
+    if (got <= 0) {
+        t->local_errno = got < 0 ? errno : EIO;    /* the file shrank under us */
+        return CURL_READFUNC_ABORT;
+    }
+    t->put_sent += got;
+    return (size_t)got;
+}
+
+/* A PUT that libcurl sends again (after a 3xx or a 401) starts over. */
+static int on_put_seek(void *ud, curl_off_t offset, int origin)
+{
+    struct net_transfer *t = ud;
+    if (origin != SEEK_SET)
+        return CURL_SEEKFUNC_CANTSEEK;
+    t->put_sent = (long long)offset;
+    return CURL_SEEKFUNC_OK;
+}
+
 struct net_transfer *net_start(const struct net_request *req)
 {
     struct net_transfer *t = xcalloc(1, sizeof *t);
@@ -264,8 +293,30 @@ struct net_transfer *net_start(const struct net_request *req)
     if (req->head)
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     if (req->post_body) {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->post_body);
-        t->headers_out = curl_slist_append(t->headers_out, "Content-Type: application/json");
+        char type[128];
+        snprintf(type, sizeof type, "Content-Type: %s",
+                 req->content_type ? req->content_type : "application/json");
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(req->post_body));
+        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->post_body);
+        t->headers_out = curl_slist_append(t->headers_out, type);
+    }
+    if (req->put_fd > 0 && req->put_length >= 0) {
+        t->put_fd = req->put_fd;
+        t->put_offset = req->put_offset;
+        t->put_length = req->put_length;
+        curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, on_put_body);
+        curl_easy_setopt(e, CURLOPT_READDATA, t);
+        curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_put_seek);
+        curl_easy_setopt(e, CURLOPT_SEEKDATA, t);
+        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->put_length);
+        /* No "Expect: 100-continue" round trip before each part. */
+        t->headers_out = curl_slist_append(t->headers_out, "Expect:");
+    }
+    if (req->accept) {
+        char accept[128];
+        snprintf(accept, sizeof accept, "Accept: %s", req->accept);
+        t->headers_out = curl_slist_append(t->headers_out, accept);
     }
     if (req->range_end >= 0) {
         char range[64];
