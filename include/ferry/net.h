@@ -47,6 +47,10 @@ struct net_request {
     long long fd_offset;
     long long max_body;          /* most bytes accepted (memory or fd); 0: 64 MiB in memory */
     long connect_timeout;        /* seconds; 0: the default */
+    /* A new connection, closed after: libcurl sends a request again by itself
+     * when a reused connection dies before the answer, which must never
+     * happen to a request that is not idempotent (a commit). */
+    bool fresh_connection;
 };
 
 enum net_outcome {

@@ -486,6 +486,7 @@ static void run_tasks(struct push *p, MPI_Comm comm, struct pack *out)
     struct running *run = xcalloc((size_t)slots, sizeof *run);
     size_t next = 0;
     int active = 0, workers_done = 0;
+    long long puts = 0, bytes = 0;
     int64_t unreported = 0;
     double last_report = progress_now();
     for (;;) {
@@ -518,8 +519,11 @@ static void run_tasks(struct push *p, MPI_Comm comm, struct pack *out)
                 continue;
             } else {
                 int again = settle_put(r, out);
-                if (again == 0)
+                if (again == 0) {
                     unreported += r->task->length;
+                    puts++;
+                    bytes += r->task->length;
+                }
                 net_free(r->t);
                 r->t = NULL;
                 if (again == 1)
@@ -545,6 +549,11 @@ static void run_tasks(struct push *p, MPI_Comm comm, struct pack *out)
     }
     if (p->rank != 0)
         MPI_Send(&unreported, 1, MPI_INT64_T, 0, TAG_DONE, comm);
+    if (puts) {
+        char text[32];
+        plan_format_bytes(bytes, text, sizeof text);
+        FLOG(LOG_INFO, "this rank uploaded %lld objects and parts, %s", puts, text);
+    }
     free(run);
 }
 
@@ -804,7 +813,7 @@ static int send_commit(struct push *p, struct commit *c, const char *summary,
         free(text);
         struct net_request req = {.url = url, .token = p->hb->remote.token, .post_body = body,
                                   .content_type = "application/x-ndjson", .fd = -1,
-                                  .range_end = -1};
+                                  .range_end = -1, .fresh_connection = true};
         limiter_take_wait(LIMIT_COMMIT);
         limiter_take_wait(LIMIT_API);
         struct net_transfer *t = net_run(&req);

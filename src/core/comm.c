@@ -1,11 +1,29 @@
 #include "ferry/comm.h"
 #include "ferry/xalloc.h"
 
+#include <time.h>
+
+/* Wait for a non-blocking collective with short sleeps: Open MPI's blocking
+ * ones spin a core, which on a node with as many ranks as cores is the core
+ * rank 0 needs for the work the others wait for. */
+static void wait_quietly(MPI_Request *request)
+{
+    int done = 0;
+    for (;;) {
+        MPI_Test(request, &done, MPI_STATUS_IGNORE);
+        if (done)
+            return;
+        nanosleep(&(struct timespec){0, 200000}, NULL);
+    }
+}
+
 int comm_agree(MPI_Comm comm, int rc, struct ferry_error *err)
 {
     int rank;
     MPI_Comm_rank(comm, &rank);
-    MPI_Bcast(&rc, 1, MPI_INT, 0, comm);
+    MPI_Request request;
+    MPI_Ibcast(&rc, 1, MPI_INT, 0, comm, &request);
+    wait_quietly(&request);
     if (rank != 0 && rc < 0)
         err_set(err, rc, "stopped by rank 0");
     return rc;

@@ -402,7 +402,11 @@ static enum limiter_class bucket_of(const struct net_headers *h, enum limiter_cl
  * Retry-After says if that is longer. */
 static double pause_seconds(const struct net_headers *h, enum limiter_class cls)
 {
-    double wait = h->ratelimit_reset >= 0 ? (double)h->ratelimit_reset : -1;
+    /* RateLimit may describe another quota than the one that refused (a
+     * commit refused for the hourly commit quota carries the api window's):
+     * its reset counts only when that quota is spent too. */
+    bool same = bucket_of(h, cls) == cls || h->ratelimit_remaining == 0;
+    double wait = same && h->ratelimit_reset >= 0 ? (double)h->ratelimit_reset : -1;
     if (h->retry_after > wait)
         wait = (double)h->retry_after;
     if (wait < 0 && L.rank == 0) {

@@ -292,6 +292,10 @@ struct net_transfer *net_start(const struct net_request *req)
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024);
     if (req->head)
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    if (req->fresh_connection) {
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    }
     if (req->post_body) {
         char type[128];
         snprintf(type, sizeof type, "Content-Type: %s",

@@ -56,7 +56,7 @@ DEFAULTS = {
 
 FAULT_KEYS = {"error_rate": 0.0, "error_codes": [500, 502, 503], "reset_rate": 0.0, "flip_rate": 0.0,
               "latency_ms": 0, "cdn_limit_rate": 0, "cdn_expire_now": False, "lose_commit_response": 0,
-              "cdn_reset_rate": 0.0, "cdn_flip_rate": 0.0, "cdn_latency_ms": 0}
+              "cdn_reset_rate": 0.0, "cdn_flip_rate": 0.0, "cdn_latency_ms": 0, "storage_latency_ms": 0}
 
 
 def free_port():
@@ -106,7 +106,9 @@ class Hub:
     def quota(self, bucket):
         rate = self.config["rate"]
         if bucket == "commit":
-            return rate.get("commit_per_hour", 100000), 3600
+            # "commit": {"quota", "window"} shortens the hourly window for tests.
+            spec = rate.get("commit") or {"quota": rate.get("commit_per_hour", 100000), "window": 3600}
+            return spec["quota"], spec["window"]
         spec = rate.get(bucket, {"quota": 100000, "window": 300})
         return spec["quota"], spec["window"]
 
@@ -280,7 +282,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except ConnectionError:
             self.close_connection = True
         finally:
-            if self.status and not self.raw_path.startswith("/_"):
+            # Control calls are not logged; multipart completions are protocol.
+            if self.status and (not self.raw_path.startswith("/_") or self.raw_path.startswith("/_lfs/")):
                 self.hub.record({"t": time.time(), "origin": self.origin, "method": self.command,
                                  "path": self.raw_path, "bucket": self.bucket, "status": self.status,
                                  "bytes": self.sent, "auth": "Authorization" in self.headers,
@@ -680,6 +683,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def storage(self):
         """The storage origin: presigned PUT of a whole object or of a part."""
         self.bucket = "storage"
+        latency = self.hub.faults.get("storage_latency_ms") or 0
+        if latency:
+            time.sleep(latency / 1000.0)
         if self.command != "PUT" or self.hub.check_signature(self.raw_path, self.query):
             raise Reply(403, b"<Error>AccessDenied</Error>", content_type="application/xml")
         m = re.match(r"^/(put|part)/([0-9a-f]{64})(?:/(\d+))?$", self.raw_path)
