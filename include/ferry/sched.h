@@ -33,6 +33,12 @@ struct sched_failure {
     char *reason;
 };
 
+/* What a scene's upload did (put and sync to the Hub). */
+struct scene_outcome {
+    char *name;
+    long long files_up, bytes_up, files_deleted, files_unchanged, bytes_unchanged;
+};
+
 struct sched_report {
     long long planned_files, planned_bytes; /* what the plan had to transfer */
     long long files_done, bytes_done;       /* transferred in this run */
@@ -44,6 +50,8 @@ struct sched_report {
     double seconds;
     bool interrupted;
     struct limiter_stats limits;            /* Hub calls, filled by the job */
+    struct scene_outcome *scenes;           /* per scene, where the destination reports it */
+    size_t n_scenes;
     struct sched_failure *failures;
     size_t n_failures;
 };

@@ -83,6 +83,7 @@ struct push {
     struct task *tasks;
     size_t n_tasks;
     char *head;                      /* the branch's commit we build on */
+    struct scene_outcome *scene;     /* the scene being committed */
 };
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -895,11 +896,14 @@ static void flush_commit(struct push *p, struct commit *c, const char *scene, in
         const char *path = e->deleted ? e->deleted : e->item->file->path;
         if (rc != 0)
             fail_entry(p, path, err.msg);
-        else if (e->deleted)
+        else if (e->deleted) {
             p->report->files_deleted++;
-        else {
+            p->scene->files_deleted++;
+        } else {
             p->report->files_done++;
             p->report->bytes_done += e->item->file->size;
+            p->scene->files_up++;
+            p->scene->bytes_up += e->item->file->size;
             if (p->opts->progress)
                 progress_add(p->opts->progress, 1, e->item->lfs ? 0 : e->item->file->size);
         }
@@ -950,9 +954,16 @@ static void commit_scenes(struct push *p)
 {
     struct commit c = {0};
     char buf[4096];
+    p->report->scenes = xcalloc(p->plan->n_scenes + 1, sizeof *p->report->scenes);
+    p->report->n_scenes = p->plan->n_scenes;
     for (size_t s = 0; s < p->plan->n_scenes; s++) {
         const char *scene = p->plan->scenes[s].name;
         int part = 0;
+        p->scene = &p->report->scenes[s];
+        *p->scene = (struct scene_outcome){
+            .name = xstrdup(scene), .files_unchanged = p->plan->scenes[s].unchanged.files,
+            .bytes_unchanged = p->plan->scenes[s].unchanged.bytes,
+        };
         for (size_t i = 0; i < p->n_items; i++) {
             const struct item *it = &p->items[i];
             if (strcmp(scene_of(it->file->path, buf, sizeof buf), scene) != 0 || it->ignored)

@@ -153,6 +153,17 @@ static void print_summary(const struct cli *cli, const char *command,
     printf("%s: %lld files, %s in %.1f s (%s/s); %lld deleted; %lld failed%s\n", command,
            r->files_done, bytes, r->seconds, rate, r->files_deleted, r->files_failed,
            r->interrupted ? "; interrupted: run the same command again to resume" : "");
+    if (r->n_scenes)
+        printf("%-30s %9s %11s %9s %9s %11s\n", "scene", "uploaded", "bytes", "deleted",
+               "unchanged", "bytes");
+    for (size_t i = 0; i < r->n_scenes; i++) {
+        const struct scene_outcome *s = &r->scenes[i];
+        char up[32], same[32];
+        plan_format_bytes(s->bytes_up, up, sizeof up);
+        plan_format_bytes(s->bytes_unchanged, same, sizeof same);
+        printf("%-30s %9lld %11s %9lld %9lld %11s\n", *s->name ? s->name : "(root files)",
+               s->files_up, up, s->files_deleted, s->files_unchanged, same);
+    }
     const struct limiter_stats *l = &r->limits;
     if (l->calls[LIMIT_API] + l->calls[LIMIT_RESOLVE] + l->calls[LIMIT_COMMIT] > 0)
         printf("Hub calls: api %lld, resolve %lld, commit %lld; %lld rate limited (429); "

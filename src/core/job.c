@@ -170,6 +170,20 @@ char *job_report_json(const char *command, const struct sched_report *report, in
                                 (double)report->limits.throttled[c]);
     }
     cJSON_AddNumberToObject(o, "hub_wait_seconds", report->limits.waited);
+    if (report->n_scenes) {
+        cJSON *scenes = cJSON_AddArrayToObject(o, "scenes");
+        for (size_t i = 0; i < report->n_scenes; i++) {
+            const struct scene_outcome *s = &report->scenes[i];
+            cJSON *one = cJSON_CreateObject();
+            cJSON_AddStringToObject(one, "scene", s->name);
+            cJSON_AddNumberToObject(one, "files_uploaded", (double)s->files_up);
+            cJSON_AddNumberToObject(one, "bytes_uploaded", (double)s->bytes_up);
+            cJSON_AddNumberToObject(one, "files_deleted", (double)s->files_deleted);
+            cJSON_AddNumberToObject(one, "files_unchanged", (double)s->files_unchanged);
+            cJSON_AddNumberToObject(one, "bytes_unchanged", (double)s->bytes_unchanged);
+            cJSON_AddItemToArray(scenes, one);
+        }
+    }
     cJSON *failures = cJSON_AddArrayToObject(o, "failures");
     for (size_t i = 0; i < report->n_failures; i++) {
         cJSON *f = cJSON_CreateObject();

@@ -573,8 +573,26 @@ bool limiter_take(enum limiter_class cls)
     return got;
 }
 
+/* Rank 0: seconds until cls can have tokens again (the pause, or the window's end). */
+static double seconds_to_tokens(enum limiter_class cls)
+{
+    const struct bank *b = &L.bank[cls];
+    double now = wall_now();
+    double until = b->paused_until > now ? b->paused_until : b->start + b->window;
+    return until - now;
+}
+
 void limiter_take_wait(enum limiter_class cls)
 {
+    if (limiter_take(cls))
+        return;
+    /* A long wait (the hourly commit quota) must not look like a hang. */
+    double wait = L.rank == 0 ? seconds_to_tokens(cls) : 0;
+    if (wait > 2) {
+        const struct bank *b = &L.bank[cls];
+        FLOG(LOG_INFO, "the Hub %s budget (%lld per %.0f s) is spent: waiting %.0f s", class_names[cls],
+             effective_cap(b), b->window, wait);
+    }
     while (!limiter_take(cls))
         nanosleep(&(struct timespec){0, 1000000}, NULL);
 }

@@ -783,5 +783,8 @@ void sched_report_free(struct sched_report *report)
         free(report->failures[i].reason);
     }
     free(report->failures);
+    for (size_t i = 0; i < report->n_scenes; i++)
+        free(report->scenes[i].name);
+    free(report->scenes);
     memset(report, 0, sizeof *report);
 }
