@@ -137,6 +137,19 @@ check "the hub answered 429 to a commit" test "$(calls '/commit/' 429)" -gt 0
 check "three commits landed, none twice" test "$(( $(calls '/commit/' 200) - commits ))" -eq 3
 check "every file is right" same_as_local "$WORK/src" up
 
+# --- calls scale with the batch sizes: 600 files cost 3 preuploads, 3 LFS
+# batches and 6 commits ------------------------------------------------------------
+python3 "$FERRY_SOURCE_DIR/tests/gen_tree.py" "$WORK/many" --scenes 1 --small 600 --small-size 1K \
+  --large 0 --seed 8 >/dev/null
+n=$(find "$WORK/many" -type f | wc -l)
+may_fail run put --create "$WORK/many" hf://datasets/alice/many > "$WORK/many.out" 2>&1
+check "$n files: exit 0 ($status)" test "$status" -eq 0
+check "ceil($n/256) preupload calls" test "$(calls '/alice/many/preupload/')" -eq $(( (n + 255) / 256 ))
+check "LFS batch calls: at most ceil(LFS files/256)" \
+  test "$(calls '/alice/many.git/info/lfs/objects/batch')" -le $(( (n + 255) / 256 ))
+check "one commit per 100 files" test "$(calls '/alice/many/commit/' 200)" -eq $(( (n + 99) / 100 ))
+check "every file is right" same_as_local "$WORK/many" many
+
 # --- kill -9 in the middle of an upload, then resume ---------------------------------
 python3 "$FERRY_SOURCE_DIR/tests/gen_tree.py" "$WORK/big" --scenes 2 --small 4 --small-size 3M \
   --large 1 --large-size 8M --seed 7 >/dev/null
