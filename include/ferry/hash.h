@@ -21,6 +21,11 @@ void hash_update(struct hash_state *h, const void *data, size_t len);
 /* Write the lowercase hex digests (either may be NULL) and free h. */
 void hash_end(struct hash_state *h, char sha256[HASH_SHA256_HEX], char sha1[HASH_SHA1_HEX]);
 
+/* Hash what fd holds from its offset on, size bytes that must all be
+ * there; what names it in errors.  fd stays open. */
+int hash_fd(int fd, long long size, const char *what, char sha256[HASH_SHA256_HEX],
+            char sha1[HASH_SHA1_HEX], struct ferry_error *err);
+
 /* Hash a whole file. */
 int hash_file(const char *path, char sha256[HASH_SHA256_HEX], char sha1[HASH_SHA1_HEX],
               struct ferry_error *err);

@@ -65,6 +65,9 @@ int sched_run(MPI_Comm comm, const struct plan *plan, struct backend *src,
 
 void sched_report_free(struct sched_report *report);
 
+/* Log reason as an error and add path to the report's failures. */
+void sched_report_fail(struct sched_report *report, const char *path, const char *reason);
+
 /* The version string journal records carry for a local file. */
 void sched_version(long long size, long long mtime, char *buf, size_t len);
 

@@ -874,11 +874,7 @@ static void commit_reset(struct commit *c)
 
 static void fail_entry(struct push *p, const char *path, const char *reason)
 {
-    struct sched_report *r = p->report;
-    FLOG(LOG_ERROR, "%s", reason);
-    r->failures = xrealloc(r->failures, (r->n_failures + 1) * sizeof *r->failures);
-    r->failures[r->n_failures++] = (struct sched_failure){xstrdup(path), xstrdup(reason)};
-    r->files_failed++;
+    sched_report_fail(p->report, path, reason);
 }
 
 /* Commit what c holds, and count it. */
@@ -1008,6 +1004,10 @@ static int prepare_on_rank0(struct push *p, struct ferry_error *err)
         size_t stored = 0;
         for (size_t i = 0; i < p->n_objects; i++)
             stored += p->objects[i].stored;
+        /* What the Hub holds already counts as moved, so progress reaches the end. */
+        for (size_t i = 0; p->opts->progress && i < p->n_items; i++)
+            if (p->items[i].object >= 0 && p->objects[p->items[i].object].stored)
+                progress_add(p->opts->progress, 0, p->items[i].file->size);
         FLOG(LOG_INFO, "%zu files to commit: %zu LFS objects, %zu of them on the Hub already",
              p->n_items, p->n_objects, stored);
         plan_tasks(p);

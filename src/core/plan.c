@@ -12,8 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define PLAN_HASH_BLOCK (1 << 20)
-
 /* Files found under one scene on one side. */
 struct file_list {
     struct plan_file *files;
@@ -91,22 +89,12 @@ static int source_hashes(struct backend *src, const struct plan_options *opts,
         return 0;
     int fd = -1;
     int rc = src->ops->open_read(src, f->path, &fd, err);
+    if (rc == 0) {
+        rc = hash_fd(fd, f->size, f->path, sha256, sha1, err);
+        close(fd);
+    }
     if (rc != 0)
         return rc;
-    struct hash_state *h = hash_begin(f->size);
-    char *block = xmalloc(PLAN_HASH_BLOCK);
-    long long total = 0;
-    ssize_t got;
-    while ((got = read(fd, block, PLAN_HASH_BLOCK)) > 0) {
-        hash_update(h, block, (size_t)got);
-        total += got;
-    }
-    free(block);
-    close(fd);
-    hash_end(h, sha256, sha1);
-    if (got < 0 || total != f->size)
-        return err_set(err, FERRY_EFAIL, "%s: changed or unreadable while it was hashed",
-                       f->path);
     pack_str(fresh, f->path);
     pack_i64(fresh, f->size);
     pack_i64(fresh, f->mtime);

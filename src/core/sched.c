@@ -240,13 +240,17 @@ static int fill_batch(struct sched *s, struct pack *out, int want)
     return count;
 }
 
-static void fail_file(struct sched *s, const char *path, const char *reason)
+void sched_report_fail(struct sched_report *r, const char *path, const char *reason)
 {
-    struct sched_report *r = s->report;
     FLOG(LOG_ERROR, "%s", reason);
     r->failures = xrealloc(r->failures, (r->n_failures + 1) * sizeof *r->failures);
     r->failures[r->n_failures++] = (struct sched_failure){xstrdup(path), xstrdup(reason)};
     r->files_failed++;
+}
+
+static void fail_file(struct sched *s, const char *path, const char *reason)
+{
+    sched_report_fail(s->report, path, reason);
 }
 
 static void journal_file(struct sched *s, const struct plan_file *f)

@@ -86,8 +86,16 @@ int hash_file(const char *path, char sha256[HASH_SHA256_HEX], char sha1[HASH_SHA
             close(fd);
         return rc;
     }
+    int rc = hash_fd(fd, st.st_size, path, sha256, sha1, err);
+    close(fd);
+    return rc;
+}
+
+int hash_fd(int fd, long long size, const char *what, char sha256[HASH_SHA256_HEX],
+            char sha1[HASH_SHA1_HEX], struct ferry_error *err)
+{
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    struct hash_state *h = hash_begin(st.st_size);
+    struct hash_state *h = hash_begin(size);
     char *buffer = xmalloc(HASH_READ_BUFFER);
     long long total = 0;
     ssize_t n;
@@ -97,11 +105,10 @@ int hash_file(const char *path, char sha256[HASH_SHA256_HEX], char sha1[HASH_SHA
     }
     int rc = 0;
     if (n < 0)
-        rc = err_sys(err, FERRY_EFAIL, errno, "reading %s", path);
-    else if (total != st.st_size)
-        rc = err_set(err, FERRY_EFAIL, "%s changed while it was hashed", path);
+        rc = err_sys(err, FERRY_EFAIL, errno, "reading %s", what);
+    else if (total != size)
+        rc = err_set(err, FERRY_EFAIL, "%s changed while it was hashed", what);
     hash_end(h, sha256, sha1);
     free(buffer);
-    close(fd);
     return rc;
 }
