@@ -35,6 +35,7 @@
 #define PUSH_PATHS_INFO 1000         /* paths per paths-info call */
 #define PUSH_SAMPLE 512              /* bytes of each file the preupload call sees */
 #define PUSH_ATTEMPTS 8              /* tries of one PUT or one commit */
+#define PUSH_THROTTLES 30            /* 429s one commit waits out */
 #define PUSH_REPORT_EVERY 0.5        /* seconds between a rank's progress messages */
 #define LFS_TYPE "application/vnd.git-lfs+json"
 
@@ -801,7 +802,7 @@ static int send_commit(struct push *p, struct commit *c, const char *summary,
                        struct ferry_error *err)
 {
     char *url = api_url(p->hb, "commit");
-    int rc = FERRY_EFAIL;
+    int rc = FERRY_EFAIL, throttles = 0;
     for (int attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
         /* The header names the head we build on: a moved branch is a 412. */
         cJSON *v, *line = keyed("header", &v);
@@ -831,8 +832,8 @@ static int send_commit(struct push *p, struct commit *c, const char *summary,
             rc = 0;
             break;
         }
-        if (answered && status == 429) {          /* refused before it counted: wait, again */
-            net_free(t);
+        if (answered && status == 429 && ++throttles <= PUSH_THROTTLES) {
+            net_free(t);                          /* refused before it counted: wait, again */
             attempt--;
             continue;
         }
@@ -1008,8 +1009,14 @@ static int prepare_on_rank0(struct push *p, struct ferry_error *err)
         for (size_t i = 0; p->opts->progress && i < p->n_items; i++)
             if (p->items[i].object >= 0 && p->objects[p->items[i].object].stored)
                 progress_add(p->opts->progress, 0, p->items[i].file->size);
+        size_t ignored = 0;
+        for (size_t i = 0; i < p->n_items; i++)
+            ignored += p->items[i].ignored;
+        if (ignored)
+            FLOG(LOG_WARN, "%zu files left out: the Hub says to ignore them (shouldIgnore)",
+                 ignored);
         FLOG(LOG_INFO, "%zu files to commit: %zu LFS objects, %zu of them on the Hub already",
-             p->n_items, p->n_objects, stored);
+             p->n_items - ignored, p->n_objects, stored);
         plan_tasks(p);
     }
     return rc;
