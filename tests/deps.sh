@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
   libcurl4-openssl-dev libssl-dev libcjson-dev libarchive-dev
-  nginx python3 python3-h5py rsync bc nodejs npm
+  nginx python3 python3-h5py rsync bc nodejs npm zstd
 )
 
 missing=()

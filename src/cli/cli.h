@@ -28,6 +28,8 @@ struct cli {
     const char *hf_cache_dir;
     const char *rate;                /* --rate SPEC */
     bool create, public;             /* put/sync --create [--public] */
+    const char *extract_dest;        /* extract -C DEST */
+    bool overwrite, remove_archive;
     int files_per_commit;
     const char *limiter_file;
     int limiter_jobs;
@@ -43,6 +45,7 @@ int cmd_transfer(struct cli *cli, const char *command);
 int cmd_locks(struct cli *cli);
 int cmd_status(struct cli *cli);
 int cmd_verify(struct cli *cli);
+int cmd_extract(struct cli *cli);
 
 /* Print a command's help (NULL: the overview); false if there is no such command. */
 bool help_print(const char *command);

@@ -15,6 +15,7 @@ static const char overview[] =
 "  put   SRC DST     copy the local directory SRC to DST\n"
 "  sync  SRC DST     like put, then delete what DST has and SRC lacks\n"
 "  verify DIR --against SRC  is every file of SRC in DIR, whole, and nothing else?\n"
+"  extract ARCHIVE...|DIR -C DEST  unpack tar, tar.gz/zst/xz/bz2 and zip archives\n"
 "  status DIR        who holds a destination, how its last run ended, what a rerun skips\n"
 "  locks DIR         show the lock on a destination (--cleanup removes a stale one)\n"
 "\n"
@@ -141,6 +142,20 @@ static const struct command_help commands[] = {
      "from DIR, extra in DIR, and corrupt (wrong size, or content that does not\n"
      "hash to SRC's sha256 / git sha1).  Hashing is spread over all ranks.\n"
      "Exit 0 when all match, 1 when anything is missing, extra or corrupt.\n", false},
+    {"extract", "ferry extract [options] ARCHIVE...|DIR -C DEST",
+     "Extract archives (tar, tar.gz, tar.zst, tar.xz, tar.bz2, zip; a DIR means the\n"
+     "archives in it) into DEST with libarchive, one archive per rank at a time,\n"
+     "largest first.  Entries with '..' or an absolute path, symlinks and hardlinks\n"
+     "that lead outside DEST, device nodes, FIFOs and sockets are refused with a\n"
+     "line naming the archive and the entry; no folder on the way to an entry is\n"
+     "followed if it is a symlink, so nothing is written outside DEST; setuid and\n"
+     "setgid bits are dropped.  Each file is written as NAME.PID.ferry-part and\n"
+     "renamed.  A rerun skips archives DEST/.ferry/extracted has as done, and\n"
+     "entries that exist with the same size and mtime.  A corrupt archive fails\n"
+     "alone (exit 1).\n"
+     "  -C, --directory DEST  where to extract (made if missing)\n"
+     "      --overwrite       extract every entry again, and archives done before\n"
+     "      --remove-archive  delete each archive once it is extracted\n", false},
     {"locks", "ferry locks [--cleanup] [--force] DIR",
      "Show who holds the lock on the destination DIR.  --cleanup removes it if\n"
      "its holder is a dead process on this host or it is older than the TTL\n"

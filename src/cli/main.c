@@ -19,7 +19,7 @@ enum long_only {
     OPT_SCENE_INCLUDES, OPT_INCLUDE, OPT_EXCLUDE, OPT_CHUNK_SIZE, OPT_FORCE,
     OPT_NO_DEFAULT_EXCLUDES, OPT_CLEANUP, OPT_DELETE, OPT_FSYNC, OPT_CONNECTIONS, OPT_AGAINST,
     OPT_HF_CACHE, OPT_RATE, OPT_LIMITER_FILE, OPT_LIMITER_JOBS, OPT_CREATE, OPT_PUBLIC,
-    OPT_FILES_PER_COMMIT,
+    OPT_FILES_PER_COMMIT, OPT_OVERWRITE, OPT_REMOVE_ARCHIVE,
 };
 
 static const struct option long_options[] = {
@@ -53,6 +53,9 @@ static const struct option long_options[] = {
     {"create", no_argument, NULL, OPT_CREATE},
     {"public", no_argument, NULL, OPT_PUBLIC},
     {"files-per-commit", required_argument, NULL, OPT_FILES_PER_COMMIT},
+    {"directory", required_argument, NULL, 'C'},
+    {"overwrite", no_argument, NULL, OPT_OVERWRITE},
+    {"remove-archive", no_argument, NULL, OPT_REMOVE_ARCHIVE},
     {NULL, 0, NULL, 0},
 };
 
@@ -107,7 +110,7 @@ static int parse_args(struct cli *cli, int argc, char **argv, bool *done)
     int c;
     opterr = 0;
     /* GNU getopt permutes: options may stand before or after the command. */
-    while ((c = getopt_long(argc, argv, "nyqvhV", long_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "nyqvhVC:", long_options, NULL)) != -1) {
         switch (c) {
         case 'n': cli->dry_run = true; break;
         case 'y': cli->yes = true; break;
@@ -147,6 +150,9 @@ static int parse_args(struct cli *cli, int argc, char **argv, bool *done)
             cli->hf_cache_dir = optarg;
             break;
         case OPT_RATE: cli->rate = optarg; break;
+        case 'C': cli->extract_dest = optarg; break;
+        case OPT_OVERWRITE: cli->overwrite = true; break;
+        case OPT_REMOVE_ARCHIVE: cli->remove_archive = true; break;
         case OPT_CREATE: cli->create = true; break;
         case OPT_PUBLIC: cli->public = true; break;
         case OPT_FILES_PER_COMMIT:
@@ -211,6 +217,8 @@ static int run_command(struct cli *cli)
         return cmd_status(cli);
     if (strcmp(command, "verify") == 0)
         return cmd_verify(cli);
+    if (strcmp(command, "extract") == 0)
+        return cmd_extract(cli);
     char msg[256];
     snprintf(msg, sizeof msg, "unknown command '%s' (see ferry --help)", command);
     return cli_fail(cli, FERRY_EUSAGE, msg);
