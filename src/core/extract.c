@@ -43,6 +43,7 @@ bool extract_is_archive(const char *name)
 
 struct entry_ctx {
     const char *archive;
+    unsigned archive_id;             /* FNV-1a of the archive's path */
     int dest_fd;
     bool overwrite;
     struct extract_counts *counts;
@@ -170,8 +171,9 @@ static int extract_file(struct entry_ctx *c, struct archive *a, struct archive_e
         c->counts->skipped++;
         return 0;
     }
-    /* Two archives may hold the same path, on two ranks: a part of its own. */
-    char *part = xasprintf("%s.%ld%s", base, (long)getpid(), BACKEND_PART_SUFFIX);
+    /* Two archives may hold the same path, on two ranks at once: each writes a
+     * part named after its archive, which a rerun of that archive replaces. */
+    char *part = xasprintf("%s.%08x%s", base, c->archive_id, BACKEND_PART_SUFFIX);
     unlinkat(parent, part, 0);
     int fd = openat(parent, part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     int rc = 0;
@@ -281,7 +283,9 @@ int extract_archive(const char *archive, int dest_fd, bool overwrite,
     archive_read_support_format_gnutar(a);
     archive_read_support_format_zip(a);
     struct entry_ctx c = {.archive = archive, .dest_fd = dest_fd, .overwrite = overwrite,
-                          .counts = counts};
+                          .counts = counts, .archive_id = 2166136261u};
+    for (const char *k = archive; *k; k++)
+        c.archive_id = (c.archive_id ^ (unsigned char)*k) * 16777619u;
     int rc = 0;
     if (archive_read_open_filename(a, archive, EXTRACT_READ_BLOCK) != ARCHIVE_OK) {
         rc = err_set(err, FERRY_EFAIL, "%s: %s", archive, archive_error_string(a));

@@ -130,6 +130,41 @@ check "the truncated one is named" grep -q "truncated.tar" "$WORK/bad.out"
 check "the good one in the same run arrived" test -f "$WORK/box/dest2/zip/sub/dir/text.txt"
 check "the summary counts two failed archives" grep -q "1 done now, 0 done before, 2 failed" "$WORK/bad.out"
 
+# --- kill -9 in the middle, then resume --------------------------------------------
+python3 - "$WORK/big.tar" "$WORK/big.json" <<'PY'
+import hashlib, io, json, random, sys, tarfile
+rnd, expected = random.Random(3), {}
+with tarfile.open(sys.argv[1], "w") as t:
+    for i in range(300):
+        data = rnd.randbytes(1 << 20)
+        info = tarfile.TarInfo(f"big/{i:04d}.bin")
+        info.size, info.mtime = len(data), 1700000000
+        t.addfile(info, io.BytesIO(data))
+        expected[info.name] = hashlib.sha256(data).hexdigest()
+json.dump(expected, open(sys.argv[2], "w"))
+PY
+ferry_np 1 extract "$WORK/big.tar" -C "$WORK/big" > "$WORK/kill.out" 2>&1 &
+pid=$!
+for _ in $(seq 400); do
+  [ "$(find "$WORK/big/big" -name '*.bin' 2>/dev/null | wc -l)" -ge 20 ] && break
+  sleep 0.01
+done
+pkill -9 -f "ferry extract $WORK/big.tar" || true
+wait "$pid" 2>/dev/null || true
+check "killed in the middle" test "$(find "$WORK/big/big" -name '*.bin' | wc -l)" -lt 300
+check "no file under its real name is half-written" python3 - "$WORK/big" "$WORK/big.json" <<'PY'
+import hashlib, json, os, sys
+root, want = sys.argv[1], json.load(open(sys.argv[2]))
+bad = [p for p, h in want.items() if os.path.exists(os.path.join(root, p))
+       and hashlib.sha256(open(os.path.join(root, p), "rb").read()).hexdigest() != h]
+sys.exit(1 if bad else 0)
+PY
+may_fail ferry_np 2 extract "$WORK/big.tar" -C "$WORK/big" > "$WORK/resume.out" 2>&1
+check "the rerun: exit 0 ($status)" test "$status" -eq 0
+check "skips the entries already there" grep -qE "entries: [0-9]+ extracted .*, [1-9][0-9]* skipped" "$WORK/resume.out"
+check "every file is right" tree_matches "$WORK/big" "$WORK/big.json"
+check "no part file is left" test -z "$(find "$WORK/big" -name '*.ferry-part')"
+
 may_fail "$FERRY_BIN" extract "$WORK/in/a.tar" > "$WORK/usage.out" 2>&1
 check "no -C is a usage error ($status)" test "$status" -eq 2
 
