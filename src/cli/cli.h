@@ -24,6 +24,7 @@ struct cli {
     long long chunk_size;
     int connections;
     const char *against;             /* verify --against SRC */
+    const char *spec;                /* verify --spec SPEC.json */
     bool hf_cache;                   /* get --hf-cache[=DIR] */
     const char *hf_cache_dir;
     const char *rate;                /* --rate SPEC */

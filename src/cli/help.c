@@ -137,11 +137,18 @@ static const struct command_help commands[] = {
      "the lock's holder, how the last get/put/sync ended (files and bytes done of\n"
      "those planned, failures), and the files and chunks the journal holds, which\n"
      "a rerun of the same command will not copy again.  Changes nothing.\n", false},
-    {"verify", "ferry verify DIR --against SRC",
+    {"verify", "ferry verify DIR --against SRC\n"
+               "       ferry verify DIR --spec SPEC.json",
      "Compare the local directory DIR with SRC's listing: report files missing\n"
      "from DIR, extra in DIR, and corrupt (wrong size, or content that does not\n"
      "hash to SRC's sha256 / git sha1).  Hashing is spread over all ranks.\n"
-     "Exit 0 when all match, 1 when anything is missing, extra or corrupt.\n", false},
+     "Exit 0 when all match, 1 when anything is missing, extra or corrupt.\n"
+     "\n"
+     "--spec SPEC.json checks the dataset's structure instead: required files and\n"
+     "folders, JSON-lines files whose every line parses (the first bad line\n"
+     "numbers are named), and counts that must agree (records in a JSON-lines\n"
+     "file and files in a folder); a line per check, exit 1 when any fails.  The\n"
+     "format is in docs/guide.md.\n", false},
     {"extract", "ferry extract [options] ARCHIVE...|DIR -C DEST",
      "Extract archives (tar, tar.gz, tar.zst, tar.xz, tar.bz2, zip; a DIR means the\n"
      "archives in it) into DEST with libarchive, one archive per rank at a time,\n"

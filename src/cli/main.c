@@ -19,7 +19,7 @@ enum long_only {
     OPT_SCENE_INCLUDES, OPT_INCLUDE, OPT_EXCLUDE, OPT_CHUNK_SIZE, OPT_FORCE,
     OPT_NO_DEFAULT_EXCLUDES, OPT_CLEANUP, OPT_DELETE, OPT_FSYNC, OPT_CONNECTIONS, OPT_AGAINST,
     OPT_HF_CACHE, OPT_RATE, OPT_LIMITER_FILE, OPT_LIMITER_JOBS, OPT_CREATE, OPT_PUBLIC,
-    OPT_FILES_PER_COMMIT, OPT_OVERWRITE, OPT_REMOVE_ARCHIVE,
+    OPT_FILES_PER_COMMIT, OPT_OVERWRITE, OPT_REMOVE_ARCHIVE, OPT_SPEC,
 };
 
 static const struct option long_options[] = {
@@ -56,6 +56,7 @@ static const struct option long_options[] = {
     {"directory", required_argument, NULL, 'C'},
     {"overwrite", no_argument, NULL, OPT_OVERWRITE},
     {"remove-archive", no_argument, NULL, OPT_REMOVE_ARCHIVE},
+    {"spec", required_argument, NULL, OPT_SPEC},
     {NULL, 0, NULL, 0},
 };
 
@@ -152,6 +153,7 @@ static int parse_args(struct cli *cli, int argc, char **argv, bool *done)
         case OPT_RATE: cli->rate = optarg; break;
         case 'C': cli->extract_dest = optarg; break;
         case OPT_OVERWRITE: cli->overwrite = true; break;
+        case OPT_SPEC: cli->spec = optarg; break;
         case OPT_REMOVE_ARCHIVE: cli->remove_archive = true; break;
         case OPT_CREATE: cli->create = true; break;
         case OPT_PUBLIC: cli->public = true; break;

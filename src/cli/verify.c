@@ -1,15 +1,39 @@
 /* ferry verify DIR --against SRC */
 #include "cli.h"
+#include "ferry/comm.h"
 #include "ferry/limiter.h"
+#include "ferry/spec.h"
 #include "ferry/verify.h"
 
 #include <mpi.h>
 #include <stdio.h>
 
+/* verify DIR --spec SPEC.json: rank 0 checks, every rank exits alike. */
+static int verify_spec(struct cli *cli)
+{
+    struct ferry_error err = {0};
+    int failed = 0, rc = 0;
+    if (cli->rank == 0) {
+        rc = spec_check(cli->args[0], cli->spec, stdout, &failed, &err);
+        if (rc == 0)
+            printf("verify: %s against %s: %s\n", cli->args[0], cli->spec,
+                   failed ? "FAILED" : "every check passes");
+        if (rc == 0 && failed)
+            printf("verify: %d checks failed\n", failed);
+        rc = rc != 0 ? rc : failed ? FERRY_EFAIL : 0;
+        if (rc != 0 && rc != FERRY_EFAIL)
+            cli_fail(cli, err.code, err.msg);
+    }
+    return err_exit_status(comm_agree(MPI_COMM_WORLD, rc, &err));
+}
+
 int cmd_verify(struct cli *cli)
 {
+    if (cli->n_args == 1 && cli->spec && !cli->against)
+        return verify_spec(cli);
     if (cli->n_args != 1 || !cli->against)
-        return cli_fail(cli, FERRY_EUSAGE, "usage: ferry verify DIR --against SRC");
+        return cli_fail(cli, FERRY_EUSAGE, "usage: ferry verify DIR --against SRC, or "
+                        "ferry verify DIR --spec SPEC.json");
     backend_set_allowed(cli->config.allowed_prefixes, cli->config.n_allowed_prefixes);
     struct limiter_options limits;
     int status = cli_limits(cli, &limits);
