@@ -20,6 +20,7 @@
 #include "ferry/plan.h"
 #include "ferry/progress.h"
 #include "ferry/sched.h"
+#include "ferry/signals.h"
 #include "ferry/xalloc.h"
 
 #include <openssl/evp.h>
@@ -492,6 +493,20 @@ static void run_tasks(struct push *p, MPI_Comm comm, struct pack *out)
     int64_t unreported = 0;
     double last_report = progress_now();
     for (;;) {
+        /* A stop signal: drop what is in flight, start nothing more.  Parts
+         * not completed are sent again by the rerun; whole objects that
+         * reached storage are not. */
+        for (int s = 0; signals_pending() && s < slots; s++) {
+            if (!run[s].task)
+                continue;
+            net_free(run[s].t);
+            if (run[s].fd >= 0)
+                close(run[s].fd);
+            run[s] = (struct running){0};
+            active--;
+        }
+        if (signals_pending())
+            next = p->n_tasks;
         for (int s = 0; s < slots; s++) {
             if (run[s].task)
                 continue;
@@ -1059,6 +1074,12 @@ int hf_push(struct backend *b, MPI_Comm comm, struct backend *src, const struct 
     rc = comm_agree(comm, rc, err);
     if (rc == 0)
         upload_objects(&p);
+    /* Stopped by a signal: nothing is committed; a rerun commits it all. */
+    if (rc == 0 && comm_agree(comm, p.rank == 0 && signals_pending() ? FERRY_EINTR : 0, err)) {
+        report->interrupted = true;
+        rc = err_set(err, FERRY_EINTR, "stopped by signal %d before the commits",
+                     signals_pending());
+    }
     if (rc == 0 && p.rank == 0) {
         complete_objects(&p);
         p.head = xstrdup(p.hb->commit);

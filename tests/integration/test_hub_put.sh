@@ -192,4 +192,28 @@ PY
 check "one commit per scene in all" test "$(calls '^/api/datasets/alice/big/commit/' 200)" -eq 2
 check "every file is right" same_as_local "$WORK/big" big
 
+# --- SIGTERM in the middle of an upload: exit 75, nothing committed, rerun ends it ----
+python3 "$FERRY_SOURCE_DIR/tests/gen_tree.py" "$WORK/term" --scenes 2 --small 24 --small-size 256K \
+  --large 0 --seed 9 >/dev/null
+hub_faults '{"storage_latency_ms": 300}'
+stored_before=$(calls '^/(put|part)/' 200)
+ferry_np 2 put --create --yes --progress never --connections 2 "$WORK/term" \
+  hf://datasets/alice/term > "$WORK/term.out" 2>&1 &
+pid=$!
+for _ in $(seq 600); do
+  [ "$(calls '^/(put|part)/' 200)" -ge $((stored_before + 2)) ] && break
+  sleep 0.05
+done
+# Signal the ranks, as Slurm does (mpirun forwards a SIGTERM, then exits 1 itself).
+pkill -TERM -f "^$FERRY_BIN put .*alice/term\$" || true
+status=0
+wait "$pid" || status=$?
+hub_faults '{"storage_latency_ms": 0}'
+check "SIGTERM during the uploads: exit 75 ($status)" test "$status" -eq 75
+check "nothing was committed" test "$(calls '^/api/datasets/alice/term/commit/')" -eq 0
+may_fail ferry_np 2 put --yes --progress never "$WORK/term" hf://datasets/alice/term \
+  > "$WORK/term2.out" 2>&1
+check "the rerun: exit 0 ($status)" test "$status" -eq 0
+check "every file is right" same_as_local "$WORK/term" term
+
 finish
