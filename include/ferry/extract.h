@@ -37,7 +37,6 @@ struct extract_options {
     const char *dest;
     bool overwrite;
     bool remove_archive;             /* delete each archive once it is extracted */
-    bool quiet;
 };
 
 struct extract_report {

@@ -12,7 +12,7 @@ int cmd_extract(struct cli *cli)
         return cli_fail(cli, FERRY_EUSAGE, "usage: ferry extract ARCHIVE...|DIR -C DEST");
     struct extract_options opts = {
         .dest = cli->extract_dest, .overwrite = cli->overwrite,
-        .remove_archive = cli->remove_archive, .quiet = cli->quiet,
+        .remove_archive = cli->remove_archive,
     };
     struct extract_report r;
     struct ferry_error err = {0};

@@ -151,18 +151,25 @@ check "one commit per 100 files" test "$(calls '/alice/many/commit/' 200)" -eq $
 check "every file is right" same_as_local "$WORK/many" many
 
 # --- kill -9 in the middle of an upload, then resume ---------------------------------
+# slow_put NAME N: with storage slowed down, start `put --create` of
+# $WORK/NAME to alice/NAME in the background (pid in $pid) and return once N
+# more objects or parts are stored, so that the caller can stop it midway.
+slow_put() {
+  local before
+  before=$(calls '^/(put|part)/' 200)
+  hub_faults '{"storage_latency_ms": 300}'
+  ferry_np 2 put --create --yes --progress never --connections 2 "$WORK/$1" \
+    "hf://datasets/alice/$1" > "$WORK/$1.out" 2>&1 &
+  pid=$!
+  for _ in $(seq 600); do
+    [ "$(calls '^/(put|part)/' 200)" -ge $((before + $2)) ] && break
+    sleep 0.05
+  done
+}
 python3 "$FERRY_SOURCE_DIR/tests/gen_tree.py" "$WORK/big" --scenes 2 --small 4 --small-size 3M \
   --large 1 --large-size 8M --seed 7 >/dev/null
-hub_faults '{"storage_latency_ms": 300}'
-stored_before=$(calls '^/(put|part)/' 200)
 mark_kill=$(wc -l < "$LOG")
-ferry_np 2 put --create --yes --progress never --connections 2 "$WORK/big" \
-  hf://datasets/alice/big > "$WORK/kill.out" 2>&1 &
-pid=$!
-for _ in $(seq 600); do
-  [ "$(calls '^/(put|part)/' 200)" -ge $((stored_before + 6)) ] && break
-  sleep 0.05
-done
+slow_put big 6
 pkill -9 -f "ferry put .*$WORK/big" || true
 wait "$pid" 2>/dev/null || true
 hub_faults '{"storage_latency_ms": 0}'
@@ -195,15 +202,7 @@ check "every file is right" same_as_local "$WORK/big" big
 # --- SIGTERM in the middle of an upload: exit 75, nothing committed, rerun ends it ----
 python3 "$FERRY_SOURCE_DIR/tests/gen_tree.py" "$WORK/term" --scenes 2 --small 24 --small-size 256K \
   --large 0 --seed 9 >/dev/null
-hub_faults '{"storage_latency_ms": 300}'
-stored_before=$(calls '^/(put|part)/' 200)
-ferry_np 2 put --create --yes --progress never --connections 2 "$WORK/term" \
-  hf://datasets/alice/term > "$WORK/term.out" 2>&1 &
-pid=$!
-for _ in $(seq 600); do
-  [ "$(calls '^/(put|part)/' 200)" -ge $((stored_before + 2)) ] && break
-  sleep 0.05
-done
+slow_put term 2
 # Signal the ranks, as Slurm does (mpirun forwards a SIGTERM, then exits 1 itself).
 pkill -TERM -f "^$FERRY_BIN put .*alice/term\$" || true
 status=0
