@@ -34,6 +34,11 @@ struct plan_options {
     bool hash_sources;
     struct hashcache *hashes;        /* looked up first; rank 0's gets the new hashes */
     const char *keep;                /* a root file never deleted (the Hub's .gitattributes) */
+    /* get --extract: archives the destination already holds, unchanged,
+     * that this journal does not have as extracted go to plan->unpack;
+     * root is the destination's folder on disk. */
+    const struct journal *extracted;
+    const char *root;
 };
 
 struct plan_counts {
@@ -62,6 +67,8 @@ struct plan {
     size_t n_transfer;
     char **deletes;
     size_t n_deletes;
+    struct plan_file *unpack;        /* archives in place, still to extract */
+    size_t n_unpack;
     struct plan_counts total_transfer, total_unchanged, total_remove;
     int walk_errors;                 /* files or folders that could not be read */
 };

@@ -17,6 +17,8 @@ struct progress;
 struct progress *progress_new(enum progress_mode mode, bool json, const char *what,
                               long long total_files, long long total_bytes);
 void progress_add(struct progress *p, long long files, long long bytes);
+/* Archive entries extracted (shown once there are any). */
+void progress_add_entries(struct progress *p, long long entries);
 /* Print if it is time to; cheap to call often. */
 void progress_tick(struct progress *p);
 /* Clear the bar; p may be NULL. */

@@ -4,13 +4,19 @@
  * Files above the chunk size are split into chunks that different ranks copy
  * into one NAME.ferry-part; when the last chunk is in, a finalize item checks
  * and renames the file.  Work goes out largest first.  Rank 0 journals every
- * finished chunk and file, so a rerun skips them. */
+ * finished chunk and file, so a rerun skips them.
+ *
+ * With extraction on, an archive is handed out to be extracted as soon as
+ * it is in place (a big zip in parts, by its entries), while the rest still
+ * transfers; the plan's unpack list (archives already in place) goes out
+ * first.  Rank 0 journals an archive once all its parts are done. */
 #ifndef FERRY_SCHED_H
 #define FERRY_SCHED_H
 
 #include <mpi.h>
 #include <stdbool.h>
 #include "ferry/backend.h"
+#include "ferry/extract.h"
 #include "ferry/journal.h"
 #include "ferry/limiter.h"
 #include "ferry/plan.h"
@@ -19,6 +25,15 @@
 #define SCHED_DEFAULT_CHUNK (64LL << 20)
 #define SCHED_DEFAULT_CONNECTIONS 16
 
+/* Extracting the archives of a run (get --extract, ferry extract). */
+struct sched_extract {
+    const char *dest;                /* the folder to extract into */
+    const char *root;                /* the folder the plan's paths are under; NULL: as given */
+    bool overwrite;                  /* every entry again */
+    bool remove_archive;             /* delete an archive once it is extracted */
+    struct journal *journal;         /* rank 0: the archives finished */
+};
+
 struct sched_options {
     long long chunk_size;
     int connections;                 /* remote transfers in flight per rank */
@@ -26,6 +41,7 @@ struct sched_options {
     bool fsync;                      /* data on disk before it is journalled */
     struct journal *journal;         /* rank 0; NULL: no journal (benchmarks) */
     struct progress *progress;       /* rank 0; may be NULL */
+    const struct sched_extract *extract;  /* NULL: archives are files like any other */
 };
 
 struct sched_failure {
@@ -50,13 +66,16 @@ struct sched_report {
     double seconds;
     bool interrupted;
     struct limiter_stats limits;            /* Hub calls, filled by the job */
+    long long archives, archives_done, archives_failed, archives_skipped;
+    struct extract_counts entries;          /* of the archives extracted */
     struct scene_outcome *scenes;           /* per scene, where the destination reports it */
     size_t n_scenes;
     struct sched_failure *failures;
     size_t n_failures;
 };
 
-/* Collective.  plan is read on rank 0 only.  Returns, on every rank, 0 when
+/* Collective.  plan is read on rank 0 only.  src and dst may be NULL when
+ * the plan has nothing to transfer (ferry extract: only plan->unpack).  Returns, on every rank, 0 when
  * all is done, FERRY_EFAIL when some items failed, FERRY_EINTR when a signal
  * stopped the run.  The report is filled on rank 0. */
 int sched_run(MPI_Comm comm, const struct plan *plan, struct backend *src,

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include "ferry/backend.h"
+#include "ferry/extract.h"
 #include "ferry/hash.h"
 #include "ferry/pack.h"
 
@@ -15,6 +16,7 @@ enum work_kind {
     WORK_COPY,       /* a whole file (then committed) or one chunk of a big file */
     WORK_FINALIZE,   /* every chunk of a big file is written: check and rename it */
     WORK_DELETE,     /* sync: delete a file the source lacks */
+    WORK_EXTRACT,    /* an archive, or a part of a big zip, into a folder */
 };
 
 struct work_item {
@@ -28,6 +30,11 @@ struct work_item {
     unsigned mode;
     char *etag;              /* the content hash to check before the rename, or NULL */
     char *url;               /* where a remote source serves it (resolved earlier), or NULL */
+    /* WORK_EXTRACT: path is the archive on disk, [offset, offset + length)
+     * its entries (length < 0: to the end), size the part's weight in the
+     * archive's bytes. */
+    char *dest;              /* the folder to extract into */
+    bool overwrite;
 };
 
 /* What became of an item, sent back to rank 0. */
@@ -36,6 +43,7 @@ struct work_result {
     long long file, offset, length;
     int status;              /* 0, or a negative ferry_err */
     char *message;           /* the reason when status != 0 */
+    struct extract_counts counts;   /* WORK_EXTRACT: its entries */
 };
 
 #define WORK_WAITING 2       /* work_run_step: waiting on the network, nothing moved */
@@ -59,12 +67,15 @@ struct work_run {
     bool moved_all;          /* the bytes are in: sync, check, commit remain */
     struct hash_state *hash; /* checking the part file against item.etag */
     long long hashed;
+    struct extract_job *extract;
+    struct extract_counts counts;   /* entries extracted so far */
 };
 
 /* Start running item (taking ownership of it). */
 void work_run_start(struct work_run *run, struct work_item *item);
 
-/* Move up to max_bytes; *moved gets the bytes moved.  Returns 1 while there
+/* Move up to max_bytes; *moved gets the bytes moved (an extraction: the
+ * archive's bytes read).  Returns 1 while there
  * is more to do, WORK_WAITING when a remote read has nothing for now, 0 when
  * the item is finished, a negative ferry_err on failure (err says why; the
  * run is then over).  FERRY_EINTEGRITY: the file's bytes do not match its

@@ -3,9 +3,11 @@
 #include "ferry/comm.h"
 #include "ferry/fsutil.h"
 #include "ferry/journal.h"
+#include "ferry/lock.h"
 #include "ferry/log.h"
-#include "ferry/pack.h"
+#include "ferry/plan.h"
 #include "ferry/progress.h"
+#include "ferry/sched.h"
 #include "ferry/xalloc.h"
 
 #include <archive.h>
@@ -14,14 +16,17 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define EXTRACT_JOURNAL "extracted"
 #define EXTRACT_READ_BLOCK (1 << 20)
+/* What an entry costs a step besides its bytes: the metadata work of
+ * creating it, so a step of a million empty files ends too. */
+#define EXTRACT_ENTRY_COST (16LL << 10)
 
 static const char *const suffixes[] = {
     ".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".tar.xz", ".txz", ".tar.bz2", ".tbz2",
@@ -39,20 +44,53 @@ bool extract_is_archive(const char *name)
     return false;
 }
 
+static bool is_zip(const char *name)
+{
+    size_t len = strlen(name);
+    return len > 4 && strcmp(name + len - 4, ".zip") == 0;
+}
+
+char *extract_journal_key(const char *archive)
+{
+    char *real = realpath(archive, NULL);
+    return real ? real : xstrdup(archive);
+}
+
+void extract_counts_add(struct extract_counts *sum, const struct extract_counts *more)
+{
+    sum->extracted += more->extracted;
+    sum->skipped += more->skipped;
+    sum->refused += more->refused;
+    sum->failed += more->failed;
+    sum->bytes += more->bytes;
+}
+
 /* ---- one archive ----------------------------------------------------------- */
 
-struct entry_ctx {
-    const char *archive;
-    unsigned archive_id;             /* FNV-1a of the archive's path */
+struct extract_job {
+    struct archive *a;
+    char *archive;                   /* its path, for messages */
+    unsigned id;                     /* in this job's part names */
     int dest_fd;
     bool overwrite;
-    struct extract_counts *counts;
+    long long index;                 /* of the next header */
+    long long first, end;            /* the entries that are this job's */
+    long long consumed;              /* archive bytes read, as last reported */
+    /* The regular file being written, between steps. */
+    int fd, parent;
+    char *path, *part;
+    const char *base;                /* in path */
+    long long written, size;
+    unsigned perm;
+    bool has_mtime;
+    long long mtime;
 };
 
-static void refuse(struct entry_ctx *c, const char *entry, const char *why)
+static void refuse(struct extract_job *j, struct extract_counts *counts, const char *entry,
+                   const char *why)
 {
-    FLOG(LOG_WARN, "%s: entry '%s' refused: %s", c->archive, entry, why);
-    c->counts->refused++;
+    FLOG(LOG_WARN, "%s: entry '%s' refused: %s", j->archive, entry, why);
+    counts->refused++;
 }
 
 /* The entry's path made relative and clean ("./a//b" is "a/b"), or NULL
@@ -133,206 +171,354 @@ static bool link_stays_inside(const char *path, const char *target)
     return true;
 }
 
-static int write_data(struct archive *a, int fd, long long *written, const char **why)
+/* Drop the file being written: close it and remove its part. */
+static void drop_file(struct extract_job *j)
 {
-    const void *block;
-    size_t size;
-    la_int64_t offset;
-    int r;
-    while ((r = archive_read_data_block(a, &block, &size, &offset)) == ARCHIVE_OK) {
-        for (size_t done = 0; done < size;) {
-            ssize_t w = pwrite(fd, (const char *)block + done, size - done, offset + (off_t)done);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0) {
-                *why = strerror(errno);
-                return -1;
-            }
-            done += (size_t)w;
-        }
-        *written += (long long)size;
+    if (j->fd >= 0) {
+        close(j->fd);
+        unlinkat(j->parent, j->part, 0);
     }
-    if (r != ARCHIVE_EOF) {
-        *why = archive_error_string(a) ? archive_error_string(a) : "read error";
-        return -1;
-    }
-    return 0;
+    if (j->parent >= 0)
+        close(j->parent);
+    free(j->path);
+    free(j->part);
+    j->fd = j->parent = -1;
+    j->path = j->part = NULL;
 }
 
-/* A regular file: skipped when already there, else NAME.ferry-part, renamed. */
-static int extract_file(struct entry_ctx *c, struct archive *a, struct archive_entry *e,
-                        int parent, const char *base, const char *path, struct ferry_error *err)
+static int file_failed(struct extract_job *j, int code, int errnum, const char *why,
+                       struct ferry_error *err)
+{
+    if (why)
+        err_set(err, code, "%s: entry '%s': %s", j->archive, j->path, why);
+    else
+        err_sys(err, code, errnum, "%s: entry '%s'", j->archive, j->path);
+    drop_file(j);
+    return code;
+}
+
+/* All of the entry's bytes are in its part: mode, mtime, then the rename. */
+static int end_file(struct extract_job *j, struct extract_counts *counts, struct ferry_error *err)
+{
+    /* A sparse entry whose end is a hole has not reached its size yet. */
+    if (j->size > j->written && ftruncate(j->fd, j->size) != 0)
+        return file_failed(j, FERRY_EFAIL, errno, NULL, err);
+    fchmod(j->fd, j->perm & 0777);                     /* no setuid, setgid, sticky */
+    if (j->has_mtime) {
+        struct timespec times[2] = {{0, UTIME_OMIT}, {(time_t)j->mtime, 0}};
+        futimens(j->fd, times);
+    }
+    int fd = j->fd;
+    j->fd = -1;
+    if (close(fd) != 0 || renameat(j->parent, j->part, j->parent, j->base) != 0) {
+        int saved = errno;
+        unlinkat(j->parent, j->part, 0);
+        return file_failed(j, FERRY_EFAIL, saved, NULL, err);
+    }
+    counts->extracted++;
+    counts->bytes += j->written;
+    drop_file(j);
+    return 1;
+}
+
+/* Write the open entry's data until the budget is spent or it ends. */
+static int write_some(struct extract_job *j, long long *budget, struct extract_counts *counts,
+                      struct ferry_error *err)
+{
+    while (*budget > 0) {
+        const void *block;
+        size_t size;
+        la_int64_t offset;
+        int r = archive_read_data_block(j->a, &block, &size, &offset);
+        if (r == ARCHIVE_EOF)
+            return end_file(j, counts, err);
+        if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+            const char *why = archive_error_string(j->a);
+            return file_failed(j, FERRY_EFAIL, 0, why ? why : "read error", err);
+        }
+        for (size_t done = 0; done < size;) {
+            ssize_t w = pwrite(j->fd, (const char *)block + done, size - done,
+                               offset + (off_t)done);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0)
+                return file_failed(j, FERRY_EFAIL, errno, NULL, err);
+            done += (size_t)w;
+        }
+        j->written += (long long)size;
+        *budget -= (long long)size;
+    }
+    return 1;
+}
+
+/* A regular file: skipped when already there, else opened as its part, to
+ * be written by write_some.  Takes path and parent. */
+static int begin_file(struct extract_job *j, struct archive_entry *e, char *path, int parent,
+                      const char *base, struct extract_counts *counts, struct ferry_error *err)
 {
     long long size = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
     struct stat st;
-    if (!c->overwrite && fstatat(parent, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+    if (!j->overwrite && fstatat(parent, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
         S_ISREG(st.st_mode) && st.st_size == size &&
         (!archive_entry_mtime_is_set(e) || st.st_mtime == archive_entry_mtime(e))) {
-        c->counts->skipped++;
-        return 0;
+        counts->skipped++;
+        close(parent);
+        free(path);
+        return 1;
     }
-    /* Two archives may hold the same path, on two ranks at once: each writes a
-     * part named after its archive, which a rerun of that archive replaces. */
-    char *part = xasprintf("%s.%08x%s", base, c->archive_id, BACKEND_PART_SUFFIX);
-    unlinkat(parent, part, 0);
-    int fd = openat(parent, part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    int rc = 0;
-    const char *why = NULL;
-    long long written = 0;
-    if (fd < 0) {
-        rc = err_sys(err, FERRY_EFAIL, errno, "%s: entry '%s'", c->archive, path);
-    } else if (write_data(a, fd, &written, &why) != 0) {
-        rc = err_set(err, FERRY_EFAIL, "%s: entry '%s': %s", c->archive, path, why);
-    } else {
-        fchmod(fd, archive_entry_perm(e) & 0777);          /* no setuid, setgid, sticky */
-        if (archive_entry_mtime_is_set(e)) {
-            struct timespec times[2] = {{0, UTIME_OMIT}, {archive_entry_mtime(e), 0}};
-            futimens(fd, times);
-        }
-    }
-    if (fd >= 0 && close(fd) != 0 && rc == 0)
-        rc = err_sys(err, FERRY_EFAIL, errno, "%s: entry '%s'", c->archive, path);
-    if (rc == 0 && renameat(parent, part, parent, base) != 0)
-        rc = err_sys(err, FERRY_EFAIL, errno, "%s: entry '%s'", c->archive, path);
-    if (rc != 0)
-        unlinkat(parent, part, 0);
-    free(part);
-    if (rc == 0) {
-        c->counts->extracted++;
-        c->counts->bytes += written;
-    }
-    return rc;
+    j->path = path;
+    j->parent = parent;
+    j->base = base;
+    j->size = size;
+    j->written = 0;
+    j->perm = archive_entry_perm(e);
+    j->has_mtime = archive_entry_mtime_is_set(e);
+    j->mtime = j->has_mtime ? (long long)archive_entry_mtime(e) : 0;
+    /* Two archives (or two parts of one) may hold the same path, on two
+     * ranks at once: each writes a part of its own, which a rerun of that
+     * archive replaces. */
+    j->part = xasprintf("%s.%08x%s", base, j->id, BACKEND_PART_SUFFIX);
+    unlinkat(parent, j->part, 0);
+    j->fd = openat(parent, j->part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (j->fd < 0)
+        return file_failed(j, FERRY_EFAIL, errno, NULL, err);
+    return 1;
 }
 
-static int extract_entry(struct entry_ctx *c, struct archive *a, struct archive_entry *e,
-                         struct ferry_error *err)
+/* One entry.  Returns 1 (go on) or a negative ferry_err. */
+static int extract_entry(struct extract_job *j, struct archive_entry *e,
+                         struct extract_counts *counts, struct ferry_error *err)
 {
     const char *name = archive_entry_pathname(e);
     const char *why = NULL;
     char *path = clean_path(name ? name : "", &why);
     if (!path) {
-        refuse(c, name ? name : "", why);
-        return 0;
+        refuse(j, counts, name ? name : "", why);
+        return 1;
     }
     mode_t type = archive_entry_filetype(e);
     const char *hardlink = archive_entry_hardlink(e);
     const char *symlink = archive_entry_symlink(e);
-    int rc = 0;
-    if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK && !hardlink) {
-        refuse(c, path, "a device node, FIFO or socket");
-        free(path);
-        return 0;
-    }
-    if (type == AE_IFLNK && (!symlink || !link_stays_inside(path, symlink))) {
-        refuse(c, path, "a symlink that leads outside the destination");
-        free(path);
-        return 0;
-    }
     char *target = NULL;
-    if (hardlink && !(target = clean_path(hardlink, &why))) {
-        refuse(c, path, "a hardlink to a path outside the destination");
+    if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK && !hardlink)
+        why = "a device node, FIFO or socket";
+    else if (type == AE_IFLNK && (!symlink || !link_stays_inside(path, symlink)))
+        why = "a symlink that leads outside the destination";
+    else if (hardlink && !(target = clean_path(hardlink, &why)))
+        why = "a hardlink to a path outside the destination";
+    if (why) {
+        refuse(j, counts, path, why);
         free(path);
-        return 0;
+        return 1;
     }
     const char *base;
-    int parent = open_parent(c->dest_fd, path, &base, true);
+    int parent = open_parent(j->dest_fd, path, &base, true);
     if (parent < 0) {
-        refuse(c, path, errno == ELOOP || errno == ENOTDIR
-                            ? "its folder is a symlink or a file (nothing is written through one)"
-                            : strerror(errno));
-    } else if (type == AE_IFDIR) {
+        refuse(j, counts, path, errno == ELOOP || errno == ENOTDIR
+                   ? "its folder is a symlink or a file (nothing is written through one)"
+                   : strerror(errno));
+        free(target);
+        free(path);
+        return 1;
+    }
+    if (type == AE_IFREG && !hardlink)
+        return begin_file(j, e, path, parent, base, counts, err);
+    int rc = 1;
+    if (type == AE_IFDIR) {
         if (mkdirat(parent, base, 0755) != 0 && errno != EEXIST)
-            rc = err_sys(err, FERRY_EFAIL, errno, "%s: entry '%s'", c->archive, path);
+            rc = err_sys(err, FERRY_EFAIL, errno, "%s: entry '%s'", j->archive, path);
     } else if (hardlink) {
         /* The target must be a file already extracted here, reached without symlinks. */
         const char *tbase;
-        int tparent = open_parent(c->dest_fd, target, &tbase, false);
+        int tparent = open_parent(j->dest_fd, target, &tbase, false);
         struct stat st;
         if (tparent < 0 || fstatat(tparent, tbase, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
             !S_ISREG(st.st_mode))
-            refuse(c, path, "a hardlink to nothing extracted in the destination");
+            refuse(j, counts, path, "a hardlink to nothing extracted in the destination");
         else if (linkat(tparent, tbase, parent, base, 0) == 0 || errno == EEXIST)
-            c->counts->extracted++;
+            counts->extracted++;
         else
-            rc = err_sys(err, FERRY_EFAIL, errno, "%s: entry '%s'", c->archive, path);
+            rc = err_sys(err, FERRY_EFAIL, errno, "%s: entry '%s'", j->archive, path);
         if (tparent >= 0)
             close(tparent);
-    } else if (type == AE_IFLNK) {
-        if (symlinkat(symlink, parent, base) == 0)
-            c->counts->extracted++;
-        else if (errno == EEXIST)
-            c->counts->skipped++;
-        else
-            rc = err_sys(err, FERRY_EFAIL, errno, "%s: entry '%s'", c->archive, path);
     } else {
-        rc = extract_file(c, a, e, parent, base, path, err);
+        if (symlinkat(symlink, parent, base) == 0)
+            counts->extracted++;
+        else if (errno == EEXIST)
+            counts->skipped++;
+        else
+            rc = err_sys(err, FERRY_EFAIL, errno, "%s: entry '%s'", j->archive, path);
     }
-    if (parent >= 0)
-        close(parent);
+    close(parent);
     free(target);
     free(path);
     return rc;
 }
 
-int extract_archive(const char *archive, int dest_fd, bool overwrite,
-                    struct extract_counts *counts, struct ferry_error *err)
+static struct archive *reader_new(void)
 {
     struct archive *a = archive_read_new();
     archive_read_support_filter_all(a);
     archive_read_support_format_tar(a);
     archive_read_support_format_gnutar(a);
     archive_read_support_format_zip(a);
-    struct entry_ctx c = {.archive = archive, .dest_fd = dest_fd, .overwrite = overwrite,
-                          .counts = counts, .archive_id = 2166136261u};
+    return a;
+}
+
+int extract_job_open(const char *archive, int dest_fd, bool overwrite, long long first,
+                     long long count, struct extract_job **out, struct ferry_error *err)
+{
+    struct extract_job *j = xcalloc(1, sizeof *j);
+    j->archive = xstrdup(archive);
+    j->overwrite = overwrite;
+    j->first = first;
+    j->end = count < 0 ? LLONG_MAX : first + count;
+    j->fd = j->parent = -1;
+    j->id = 2166136261u;                               /* FNV-1a of the path and the part */
     for (const char *k = archive; *k; k++)
-        c.archive_id = (c.archive_id ^ (unsigned char)*k) * 16777619u;
+        j->id = (j->id ^ (unsigned char)*k) * 16777619u;
+    j->id = (j->id ^ (unsigned)first) * 16777619u;
+    j->dest_fd = fcntl(dest_fd, F_DUPFD_CLOEXEC, 0);
+    j->a = reader_new();
+    *out = j;
+    if (j->dest_fd < 0)
+        return err_sys(err, FERRY_EFAIL, errno, "%s: the destination", archive);
+    if (archive_read_open_filename(j->a, archive, EXTRACT_READ_BLOCK) != ARCHIVE_OK)
+        return err_set(err, FERRY_EFAIL, "%s: %s", archive, archive_error_string(j->a));
+    return 0;
+}
+
+int extract_job_step(struct extract_job *j, long long max_bytes, struct extract_counts *counts,
+                     long long *consumed, struct ferry_error *err)
+{
+    long long budget = max_bytes;
+    int rc = 1;
+    while (rc == 1 && budget > 0) {
+        if (j->fd >= 0) {
+            rc = write_some(j, &budget, counts, err);
+            continue;
+        }
+        if (j->index >= j->end) {
+            rc = 0;
+            break;
+        }
+        struct archive_entry *e;
+        int r = archive_read_next_header(j->a, &e);
+        if (r == ARCHIVE_EOF) {
+            rc = 0;
+            break;
+        }
+        if (r == ARCHIVE_WARN) {
+            FLOG(LOG_WARN, "%s: %s", j->archive, archive_error_string(j->a));
+        } else if (r != ARCHIVE_OK) {
+            rc = err_set(err, FERRY_EFAIL, "%s: corrupt or truncated: %s", j->archive,
+                         archive_error_string(j->a));
+            break;
+        }
+        if (j->index++ < j->first)
+            continue;                  /* another part's entry (zip: a seek, not a read) */
+        budget -= EXTRACT_ENTRY_COST;
+        rc = extract_entry(j, e, counts, err);
+    }
+    long long read = archive_filter_bytes(j->a, -1);
+    *consumed = read > j->consumed ? read - j->consumed : 0;
+    if (read > j->consumed)
+        j->consumed = read;
+    if (rc < 0)
+        counts->failed++;
+    return rc;
+}
+
+void extract_job_close(struct extract_job *j)
+{
+    if (!j)
+        return;
+    drop_file(j);
+    archive_read_free(j->a);
+    if (j->dest_fd >= 0)
+        close(j->dest_fd);
+    free(j->archive);
+    free(j);
+}
+
+int extract_split(const char *archive, long long size, long long part_bytes,
+                  struct extract_part **parts, size_t *n, struct ferry_error *err)
+{
+    *parts = xcalloc(1, sizeof **parts);
+    **parts = (struct extract_part){0, -1, size};
+    *n = 1;
+    if (!is_zip(archive) || size <= part_bytes)
+        return 0;
+    /* The seekable reader reads the central directory first, and skipping
+     * an entry's data is a seek: listing costs a header read per entry. */
+    struct archive *a = archive_read_new();
+    archive_read_support_format_zip_seekable(a);
+    long long *sizes = NULL, total = 0;
+    size_t count = 0, cap = 0;
     int rc = 0;
     if (archive_read_open_filename(a, archive, EXTRACT_READ_BLOCK) != ARCHIVE_OK) {
         rc = err_set(err, FERRY_EFAIL, "%s: %s", archive, archive_error_string(a));
     } else {
         struct archive_entry *e;
         int r;
-        while (rc == 0 && (r = archive_read_next_header(a, &e)) != ARCHIVE_EOF) {
-            if (r == ARCHIVE_WARN) {
-                FLOG(LOG_WARN, "%s: %s", archive, archive_error_string(a));
-            } else if (r != ARCHIVE_OK) {
-                rc = err_set(err, FERRY_EFAIL, "%s: corrupt or truncated: %s", archive,
-                             archive_error_string(a));
-                break;
-            }
-            rc = extract_entry(&c, a, e, err);
+        while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+            xgrow((void **)&sizes, &cap, count + 1, sizeof *sizes);
+            sizes[count] = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
+            total += sizes[count++];
         }
+        if (r != ARCHIVE_EOF)
+            rc = err_set(err, FERRY_EFAIL, "%s: corrupt or truncated: %s", archive,
+                         archive_error_string(a));
     }
-    if (rc != 0)
-        counts->failed++;
     archive_read_free(a);
+    if (rc == 0 && count > 1 && total > 0) {
+        /* Cut where the content passes the next multiple of the part size;
+         * each part's weight is its share of the archive's bytes. */
+        long long parts_wanted = (total + part_bytes - 1) / part_bytes;
+        long long target = total / parts_wanted, acc = 0, start = 0;
+        size_t m = 0;
+        *parts = xrealloc(*parts, (size_t)parts_wanted * sizeof **parts);
+        for (size_t i = 0; i < count; i++) {
+            acc += sizes[i];
+            bool last = i + 1 == count;
+            if ((acc >= target || last) && (long long)m < parts_wanted) {
+                long long w = (long long)((double)size * (double)acc / (double)total);
+                (*parts)[m++] = (struct extract_part){start, (long long)i + 1 - start, w};
+                start = (long long)i + 1;
+                acc = 0;
+            }
+        }
+        /* The last part takes the rest, to the end, and the rest of the weight. */
+        (*parts)[m - 1].count = -1;
+        long long others = 0;
+        for (size_t k = 0; k + 1 < m; k++)
+            others += (*parts)[k].weight;
+        (*parts)[m - 1].weight = size - others;
+        *n = m;
+    }
+    free(sizes);
     return rc;
 }
 
 /* ---- the run over ranks ------------------------------------------------------ */
 
-struct input {
-    char *path;
-    long long size, mtime;
-    int owner;
-};
-
-static void add_input(struct input **list, size_t *n, size_t *cap, const char *path,
-                      const struct stat *st)
+static void add_input(struct plan *plan, size_t *cap, const char *path, const struct stat *st)
 {
-    xgrow((void **)list, cap, *n + 1, sizeof **list);
-    (*list)[(*n)++] = (struct input){xstrdup(path), st->st_size, st->st_mtime, 0};
+    xgrow((void **)&plan->unpack, cap, plan->n_unpack + 1, sizeof *plan->unpack);
+    plan->unpack[plan->n_unpack++] = (struct plan_file){
+        .path = xstrdup(path), .size = st->st_size, .mtime = st->st_mtime,
+    };
 }
 
 static int compare_size_desc(const void *a, const void *b)
 {
-    long long x = ((const struct input *)a)->size, y = ((const struct input *)b)->size;
+    long long x = ((const struct plan_file *)a)->size, y = ((const struct plan_file *)b)->size;
     return (x < y) - (x > y);
 }
 
-/* Rank 0: the archives named, and those in folders named (not recursing). */
-static int list_inputs(char **inputs, size_t n_inputs, struct input **list, size_t *n,
-                       struct ferry_error *err)
+/* Rank 0: the archives named, and those in folders named (not recursing),
+ * largest first. */
+static int list_inputs(char **inputs, size_t n_inputs, struct plan *plan, struct ferry_error *err)
 {
     size_t cap = 0;
     for (size_t i = 0; i < n_inputs; i++) {
@@ -340,7 +526,7 @@ static int list_inputs(char **inputs, size_t n_inputs, struct input **list, size
         if (stat(inputs[i], &st) != 0)
             return err_sys(err, FERRY_ENOTFOUND, errno, "%s", inputs[i]);
         if (!S_ISDIR(st.st_mode)) {
-            add_input(list, n, &cap, inputs[i], &st);
+            add_input(plan, &cap, inputs[i], &st);
             continue;
         }
         DIR *d = opendir(inputs[i]);
@@ -352,147 +538,100 @@ static int list_inputs(char **inputs, size_t n_inputs, struct input **list, size
                 continue;
             char *path = xasprintf("%s/%s", inputs[i], de->d_name);
             if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-                add_input(list, n, &cap, path, &st);
+                add_input(plan, &cap, path, &st);
             free(path);
         }
         closedir(d);
     }
-    if (*n == 0)
+    if (plan->n_unpack == 0)
         return err_set(err, FERRY_ENOTFOUND, "no archives to extract in what was given");
-    qsort(*list, *n, sizeof **list, compare_size_desc);
+    qsort(plan->unpack, plan->n_unpack, sizeof *plan->unpack, compare_size_desc);
     return 0;
 }
 
-static void version_of(const struct input *in, char *buf, size_t len)
+/* Rank 0: drop the archives the journal has as done (same size and mtime). */
+static void drop_done(struct plan *plan, const struct journal *done, struct sched_report *r)
 {
-    snprintf(buf, len, "%lld:%lld", in->size, in->mtime);
-}
-
-/* Rank 0: drop archives the journal has as done; deal the rest out, largest
- * first, each to the rank with the fewest bytes. */
-static void assign(struct input *list, size_t n, int size, const struct journal *done,
-                   struct extract_report *r)
-{
-    long long *load = xcalloc((size_t)size, sizeof *load);
-    for (size_t i = 0; i < n; i++) {
-        char version[64];
-        version_of(&list[i], version, sizeof version);
-        if (done && journal_has_file(done, list[i].path, version)) {
-            list[i].owner = -1;
+    size_t kept = 0;
+    for (size_t i = 0; i < plan->n_unpack; i++) {
+        struct plan_file *f = &plan->unpack[i];
+        char *key = extract_journal_key(f->path), version[64];
+        sched_version(f->size, f->mtime, version, sizeof version);
+        bool finished = journal_has_file(done, key, version);
+        free(key);
+        if (finished) {
             r->archives_skipped++;
+            free(f->path);
             continue;
         }
-        int best = 0;
-        for (int k = 1; k < size; k++)
-            if (load[k] < load[best])
-                best = k;
-        list[i].owner = best;
-        load[best] += list[i].size;
+        plan->unpack[kept++] = *f;
     }
-    free(load);
+    plan->n_unpack = kept;
+}
+
+/* Rank 0 before the run: the destination, its lock, the list, the journal. */
+static int prepare(char **inputs, size_t n_inputs, const struct extract_options *opts,
+                   const char *state, struct plan *plan, struct journal **journal,
+                   struct sched_report *report, struct ferry_error *err)
+{
+    int rc = fs_mkdirs(state, err);
+    if (rc == 0)
+        rc = lock_acquire(state, false, LOCK_DEFAULT_TTL, err);
+    if (rc != 0)
+        return rc;
+    rc = list_inputs(inputs, n_inputs, plan, err);
+    if (rc == 0)
+        rc = journal_open_named(state, EXTRACT_JOURNAL, journal, err);
+    if (rc == 0 && !opts->overwrite)
+        drop_done(plan, *journal, report);
+    if (rc != 0)
+        lock_release(state);
+    return rc;
 }
 
 int extract_run(MPI_Comm comm, char **inputs, size_t n_inputs, const struct extract_options *opts,
-                struct extract_report *report, struct ferry_error *err)
+                struct sched_report *report, struct ferry_error *err)
 {
-    int rank, size;
+    int rank;
     MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
     memset(report, 0, sizeof *report);
-    double start = progress_now();
-    struct input *list = NULL;
-    size_t n = 0;
+    struct plan plan;
+    memset(&plan, 0, sizeof plan);
     struct journal *journal = NULL;
-    char *state = xasprintf("%s/.ferry", opts->dest);
+    char *state = xasprintf("%s/%s", opts->dest, EXTRACT_STATE);
     int rc = 0;
-    if (rank == 0) {
-        rc = fs_mkdirs(state, err);
-        if (rc == 0)
-            rc = list_inputs(inputs, n_inputs, &list, &n, err);
-        if (rc == 0)
-            rc = journal_open_named(state, EXTRACT_JOURNAL, &journal, err);
-        if (rc == 0)
-            assign(list, n, size, opts->overwrite ? NULL : journal, report);
-    }
+    if (rank == 0)
+        rc = prepare(inputs, n_inputs, opts, state, &plan, &journal, report, err);
     rc = comm_agree(comm, rc, err);
-    struct pack p;
-    pack_init(&p);
-    if (rc == 0 && rank == 0) {
-        pack_i64(&p, (long long)n);
-        for (size_t i = 0; i < n; i++) {
-            pack_str(&p, list[i].path);
-            pack_i64(&p, list[i].size);
-            pack_i64(&p, list[i].mtime);
-            pack_i64(&p, list[i].owner);
-        }
-    }
-    if (rc == 0)
-        comm_bcast_pack(comm, &p);
-    if (rc == 0 && rank != 0) {
-        n = (size_t)unpack_i64(&p);
-        list = xcalloc(n + 1, sizeof *list);
-        for (size_t i = 0; i < n; i++) {
-            list[i].path = unpack_str(&p);
-            list[i].size = unpack_i64(&p);
-            list[i].mtime = unpack_i64(&p);
-            list[i].owner = (int)unpack_i64(&p);
-        }
-    }
-    pack_free(&p);
-
-    /* Every rank: its archives; the finished ones go back to rank 0. */
-    struct pack mine, all;
-    pack_init(&mine);
-    struct extract_counts counts = {0};
-    int dest_fd = rc == 0 ? open(opts->dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (list[i].owner != rank)
-            continue;
-        struct ferry_error one = {0};
-        if (extract_archive(list[i].path, dest_fd, opts->overwrite, &counts, &one) != 0) {
-            FLOG(LOG_ERROR, "%s", one.msg);
-            continue;
-        }
-        pack_i64(&mine, (long long)i);
-        if (opts->remove_archive && unlink(list[i].path) != 0)
-            FLOG(LOG_WARN, "%s: extracted, but not removed: %s", list[i].path, strerror(errno));
-    }
-    if (dest_fd >= 0)
-        close(dest_fd);
-    long long mine_counts[5] = {counts.extracted, counts.skipped, counts.refused, counts.failed,
-                                counts.bytes};
-    long long sums[5] = {0};
-    if (rc == 0) {
-        MPI_Reduce(mine_counts, sums, 5, MPI_LONG_LONG, MPI_SUM, 0, comm);
-        int *lens, *offsets;
-        comm_gather_packs(comm, &mine, &all, &lens, &offsets);
-        if (rank == 0) {
-            struct pack in;
-            pack_wrap(&in, all.data, all.len);
-            while (!pack_done(&in)) {
-                const struct input *done = &list[unpack_i64(&in)];
-                char version[64];
-                version_of(done, version, sizeof version);
-                journal_add_file(journal, done->path, version);
-                report->archives_done++;
-            }
-            report->archives = (long long)n;
-            report->archives_failed = report->archives - report->archives_done -
-                                      report->archives_skipped;
-            report->entries = (struct extract_counts){sums[0], sums[1], sums[2], sums[3], sums[4]};
-            report->seconds = progress_now() - start;
-        }
-        pack_free(&all);
-        free(lens);
-        free(offsets);
-    }
-    pack_free(&mine);
-    journal_close(journal);
-    for (size_t i = 0; i < n; i++)
-        free(list[i].path);
-    free(list);
-    free(state);
-    if (rc != 0)
+    if (rc != 0) {
+        plan_free(&plan);
+        free(state);
         return rc;
-    return comm_agree(comm, rank == 0 && report->archives_failed ? FERRY_EFAIL : 0, err);
+    }
+
+    struct progress *progress = NULL;
+    if (rank == 0) {
+        long long bytes = 0;
+        for (size_t i = 0; i < plan.n_unpack; i++)
+            bytes += plan.unpack[i].size;
+        progress = progress_new((enum progress_mode)opts->progress, opts->json, "extract",
+                                (long long)plan.n_unpack, bytes);
+    }
+    struct sched_extract x = {
+        .dest = opts->dest, .overwrite = opts->overwrite,
+        .remove_archive = opts->remove_archive, .journal = journal,
+    };
+    struct sched_options so = {.progress = progress, .extract = &x, .connections = 1};
+    long long skipped = report->archives_skipped;     /* sched_run starts a fresh report */
+    rc = sched_run(comm, &plan, NULL, NULL, &so, report);
+    if (rank == 0) {
+        report->archives_skipped = skipped;
+        report->archives += skipped;
+        progress_free(progress);
+        journal_close(journal);
+        lock_release(state);
+    }
+    plan_free(&plan);
+    free(state);
+    return comm_agree(comm, rc, err);
 }

@@ -122,6 +122,20 @@ static void add(struct plan_counts *c, long long bytes)
     c->bytes += bytes;
 }
 
+/* get --extract: is dst_file an archive not yet extracted? */
+static bool unextracted(const struct plan_options *opts, const struct plan_file *dst_file)
+{
+    if (!opts->extracted || !extract_is_archive(dst_file->path))
+        return false;
+    char *path = xasprintf("%s/%s", opts->root, dst_file->path);
+    char *key = extract_journal_key(path), version[64];
+    sched_version(dst_file->size, dst_file->mtime, version, sizeof version);
+    bool done = journal_has_file(opts->extracted, key, version);
+    free(key);
+    free(path);
+    return !done;
+}
+
 /* Compare one scene and pack what is to do:
  *   scene counts, flags, then transfers (path size mtime mode), then deletes. */
 static void plan_scene(struct backend *src, struct backend *dst, const char *scene,
@@ -142,11 +156,12 @@ static void plan_scene(struct backend *src, struct backend *dst, const char *sce
     s.source_empty = from.count == 0;
     bool deletes = opts->deletes && !s.walk_error && !s.source_empty;
 
-    struct pack transfers, deleted, fresh;
+    struct pack transfers, deleted, fresh, unpack;
     pack_init(&transfers);
     pack_init(&deleted);
     pack_init(&fresh);
-    long long n_fresh = 0;
+    pack_init(&unpack);
+    long long n_fresh = 0, n_unpack = 0;
     size_t i = 0, j = 0;
     while (i < from.count || j < to.count) {
         int order = i == from.count ? 1 : j == to.count ? -1
@@ -174,6 +189,12 @@ static void plan_scene(struct backend *src, struct backend *dst, const char *sce
                                           : same_version(opts, f, &to.files[j]));
         if (same) {
             add(&s.unchanged, f->size);
+            if (unextracted(opts, &to.files[j])) {
+                pack_str(&unpack, to.files[j].path);
+                pack_i64(&unpack, to.files[j].size);
+                pack_i64(&unpack, to.files[j].mtime);
+                n_unpack++;
+            }
         } else {
             snprintf(etag, sizeof etag, "sha256:%s", sha256);
             add(&s.transfer, f->size);
@@ -204,7 +225,12 @@ static void plan_scene(struct backend *src, struct backend *dst, const char *sce
     xgrow((void **)&out->data, &out->cap, out->len + fresh.len, 1);
     memcpy(out->data + out->len, fresh.data, fresh.len);
     out->len += fresh.len;
+    pack_i64(out, n_unpack);
+    xgrow((void **)&out->data, &out->cap, out->len + unpack.len, 1);
+    memcpy(out->data + out->len, unpack.data, unpack.len);
+    out->len += unpack.len;
 
+    pack_free(&unpack);
     pack_free(&transfers);
     pack_free(&deleted);
     pack_free(&fresh);
@@ -305,6 +331,16 @@ static void unpack_scene(struct plan *plan, struct plan_scene *s, struct pack *i
         free(path);
         free(sha256);
         free(sha1);
+    }
+    long long n_unpack = unpack_i64(in);
+    plan->unpack = xrealloc(plan->unpack, (plan->n_unpack + (size_t)n_unpack + 1) *
+                                              sizeof *plan->unpack);
+    for (long long k = 0; k < n_unpack; k++) {
+        struct plan_file *f = &plan->unpack[plan->n_unpack++];
+        memset(f, 0, sizeof *f);
+        f->path = unpack_str(in);
+        f->size = unpack_i64(in);
+        f->mtime = unpack_i64(in);
     }
 
     plan->walk_errors += s->walk_error;
@@ -490,5 +526,8 @@ void plan_free(struct plan *plan)
     for (size_t i = 0; i < plan->n_deletes; i++)
         free(plan->deletes[i]);
     free(plan->deletes);
+    for (size_t i = 0; i < plan->n_unpack; i++)
+        free(plan->unpack[i].path);
+    free(plan->unpack);
     memset(plan, 0, sizeof *plan);
 }

@@ -16,6 +16,7 @@ struct progress {
     const char *what;
     long long total_files, total_bytes;
     long long files, bytes;
+    long long entries;       /* archive entries extracted, when there are any */
     double start, last_bar, last_line, last_json;
     double rate;             /* bytes per second, smoothed */
     double rate_at;
@@ -50,6 +51,20 @@ void progress_add(struct progress *p, long long files, long long bytes)
     p->bytes += bytes;
 }
 
+void progress_add_entries(struct progress *p, long long entries)
+{
+    p->entries += entries;
+}
+
+/* " entries N" when archives are being extracted, else "". */
+static void format_entries(const struct progress *p, char *buf, size_t len)
+{
+    if (p->entries > 0)
+        snprintf(buf, len, ", entries %lld", p->entries);
+    else
+        buf[0] = '\0';
+}
+
 static void update_rate(struct progress *p, double now)
 {
     double dt = now - p->rate_at;
@@ -78,7 +93,7 @@ static void print_bar(const struct progress *p)
     double frac = p->total_bytes > 0 ? (double)p->bytes / (double)p->total_bytes : 1.0;
     if (frac > 1.0)
         frac = 1.0;
-    char bar[31], done[32], total[32], rate[32], eta[32];
+    char bar[31], done[32], total[32], rate[32], eta[32], entries[48];
     int fill = (int)(frac * 30);
     for (int i = 0; i < 30; i++)
         bar[i] = i < fill ? '#' : '-';
@@ -87,27 +102,31 @@ static void print_bar(const struct progress *p)
     plan_format_bytes(p->total_bytes, total, sizeof total);
     plan_format_bytes((long long)p->rate, rate, sizeof rate);
     format_eta(p, eta, sizeof eta);
-    fprintf(stderr, "\r%s [%s] %3.0f%% %s/%s %s/s ETA %s files %lld/%lld \033[K",
-            p->what, bar, frac * 100, done, total, rate, eta, p->files, p->total_files);
+    format_entries(p, entries, sizeof entries);
+    fprintf(stderr, "\r%s [%s] %3.0f%% %s/%s %s/s ETA %s files %lld/%lld%s \033[K",
+            p->what, bar, frac * 100, done, total, rate, eta, p->files, p->total_files,
+            entries);
     fflush(stderr);
 }
 
 static void print_line(const struct progress *p, double now)
 {
-    char done[32], total[32], rate[32], eta[32];
+    char done[32], total[32], rate[32], eta[32], entries[48];
     plan_format_bytes(p->bytes, done, sizeof done);
     plan_format_bytes(p->total_bytes, total, sizeof total);
     plan_format_bytes((long long)p->rate, rate, sizeof rate);
     format_eta(p, eta, sizeof eta);
-    fprintf(stderr, "%s: %s of %s, files %lld of %lld, %s/s, %.0f s, ETA %s\n", p->what,
-            done, total, p->files, p->total_files, rate, now - p->start, eta);
+    format_entries(p, entries, sizeof entries);
+    fprintf(stderr, "%s: %s of %s, files %lld of %lld%s, %s/s, %.0f s, ETA %s\n", p->what,
+            done, total, p->files, p->total_files, entries, rate, now - p->start, eta);
 }
 
 static void print_json(const struct progress *p, double now)
 {
     printf("{\"event\":\"progress\",\"files\":%lld,\"total_files\":%lld,\"bytes\":%lld,"
-           "\"total_bytes\":%lld,\"seconds\":%.1f,\"rate\":%.0f}\n",
-           p->files, p->total_files, p->bytes, p->total_bytes, now - p->start, p->rate);
+           "\"total_bytes\":%lld,\"entries\":%lld,\"seconds\":%.1f,\"rate\":%.0f}\n",
+           p->files, p->total_files, p->bytes, p->total_bytes, p->entries, now - p->start,
+           p->rate);
     fflush(stdout);
 }
 

@@ -5,15 +5,17 @@
 #include "ferry/work.h"
 #include "ferry/xalloc.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 enum sched_tag {
     TAG_REQUEST = 101,   /* worker -> 0: progress bytes, signal seen, results */
     TAG_WORK,            /* 0 -> worker: a batch of items */
     TAG_STOP,            /* 0 -> worker: no more work; the run's status */
-    TAG_PROGRESS,        /* worker -> 0: bytes moved since the last report */
+    TAG_PROGRESS,        /* worker -> 0: bytes moved and entries extracted since the last report */
     TAG_RESULTS,         /* worker -> 0: results and progress, without asking for work */
 };
 
@@ -21,12 +23,27 @@ enum sched_tag {
 #define SCHED_BATCH_MAX 256                 /* items in one batch */
 #define SCHED_PROGRESS_EVERY 0.5            /* seconds between a worker's reports */
 #define SCHED_NET_WAIT_MS 2                 /* longest a rank blocks on the network */
+#define SCHED_ZIP_PART_MIN (32LL << 20)     /* a zip is cut into parts no smaller */
 
 /* A queued item on rank 0: small, since a million files make a million. */
 struct queued {
     enum work_kind kind;
-    long long index;                        /* into plan->transfer or plan->deletes */
-    long long offset, length;
+    long long index;                        /* into plan->transfer, plan->deletes or parts */
+    long long offset, length;               /* bytes; WORK_EXTRACT: entries, weight */
+};
+
+/* An archive being extracted, and the parts it was dealt out in. */
+struct archive_state {
+    char *path;                             /* on disk */
+    char *key;                              /* in the extract journal */
+    long long size, mtime;
+    long long parts_left;
+    bool failed;
+};
+
+struct archive_part {
+    long long archive;                      /* index into archives */
+    long long first, count;                 /* its entries */
 };
 
 struct file_state {
@@ -68,6 +85,11 @@ struct sched {
 
     char **locations;                       /* per file: a URL resolved up front, or NULL */
     struct runner self;
+
+    struct archive_state *archives;
+    size_t n_archives, cap_archives;
+    struct archive_part *parts;
+    size_t n_parts, cap_parts;
 };
 
 void sched_version(long long size, long long mtime, char *buf, size_t len)
@@ -149,6 +171,44 @@ static int compare_rounds(const void *a, const void *b, void *chunk_size)
     return (x->index > y->index) - (x->index < y->index);
 }
 
+/* Deal an archive out to be extracted, ahead of the transfers still
+ * queued: one item, or a big zip's parts (by its entries). */
+static void queue_archive(struct sched *s, const char *path, long long size, long long mtime)
+{
+    const struct sched_extract *x = s->opts->extract;
+    struct archive_state a = {
+        .path = x->root ? xasprintf("%s/%s", x->root, path) : xstrdup(path),
+        .size = size, .mtime = mtime,
+    };
+    a.key = extract_journal_key(a.path);
+    s->report->archives++;
+    long long part_bytes = size / (4LL * s->size);
+    if (part_bytes < SCHED_ZIP_PART_MIN)
+        part_bytes = SCHED_ZIP_PART_MIN;
+    struct extract_part *parts;
+    size_t n;
+    struct ferry_error err = {0};
+    if (extract_split(a.path, size, part_bytes, &parts, &n, &err) != 0) {
+        sched_report_fail(s->report, a.path, err.msg);
+        s->report->archives_failed++;
+        free(parts);
+        free(a.path);
+        free(a.key);
+        return;
+    }
+    xgrow((void **)&s->archives, &s->cap_archives, s->n_archives + 1, sizeof *s->archives);
+    a.parts_left = (long long)n;
+    long long index = (long long)s->n_archives;
+    s->archives[s->n_archives++] = a;
+    for (size_t k = 0; k < n; k++) {
+        xgrow((void **)&s->parts, &s->cap_parts, s->n_parts + 1, sizeof *s->parts);
+        s->parts[s->n_parts] = (struct archive_part){index, parts[k].first, parts[k].count};
+        push_urgent(s, (struct queued){WORK_EXTRACT, (long long)s->n_parts++, 0,
+                                       parts[k].weight});
+    }
+    free(parts);
+}
+
 /* The plan lists files largest first, so big files' chunks come before whole
  * small files.  The chunks are dealt round-robin over the big files: ranks
  * working at the same time then mostly write different files, where writes
@@ -170,6 +230,11 @@ static void build_queue(struct sched *s)
     qsort_r(s->queue, n_chunks, sizeof *s->queue, compare_rounds, &chunk);
     for (size_t i = 0; i < s->plan->n_deletes; i++)
         enqueue(s, &cap, (struct queued){WORK_DELETE, (long long)i, 0, 0});
+    /* Urgent items go last in, first out: the smallest archive in first. */
+    for (size_t i = s->plan->n_unpack; s->opts->extract && i-- > 0;) {
+        const struct plan_file *f = &s->plan->unpack[i];
+        queue_archive(s, f->path, f->size, f->mtime);
+    }
 }
 
 /* The next item to hand out, skipping chunks of files that already failed. */
@@ -205,6 +270,16 @@ static void item_of(const struct sched *s, const struct queued *q, struct work_i
     item->length = q->length;
     if (q->kind == WORK_DELETE) {
         item->path = s->plan->deletes[q->index];
+        return;
+    }
+    if (q->kind == WORK_EXTRACT) {
+        const struct archive_part *p = &s->parts[q->index];
+        item->path = s->archives[p->archive].path;
+        item->offset = p->first;
+        item->length = p->count;
+        item->size = q->length;
+        item->dest = (char *)s->opts->extract->dest;
+        item->overwrite = s->opts->extract->overwrite;
         return;
     }
     const struct plan_file *f = &s->plan->transfer[q->index];
@@ -267,6 +342,34 @@ static void journal_file(struct sched *s, const struct plan_file *f)
     s->report->files_done++;
     if (s->opts->progress)
         progress_add(s->opts->progress, 1, 0);
+    if (s->opts->extract && extract_is_archive(f->path))
+        queue_archive(s, f->path, f->size, f->mtime);
+}
+
+/* A part of an archive is extracted (or failed, or was stopped). */
+static void on_extracted(struct sched *s, const struct work_result *r)
+{
+    const struct sched_extract *x = s->opts->extract;
+    struct archive_state *a = &s->archives[s->parts[r->file].archive];
+    extract_counts_add(&s->report->entries, &r->counts);
+    if (r->status == FERRY_EINTR)
+        return;
+    if (r->status != 0 && !a->failed) {
+        a->failed = true;
+        s->report->archives_failed++;
+        sched_report_fail(s->report, a->path, r->message);
+    }
+    if (--a->parts_left > 0 || a->failed)
+        return;
+    char version[64];
+    sched_version(a->size, a->mtime, version, sizeof version);
+    if (x->journal)
+        journal_add_file(x->journal, a->key, version);
+    s->report->archives_done++;
+    if (s->opts->progress && !s->src)   /* ferry extract: its progress counts archives */
+        progress_add(s->opts->progress, 1, 0);
+    if (x->remove_archive && unlink(a->path) != 0)
+        FLOG(LOG_WARN, "%s: extracted, but not removed: %s", a->path, strerror(errno));
 }
 
 static void on_copy_done(struct sched *s, const struct work_result *r)
@@ -307,6 +410,10 @@ static void fetch_again(struct sched *s, const struct work_result *r, const stru
 static void on_result(struct sched *s, const struct work_result *r)
 {
     s->outstanding--;
+    if (r->kind == WORK_EXTRACT) {
+        on_extracted(s, r);
+        return;
+    }
     if (r->status == FERRY_EINTR)
         return;
     if (r->kind == WORK_DELETE) {
@@ -339,13 +446,15 @@ static void on_result(struct sched *s, const struct work_result *r)
 static void on_request(struct sched *s, int source, struct pack *in, bool asks)
 {
     int want = (int)unpack_i64(in);
-    long long bytes = unpack_i64(in);
+    long long bytes = unpack_i64(in), entries = unpack_i64(in);
     if (unpack_i64(in) != 0 && !s->stopping) {
         FLOG(LOG_WARN, "rank %d was signalled: stopping", source);
         s->stopping = true;
     }
-    if (s->opts->progress)
+    if (s->opts->progress) {
         progress_add(s->opts->progress, 0, bytes);
+        progress_add_entries(s->opts->progress, entries);
+    }
     while (!pack_done(in)) {
         struct work_result r;
         work_result_unpack(in, &r);
@@ -375,8 +484,10 @@ static bool serve_mailbox(struct sched *s)
         MPI_Recv(buf, len, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG, s->comm, MPI_STATUS_IGNORE);
         struct pack in;
         pack_wrap(&in, buf, (size_t)len);
-        if (st.MPI_TAG == TAG_PROGRESS && s->opts->progress)
+        if (st.MPI_TAG == TAG_PROGRESS && s->opts->progress) {
             progress_add(s->opts->progress, 0, unpack_i64(&in));
+            progress_add_entries(s->opts->progress, unpack_i64(&in));
+        }
         else if (st.MPI_TAG == TAG_REQUEST || st.MPI_TAG == TAG_RESULTS)
             on_request(s, st.MPI_SOURCE, &in, st.MPI_TAG == TAG_REQUEST);
         free(buf);
@@ -424,7 +535,7 @@ static void runner_init(struct runner *r, struct backend *src, struct backend *d
     memset(r, 0, sizeof *r);
     r->src = src;
     r->dst = dst;
-    r->slots = src->ops->read_start ? slots : 1;
+    r->slots = src && src->ops->read_start ? slots : 1;
     r->runs = xcalloc((size_t)r->slots, sizeof *r->runs);
     r->busy = xcalloc((size_t)r->slots, sizeof *r->busy);
 }
@@ -462,6 +573,7 @@ static void runner_end(struct runner *r, int i, int status, const char *message,
     struct work_result res = {
         .kind = it->kind, .file = it->file, .offset = it->offset, .length = it->length,
         .status = status, .message = status ? (char *)message : NULL,
+        .counts = r->runs[i].counts,
     };
     done(ud, &res);
     work_run_end(&r->runs[i], r->src);
@@ -472,23 +584,29 @@ static void runner_end(struct runner *r, int i, int status, const char *message,
 /* One step of every item; *moved gets the bytes moved.  Returns true when
  * something happened (bytes, an item finished).  A remote source's network
  * is driven first, blocking briefly only when every item was waiting. */
-static bool runner_step(struct runner *r, bool waited_last, long long *moved,
-                        result_fn done, void *ud)
+static long long entries_of(const struct work_run *run)
 {
-    *moved = 0;
+    return run->counts.extracted + run->counts.skipped + run->counts.refused;
+}
+
+static bool runner_step(struct runner *r, bool waited_last, long long *moved,
+                        long long *entries, result_fn done, void *ud)
+{
+    *moved = *entries = 0;
     if (r->active == 0)
         return false;
-    if (r->src->ops->wait)
+    if (r->src && r->src->ops->wait)
         r->src->ops->wait(r->src, waited_last ? SCHED_NET_WAIT_MS : 0);
     bool busy = false;
     for (int i = 0; i < r->slots; i++) {
         if (!r->busy[i])
             continue;
         struct ferry_error err = {0};
-        long long n = 0;
+        long long n = 0, before = entries_of(&r->runs[i]);
         int rc = signals_pending() ? FERRY_EINTR
                : work_run_step(&r->runs[i], r->src, r->dst, SCHED_STEP_BYTES, &n, &err);
         *moved += n;
+        *entries += entries_of(&r->runs[i]) - before;
         if (rc == WORK_WAITING) {
             busy |= n > 0;
             continue;
@@ -525,6 +643,7 @@ static bool work_self(struct sched *s, bool waited_last, bool *waiting)
         item.path = xstrdup(item.path);
         item.etag = item.etag ? xstrdup(item.etag) : NULL;
         item.url = item.url ? xstrdup(item.url) : NULL;
+        item.dest = item.dest ? xstrdup(item.dest) : NULL;
         runner_add(&s->self, &item);
         s->outstanding++;
         s->report->items++;
@@ -534,11 +653,13 @@ static bool work_self(struct sched *s, bool waited_last, bool *waiting)
         runner_stop(&s->self, self_result, s);
         return false;
     }
-    long long moved;
-    bool busy = runner_step(&s->self, waited_last, &moved, self_result, s);
-    if (s->opts->progress)
+    long long moved, entries;
+    bool busy = runner_step(&s->self, waited_last, &moved, &entries, self_result, s);
+    if (s->opts->progress) {
         progress_add(s->opts->progress, 0, moved);
-    *waiting = s->self.active > 0 && !busy && s->src->ops->wait;
+        progress_add_entries(s->opts->progress, entries);
+    }
+    *waiting = s->self.active > 0 && !busy && s->src && s->src->ops->wait;
     return busy;
 }
 
@@ -578,7 +699,7 @@ struct worker {
     struct work_item *queue;        /* received, not started */
     size_t n_queue, queue_cap, queue_next;
     struct pack results;
-    long long unreported;
+    long long unreported, unreported_entries;
     double last_report;
     bool asked;                     /* a request is out, no answer yet */
 };
@@ -602,6 +723,7 @@ static void worker_send(struct worker *w, int tag)
     int free_slots = runner_free_slots(&w->runner) - (int)worker_queued(w);
     pack_i64(&out, free_slots > 0 ? free_slots : 1);
     pack_i64(&out, w->unreported);
+    pack_i64(&out, w->unreported_entries);
     pack_i64(&out, signals_pending());
     out.data = xrealloc(out.data, out.len + w->results.len);
     memcpy(out.data + out.len, w->results.data, w->results.len);
@@ -609,7 +731,7 @@ static void worker_send(struct worker *w, int tag)
     MPI_Send(out.data, (int)out.len, MPI_BYTE, 0, tag, w->comm);
     pack_free(&out);
     pack_clear(&w->results);
-    w->unreported = 0;
+    w->unreported = w->unreported_entries = 0;
     w->last_report = progress_now();
     if (tag == TAG_REQUEST)
         w->asked = true;
@@ -622,10 +744,10 @@ static void worker_report(struct worker *w)
     bool due = progress_now() - w->last_report >= SCHED_PROGRESS_EVERY;
     if (w->results.len > 0 && (due || w->runner.active == 0 || w->asked))
         worker_send(w, TAG_RESULTS);
-    else if (due && w->unreported > 0) {
-        int64_t bytes = w->unreported;
-        MPI_Send(&bytes, (int)sizeof bytes, MPI_BYTE, 0, TAG_PROGRESS, w->comm);
-        w->unreported = 0;
+    else if (due && (w->unreported > 0 || w->unreported_entries > 0)) {
+        int64_t counts[2] = {w->unreported, w->unreported_entries};
+        MPI_Send(counts, (int)sizeof counts, MPI_BYTE, 0, TAG_PROGRESS, w->comm);
+        w->unreported = w->unreported_entries = 0;
         w->last_report = progress_now();
     }
 }
@@ -686,10 +808,11 @@ static int worker_loop(MPI_Comm comm, struct backend *src, struct backend *dst, 
         if (worker_receive(&w, idle, &status))
             break;
         limiter_poll();
-        long long moved;
-        bool busy = runner_step(&w.runner, waited, &moved, worker_result, &w);
-        waited = w.runner.active > 0 && !busy && src->ops->wait;
+        long long moved, entries;
+        bool busy = runner_step(&w.runner, waited, &moved, &entries, worker_result, &w);
+        waited = w.runner.active > 0 && !busy && src && src->ops->wait;
         w.unreported += moved;
+        w.unreported_entries += entries;
         worker_report(&w);
         if (!busy && !waited && !idle)
             nanosleep(&(struct timespec){0, 100000}, NULL);
@@ -708,7 +831,7 @@ static int worker_loop(MPI_Comm comm, struct backend *src, struct backend *dst, 
  * rank) need no resolve call each. */
 static void locate_big_files(struct sched *s)
 {
-    if (!s->src->ops->locate)
+    if (!s->src || !s->src->ops->locate)
         return;
     char **paths = NULL;
     long long *which = NULL;
@@ -766,6 +889,12 @@ int sched_run(MPI_Comm comm, const struct plan *plan, struct backend *src,
     rank0_loop(&s);
     report->interrupted = s.stopping;
     report->seconds = progress_now() - start;
+    for (size_t i = 0; i < s.n_archives; i++) {
+        free(s.archives[i].path);
+        free(s.archives[i].key);
+    }
+    free(s.archives);
+    free(s.parts);
     free(s.queue);
     free(s.urgent);
     free(s.files);

@@ -2,6 +2,7 @@
 #include "ferry/xalloc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,6 +23,8 @@ void work_pack(struct pack *p, const struct work_item *item)
     pack_u64(p, item->mode);
     pack_str(p, item->etag ? item->etag : "");
     pack_str(p, item->url ? item->url : "");
+    pack_str(p, item->dest ? item->dest : "");
+    pack_u64(p, item->overwrite);
 }
 
 /* "" on the wire is NULL in memory. */
@@ -48,6 +51,8 @@ void work_unpack(struct pack *p, struct work_item *item)
     item->mode = (unsigned)unpack_u64(p);
     item->etag = unpack_optional(p);
     item->url = unpack_optional(p);
+    item->dest = unpack_optional(p);
+    item->overwrite = unpack_u64(p);
 }
 
 void work_item_free(struct work_item *item)
@@ -55,7 +60,8 @@ void work_item_free(struct work_item *item)
     free(item->path);
     free(item->etag);
     free(item->url);
-    item->path = item->etag = item->url = NULL;
+    free(item->dest);
+    item->path = item->etag = item->url = item->dest = NULL;
 }
 
 void work_result_pack(struct pack *p, const struct work_result *r)
@@ -66,6 +72,14 @@ void work_result_pack(struct pack *p, const struct work_result *r)
     pack_i64(p, r->length);
     pack_i64(p, r->status);
     pack_str(p, r->message ? r->message : "");
+    if (r->kind == WORK_EXTRACT) {
+        const struct extract_counts *c = &r->counts;
+        pack_i64(p, c->extracted);
+        pack_i64(p, c->skipped);
+        pack_i64(p, c->refused);
+        pack_i64(p, c->failed);
+        pack_i64(p, c->bytes);
+    }
 }
 
 void work_result_unpack(struct pack *p, struct work_result *r)
@@ -76,6 +90,15 @@ void work_result_unpack(struct pack *p, struct work_result *r)
     r->length = unpack_i64(p);
     r->status = (int)unpack_i64(p);
     r->message = unpack_str(p);
+    memset(&r->counts, 0, sizeof r->counts);
+    if (r->kind == WORK_EXTRACT) {
+        struct extract_counts *c = &r->counts;
+        c->extracted = unpack_i64(p);
+        c->skipped = unpack_i64(p);
+        c->refused = unpack_i64(p);
+        c->failed = unpack_i64(p);
+        c->bytes = unpack_i64(p);
+    }
 }
 
 void work_result_free(struct work_result *r)
@@ -275,6 +298,26 @@ static int step_finalize(struct work_run *run, struct backend *dst, long long ma
     return finish_file(run, dst, max_bytes, err);
 }
 
+static int step_extract(struct work_run *run, long long max_bytes, long long *moved,
+                        struct ferry_error *err)
+{
+    const struct work_item *it = &run->item;
+    if (!run->started) {
+        run->started = true;
+        int dest_fd = open(it->dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dest_fd < 0)
+            return err_sys(err, FERRY_EFAIL, errno, "%s", it->dest);
+        int rc = extract_job_open(it->path, dest_fd, it->overwrite, it->offset, it->length,
+                                  &run->extract, err);
+        close(dest_fd);
+        if (rc != 0) {
+            run->counts.failed++;
+            return rc;
+        }
+    }
+    return extract_job_step(run->extract, max_bytes, &run->counts, moved, err);
+}
+
 int work_run_step(struct work_run *run, struct backend *src, struct backend *dst,
                   long long max_bytes, long long *moved, struct ferry_error *err)
 {
@@ -286,6 +329,8 @@ int work_run_step(struct work_run *run, struct backend *src, struct backend *dst
         return step_finalize(run, dst, max_bytes, err);
     case WORK_DELETE:
         return dst->ops->remove(dst, run->item.path, err);
+    case WORK_EXTRACT:
+        return step_extract(run, max_bytes, moved, err);
     }
     return err_set(err, FERRY_EFAIL, "unknown work item kind %d", (int)run->item.kind);
 }
@@ -298,6 +343,8 @@ void work_run_end(struct work_run *run, struct backend *src)
     if (run->hash)
         hash_end(run->hash, NULL, NULL);
     run->hash = NULL;
+    extract_job_close(run->extract);
+    run->extract = NULL;
     if (run->src_fd >= 0)
         close(run->src_fd);
     if (run->dst_fd >= 0)

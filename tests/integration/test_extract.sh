@@ -61,7 +61,7 @@ check "mtimes come from the archive" test "$(stat -c %Y "$WORK/out1/tar.gz/sub/d
 may_fail ferry_np 2 extract "$WORK/in" -C "$WORK/out2" > "$WORK/again.out" 2>&1
 check "a rerun: exit 0 ($status)" test "$status" -eq 0
 check "skips every archive the journal has" grep -q "6 archives (0 done now, 6 done before" "$WORK/again.out"
-rm "$WORK/out2/.ferry/extracted"
+rm "$WORK/out2/.ferry/extract/extracted"
 may_fail ferry_np 2 extract "$WORK/in" -C "$WORK/out2" > "$WORK/again.out" 2>&1
 check "without the journal, every entry is skipped as present" \
   grep -q "entries: 0 extracted .*, 246 skipped" "$WORK/again.out"
