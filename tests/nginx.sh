@@ -17,7 +17,12 @@ http {
   access_log $log;
   sendfile on;
   keepalive_requests 100000;
-  server { listen 127.0.0.1:$port; root $root; }
+  server {
+    listen 127.0.0.1:$port;
+    root $root;
+    # Files under slow/ trickle, so a test can act while one is in flight.
+    location /slow/ { limit_rate 2m; }
+  }
 }
 CONF
   nginx -c "$prefix/nginx.conf" -p "$prefix"

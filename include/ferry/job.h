@@ -25,6 +25,9 @@ struct job_options {
     bool create, public;             /* put/sync: make a missing Hub repository */
     int files_per_commit;            /* put/sync to the Hub; 0: the default */
     double lock_ttl;
+    /* get --extract DIR: extract each archive into DIR once it is in place
+     * (and archives fetched before but not yet extracted). */
+    const char *extract_dest;
     /* Rank 0, after planning: show the plan and decide.  Returns 1 to go on,
      * 0 to stop with success (dry run, nothing to do), or a negative
      * ferry_err with err filled. */

@@ -30,6 +30,7 @@ struct cli {
     const char *rate;                /* --rate SPEC */
     bool create, public;             /* put/sync --create [--public] */
     const char *extract_dest;        /* extract -C DEST */
+    const char *extract_into;        /* get --extract DIR */
     bool overwrite, remove_archive;
     int files_per_commit;
     const char *limiter_file;

@@ -24,6 +24,8 @@ static void print_json(const struct sched_report *r, int rc)
     cJSON_AddNumberToObject(o, "entries_refused", (double)r->entries.refused);
     cJSON_AddNumberToObject(o, "entries_failed", (double)r->entries.failed);
     cJSON_AddNumberToObject(o, "bytes", (double)r->entries.bytes);
+    cJSON_AddNumberToObject(o, "items", (double)r->items);           /* archives and zip parts */
+    cJSON_AddNumberToObject(o, "items_rank0", (double)r->items_self);
     cJSON_AddNumberToObject(o, "seconds", r->seconds);
     cJSON_AddBoolToObject(o, "interrupted", r->interrupted);
     cJSON *failures = cJSON_AddArrayToObject(o, "failures");

@@ -20,6 +20,7 @@ enum long_only {
     OPT_NO_DEFAULT_EXCLUDES, OPT_CLEANUP, OPT_DELETE, OPT_FSYNC, OPT_CONNECTIONS, OPT_AGAINST,
     OPT_HF_CACHE, OPT_RATE, OPT_LIMITER_FILE, OPT_LIMITER_JOBS, OPT_CREATE, OPT_PUBLIC,
     OPT_FILES_PER_COMMIT, OPT_OVERWRITE, OPT_REMOVE_ARCHIVE, OPT_SPEC,
+    OPT_EXTRACT,
 };
 
 static const struct option long_options[] = {
@@ -57,6 +58,7 @@ static const struct option long_options[] = {
     {"overwrite", no_argument, NULL, OPT_OVERWRITE},
     {"remove-archive", no_argument, NULL, OPT_REMOVE_ARCHIVE},
     {"spec", required_argument, NULL, OPT_SPEC},
+    {"extract", required_argument, NULL, OPT_EXTRACT},
     {NULL, 0, NULL, 0},
 };
 
@@ -154,6 +156,7 @@ static int parse_args(struct cli *cli, int argc, char **argv, bool *done)
         case 'C': cli->extract_dest = optarg; break;
         case OPT_OVERWRITE: cli->overwrite = true; break;
         case OPT_SPEC: cli->spec = optarg; break;
+        case OPT_EXTRACT: cli->extract_into = optarg; break;
         case OPT_REMOVE_ARCHIVE: cli->remove_archive = true; break;
         case OPT_CREATE: cli->create = true; break;
         case OPT_PUBLIC: cli->public = true; break;

@@ -119,7 +119,9 @@ static int confirm(const struct plan *plan, void *ud, struct ferry_error *err)
     /* Nothing to do still runs (an empty schedule), so that the journal of an
      * earlier interrupted run is cleared and the report says all is done. */
     if (plan->total_transfer.files == 0 && plan->total_remove.files == 0) {
-        if (!cli->quiet && !cli->json)
+        if (!cli->quiet && !cli->json && plan->n_unpack)
+            printf("nothing to fetch; %zu archives to extract\n", plan->n_unpack);
+        else if (!cli->quiet && !cli->json)
             printf("nothing to do\n");
         return 1;
     }
@@ -171,6 +173,13 @@ static void print_summary(const struct cli *cli, const char *command,
                l->calls[LIMIT_COMMIT],
                l->throttled[LIMIT_API] + l->throttled[LIMIT_RESOLVE] + l->throttled[LIMIT_COMMIT],
                l->waited, l->file_fallback ? " (limiter file not lockable: a smaller share)" : "");
+    if (r->archives) {
+        char unpacked[32];
+        plan_format_bytes(r->entries.bytes, unpacked, sizeof unpacked);
+        printf("extract: %lld archives (%lld done, %lld failed); entries: %lld extracted (%s), "
+               "%lld skipped, %lld refused\n", r->archives, r->archives_done, r->archives_failed,
+               r->entries.extracted, unpacked, r->entries.skipped, r->entries.refused);
+    }
     for (size_t i = 0; i < r->n_failures; i++)
         printf("  failed: %s: %s\n", r->failures[i].path, r->failures[i].reason);
 }
@@ -194,6 +203,7 @@ int cmd_transfer(struct cli *cli, const char *command)
         .lock_ttl = cli->config.lock_ttl > 0 ? cli->config.lock_ttl : LOCK_DEFAULT_TTL,
         .connections = cli->connections ? cli->connections : cli->config.connections,
         .create = cli->create, .public = cli->public, .files_per_commit = cli->files_per_commit,
+        .extract_dest = cli->extract_into,
     };
     bool upload = strcmp(command, "put") == 0 || strcmp(command, "sync") == 0;
     if ((cli->create || cli->public || cli->files_per_commit) && !upload)
@@ -201,6 +211,11 @@ int cmd_transfer(struct cli *cli, const char *command)
                         "options of put and sync");
     if (cli->public && !cli->create)
         return cli_fail(cli, FERRY_EUSAGE, "--public goes with --create");
+    if (cli->extract_into && strcmp(command, "get") != 0)
+        return cli_fail(cli, FERRY_EUSAGE, "--extract DIR is an option of get");
+    if (cli->extract_into && cli->hf_cache)
+        return cli_fail(cli, FERRY_EUSAGE, "--extract and --hf-cache exclude each other "
+                        "(the cache keeps files as the Hub has them)");
     backend_set_allowed(cli->config.allowed_prefixes, cli->config.n_allowed_prefixes);
     int status = cli_limits(cli, &job.limits);
     if (status != 0)
@@ -218,7 +233,7 @@ int cmd_transfer(struct cli *cli, const char *command)
     struct ferry_error err = {0};
     int rc = job_transfer(MPI_COMM_WORLD, &job, &report, &err);
     bool ran = rc == 0 || rc == FERRY_EFAIL || rc == FERRY_EINTR;
-    if (cli->rank == 0 && ran && (report.items > 0 || report.n_failures > 0))
+    if (cli->rank == 0 && ran && (report.items > 0 || report.n_failures > 0 || report.archives))
         print_summary(cli, command, &report, rc);
     if (cli->rank == 0 && !ran)
         fprintf(stderr, "ferry: %s\n", err.msg);

@@ -170,6 +170,16 @@ char *job_report_json(const char *command, const struct sched_report *report, in
                                 (double)report->limits.throttled[c]);
     }
     cJSON_AddNumberToObject(o, "hub_wait_seconds", report->limits.waited);
+    if (report->archives) {
+        cJSON *x = cJSON_AddObjectToObject(o, "extract");
+        cJSON_AddNumberToObject(x, "archives", (double)report->archives);
+        cJSON_AddNumberToObject(x, "archives_done", (double)report->archives_done);
+        cJSON_AddNumberToObject(x, "archives_failed", (double)report->archives_failed);
+        cJSON_AddNumberToObject(x, "entries_extracted", (double)report->entries.extracted);
+        cJSON_AddNumberToObject(x, "entries_skipped", (double)report->entries.skipped);
+        cJSON_AddNumberToObject(x, "entries_refused", (double)report->entries.refused);
+        cJSON_AddNumberToObject(x, "bytes", (double)report->entries.bytes);
+    }
     if (report->n_scenes) {
         cJSON *scenes = cJSON_AddArrayToObject(o, "scenes");
         for (size_t i = 0; i < report->n_scenes; i++) {
@@ -226,26 +236,54 @@ static int prepare(const struct job_options *opts, const struct plan *plan,
     return rc == 0 ? 1 : rc;
 }
 
+/* get --extract: the bytes of the archives to extract, which the progress
+ * counts on top of the transfer's (extraction reports the archive's bytes
+ * read). */
+static long long archive_bytes(const struct plan *plan)
+{
+    long long bytes = 0;
+    for (size_t i = 0; i < plan->n_transfer; i++)
+        if (extract_is_archive(plan->transfer[i].path))
+            bytes += plan->transfer[i].size;
+    for (size_t i = 0; i < plan->n_unpack; i++)
+        bytes += plan->unpack[i].size;
+    return bytes;
+}
+
 static int run_planned(MPI_Comm comm, const struct job_options *opts, struct plan *plan,
                        struct backend *src, struct backend *dst, const char *state_dir,
                        struct sched_report *report, struct ferry_error *err)
 {
     int rank;
     MPI_Comm_rank(comm, &rank);
-    struct journal *journal = NULL, *catalog = NULL;
+    struct journal *journal = NULL, *catalog = NULL, *extracted = NULL;
+    char *extract_state = opts->extract_dest
+        ? xasprintf("%s/%s", opts->extract_dest, EXTRACT_STATE) : NULL;
     int go = rank == 0 ? prepare(opts, plan, dst, state_dir, &journal, &catalog, err) : 0;
+    if (go > 0 && extract_state &&
+        journal_open_named(extract_state, EXTRACT_JOURNAL, &extracted, err) != 0)
+        go = err->code;
     go = comm_agree(comm, go, err);
-    if (go <= 0)
+    if (go <= 0) {
+        journal_close(journal);
+        journal_close(catalog);
+        free(extract_state);
         return go;
+    }
 
     struct progress *progress = NULL;
     if (rank == 0)
         progress = progress_new(opts->quiet ? PROGRESS_NEVER : opts->progress, opts->json,
                                 opts->command, plan->total_transfer.files,
-                                plan->total_transfer.bytes);
+                                plan->total_transfer.bytes +
+                                    (extract_state ? archive_bytes(plan) : 0));
+    struct sched_extract x = {
+        .dest = opts->extract_dest, .root = dst->location, .journal = extracted,
+    };
     struct sched_options so = {
         .chunk_size = opts->chunk_size, .fsync = opts->fsync, .journal = journal,
         .progress = progress, .connections = opts->connections, .catalog = catalog,
+        .extract = extract_state ? &x : NULL,
     };
     int rc;
     if (dst->ops->push) {
@@ -274,8 +312,10 @@ static int run_planned(MPI_Comm comm, const struct job_options *opts, struct pla
             FLOG(LOG_WARN, "could not reset the journal: %s", err->msg);
         journal_close(journal);
         journal_close(catalog);
+        journal_close(extracted);
         save_report(state_dir, opts->command, report, rc);
     }
+    free(extract_state);
     return comm_agree(comm, rc, err);
 }
 
@@ -309,6 +349,19 @@ static int transfer(MPI_Comm comm, const struct job_options *opts,
     bool locking = !opts->dry_run && strcmp(opts->command, "plan") != 0;
     if (locking && rank == 0)
         rc = take_lock(opts, state_dir, err);
+    /* The extraction's folder has a lock of its own: it may be DST itself,
+     * or shared by several gets, or by a ferry extract. */
+    char *extract_state = opts->extract_dest
+        ? xasprintf("%s/%s", opts->extract_dest, EXTRACT_STATE) : NULL;
+    bool extract_locked = false;
+    if (rc == 0 && locking && rank == 0 && extract_state) {
+        rc = fs_mkdirs(extract_state, err);
+        if (rc == 0)
+            rc = lock_acquire(extract_state, opts->force, opts->lock_ttl, err);
+        extract_locked = rc == 0;
+        if (rc != 0)
+            lock_release(state_dir);
+    }
     rc = comm_agree(comm, rc, err);
     bool locked = locking && rc == 0;
 
@@ -325,8 +378,15 @@ static int transfer(MPI_Comm comm, const struct job_options *opts,
         free(path);
     }
     plan_opts.keep = dst->ops->keep;
+    struct journal *extracted = NULL;
+    if (rc == 0 && extract_state &&
+        journal_load(extract_state, EXTRACT_JOURNAL, &extracted, err) == 0) {
+        plan_opts.extracted = extracted;
+        plan_opts.root = dst->location;
+    }
     if (rc == 0)
         rc = plan_build(comm, src, dst, &plan_opts, &plan, err);
+    journal_close(extracted);
     struct ferry_error cache_err = {0};
     if (rc == 0 && rank == 0 && plan_opts.hashes && locked &&
         hashcache_save(plan_opts.hashes, &cache_err) != 0)
@@ -338,6 +398,9 @@ static int transfer(MPI_Comm comm, const struct job_options *opts,
 
     if (locked && rank == 0)
         lock_release(state_dir);
+    if (extract_locked)
+        lock_release(extract_state);
+    free(extract_state);
     free(state_dir);
     plan_free(&plan);
     backend_close(src);

@@ -165,6 +165,56 @@ check "skips the entries already there" grep -qE "entries: [0-9]+ extracted .*, 
 check "every file is right" tree_matches "$WORK/big" "$WORK/big.json"
 check "no part file is left" test -z "$(find "$WORK/big" -name '*.ferry-part')"
 
+# --- SIGTERM stops cleanly; the rerun finishes -------------------------------------
+rm -rf "$WORK/term"
+ferry_np 2 extract "$WORK/big.tar" -C "$WORK/term" > "$WORK/term.out" 2>&1 &
+pid=$!
+for _ in $(seq 400); do
+  [ "$(find "$WORK/term/big" -name '*.bin' 2>/dev/null | wc -l)" -ge 20 ] && break
+  sleep 0.01
+done
+pkill -TERM -f "^$FERRY_BIN extract $WORK/big.tar -C $WORK/term" || true
+status=0
+wait "$pid" || status=$?
+check "SIGTERM: the ranks stop with 75, mpirun reports it ($status)" test "$status" -ne 0
+check "the summary says interrupted" grep -q "interrupted: run the same command again" "$WORK/term.out"
+check "no part file is left behind" test -z "$(find "$WORK/term" -name '*.ferry-part')"
+check "the archive is not journalled" test ! -s "$WORK/term/.ferry/extract/extracted"
+may_fail ferry_np 2 extract "$WORK/big.tar" -C "$WORK/term" > "$WORK/term2.out" 2>&1
+check "the rerun after SIGTERM: exit 0 ($status)" test "$status" -eq 0
+check "and every file is right" tree_matches "$WORK/term" "$WORK/big.json"
+
+# --- a big zip is cut by its entries across the ranks; progress counts entries ------
+python3 - "$WORK/big.zip" "$WORK/bigzip.json" <<'PY'
+import hashlib, json, random, sys, zipfile
+rnd, expected = random.Random(5), {}
+with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_STORED) as z:
+    for i in range(96):
+        data = rnd.randbytes(1 << 20)
+        z.writestr(f"z/{i:03d}.bin", data)
+        expected[f"z/{i:03d}.bin"] = hashlib.sha256(data).hexdigest()
+json.dump(expected, open(sys.argv[2], "w"))
+PY
+may_fail ferry_np 2 extract --json --progress always "$WORK/big.zip" -C "$WORK/zipped" \
+  > "$WORK/zip.out" 2> "$WORK/zip.err"
+check "a 96 MiB zip with -np 2: exit 0 ($status)" test "$status" -eq 0
+check "every entry is right" tree_matches "$WORK/zipped" "$WORK/bigzip.json"
+items=$(json_field "$WORK/zip.out" items)
+rank0=$(json_field "$WORK/zip.out" items_rank0)
+check "it went out in parts ($items items)" test "$items" -ge 2
+check "both ranks took parts (rank 0: $rank0 of $items)" test "$rank0" -ge 1 -a "$rank0" -lt "$items"
+check "96 entries counted" test "$(json_field "$WORK/zip.out" entries_extracted)" -eq 96
+check "the progress bar counts the entries" grep -q "entries 96" "$WORK/zip.err"
+
+# --- one extraction per destination at a time ---------------------------------------
+mkdir -p "$WORK/locked/.ferry/extract"
+printf '{"host": "%s", "pid": %d, "slurm_job_id": "", "start_time": %d}\n' \
+  "$(hostname)" $$ "$(date +%s)" > "$WORK/locked/.ferry/extract/lock"
+may_fail ferry_np 1 extract "$WORK/in/a.tar" -C "$WORK/locked" > "$WORK/locked.out" 2>&1
+check "a held lock: exit 5 ($status)" test "$status" -eq 5
+check "naming the holder" grep -q "pid $$" "$WORK/locked.out"
+check "nothing was extracted" test ! -e "$WORK/locked/tar"
+
 may_fail "$FERRY_BIN" extract "$WORK/in/a.tar" > "$WORK/usage.out" 2>&1
 check "no -C is a usage error ($status)" test "$status" -eq 2
 
