@@ -112,7 +112,13 @@ static const struct command_help commands[] = {
      "symlinks to the blobs, and refs/REV names the commit once all is in place.\n"
      "DIR defaults to the cache those tools use ($HF_HUB_CACHE, $HF_HOME/hub or\n"
      "~/.cache/huggingface/hub).  ferry's journal, lock and part files stay in\n"
-     "DIR/datasets--OWNER--NAME/.ferry.\n", true},
+     "DIR/datasets--OWNER--NAME/.ferry.\n"
+     "\n"
+     "--extract DIR extracts each archive (by its suffix: .tar, .tar.gz, .tar.zst,\n"
+     "...) into DIR as soon as it is downloaded and checked, while the rest still\n"
+     "downloads, as `ferry extract` would (same safety, same journal\n"
+     "DIR/.ferry/extract/extracted); archives fetched earlier but not yet\n"
+     "extracted are extracted too.  The archives stay in DST.\n", true},
     {"put", "ferry put [options] SRC DST",
      "Copy the selected scenes of the local directory SRC to DST.\n"
      "`ferry put NAME` copies the config's root NAME to its remote NAME.\n"
@@ -151,16 +157,20 @@ static const struct command_help commands[] = {
      "format is in docs/guide.md.\n", false},
     {"extract", "ferry extract [options] ARCHIVE...|DIR -C DEST",
      "Extract archives (tar, tar.gz, tar.zst, tar.xz, tar.bz2, zip; a DIR means the\n"
-     "archives in it) into DEST with libarchive, one archive per rank at a time,\n"
-     "largest first.  Entries with '..' or an absolute path, symlinks and hardlinks\n"
+     "archives in it) into DEST with libarchive, largest first, each to the next\n"
+     "rank that asks; a zip bigger than 32 MiB is cut into parts by its entries\n"
+     "(its central directory), so several ranks share it.  Progress (archive\n"
+     "bytes, archives, entries) covers all ranks.  Entries with '..' or an\n"
+     "absolute path, symlinks and hardlinks\n"
      "that lead outside DEST, device nodes, FIFOs and sockets are refused with a\n"
      "line naming the archive and the entry; no folder on the way to an entry is\n"
      "followed if it is a symlink, so nothing is written outside DEST; setuid and\n"
      "setgid bits are dropped.  Each file is written as NAME.ID.ferry-part (ID\n"
      "names the archive) and renamed.  A rerun skips archives that\n"
-     "DEST/.ferry/extracted has as done, and\n"
-     "entries that exist with the same size and mtime.  A corrupt archive fails\n"
-     "alone (exit 1).\n"
+     "DEST/.ferry/extract/extracted has as done, and entries that exist with the\n"
+     "same size and mtime.  A corrupt archive fails alone (exit 1).  One run per\n"
+     "DEST at a time (DEST/.ferry/extract/lock, exit 5).  SIGINT or SIGTERM stops\n"
+     "cleanly (exit 75); the same command resumes.\n"
      "  -C, --directory DEST  where to extract (made if missing)\n"
      "      --overwrite       extract every entry again, and archives done before\n"
      "      --remove-archive  delete each archive once it is extracted\n", false},
