@@ -76,7 +76,14 @@ struct extract_job {
     long long index;                 /* of the next header */
     long long first, end;            /* the entries that are this job's */
     long long consumed;              /* archive bytes read, as last reported */
-    /* The regular file being written, between steps. */
+    /* The folder of the last entry, kept open: entries of one folder come
+     * together, and opening the path afresh for each costs a handful of
+     * calls.  It was reached without following a symlink, so it stays a
+     * folder inside DEST whatever later entries hold. */
+    char *folder;
+    int folder_fd;
+    mode_t umask;
+    /* The regular file being written, between steps (parent is folder_fd). */
     int fd, parent;
     char *path, *part;
     const char *base;                /* in path */
@@ -171,6 +178,27 @@ static bool link_stays_inside(const char *path, const char *target)
     return true;
 }
 
+/* The folder path's entry goes into, opened (and made) without following
+ * symlinks; *base gets the last component.  The job keeps the descriptor.
+ * -1 with errno. */
+static int folder_of(struct extract_job *j, char *path, const char **base)
+{
+    const char *slash = strrchr(path, '/');
+    size_t len = slash ? (size_t)(slash - path) : 0;
+    if (j->folder_fd >= 0 && strlen(j->folder) == len && strncmp(j->folder, path, len) == 0) {
+        *base = slash ? slash + 1 : path;
+        return j->folder_fd;
+    }
+    if (j->folder_fd >= 0)
+        close(j->folder_fd);
+    free(j->folder);
+    j->folder = NULL;
+    j->folder_fd = open_parent(j->dest_fd, path, base, true);
+    if (j->folder_fd >= 0)
+        j->folder = xstrndup(path, len);
+    return j->folder_fd;
+}
+
 /* Drop the file being written: close it and remove its part. */
 static void drop_file(struct extract_job *j)
 {
@@ -178,8 +206,6 @@ static void drop_file(struct extract_job *j)
         close(j->fd);
         unlinkat(j->parent, j->part, 0);
     }
-    if (j->parent >= 0)
-        close(j->parent);
     free(j->path);
     free(j->part);
     j->fd = j->parent = -1;
@@ -203,7 +229,8 @@ static int end_file(struct extract_job *j, struct extract_counts *counts, struct
     /* A sparse entry whose end is a hole has not reached its size yet. */
     if (j->size > j->written && ftruncate(j->fd, j->size) != 0)
         return file_failed(j, FERRY_EFAIL, errno, NULL, err);
-    fchmod(j->fd, j->perm & 0777);                     /* no setuid, setgid, sticky */
+    if ((j->perm & 0777 & ~j->umask) != (j->perm & 0777))
+        fchmod(j->fd, j->perm & 0777);
     if (j->has_mtime) {
         struct timespec times[2] = {{0, UTIME_OMIT}, {(time_t)j->mtime, 0}};
         futimens(j->fd, times);
@@ -262,7 +289,6 @@ static int begin_file(struct extract_job *j, struct archive_entry *e, char *path
         S_ISREG(st.st_mode) && st.st_size == size &&
         (!archive_entry_mtime_is_set(e) || st.st_mtime == archive_entry_mtime(e))) {
         counts->skipped++;
-        close(parent);
         free(path);
         return 1;
     }
@@ -278,8 +304,13 @@ static int begin_file(struct extract_job *j, struct archive_entry *e, char *path
      * ranks at once: each writes a part of its own, which a rerun of that
      * archive replaces. */
     j->part = xasprintf("%s.%08x%s", base, j->id, BACKEND_PART_SUFFIX);
-    unlinkat(parent, j->part, 0);
-    j->fd = openat(parent, j->part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    /* Created with the entry's permissions (no setuid, setgid, sticky);
+     * what the umask takes away is put back at the end. */
+    int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    mode_t mode = (j->perm & 0777) | 0600;
+    j->fd = openat(parent, j->part, flags, mode);
+    if (j->fd < 0 && errno == EEXIST && unlinkat(parent, j->part, 0) == 0)
+        j->fd = openat(parent, j->part, flags, mode);      /* a killed run's part */
     if (j->fd < 0)
         return file_failed(j, FERRY_EFAIL, errno, NULL, err);
     return 1;
@@ -312,7 +343,7 @@ static int extract_entry(struct extract_job *j, struct archive_entry *e,
         return 1;
     }
     const char *base;
-    int parent = open_parent(j->dest_fd, path, &base, true);
+    int parent = folder_of(j, path, &base);
     if (parent < 0) {
         refuse(j, counts, path, errno == ELOOP || errno == ENOTDIR
                    ? "its folder is a symlink or a file (nothing is written through one)"
@@ -349,7 +380,6 @@ static int extract_entry(struct extract_job *j, struct archive_entry *e,
         else
             rc = err_sys(err, FERRY_EFAIL, errno, "%s: entry '%s'", j->archive, path);
     }
-    close(parent);
     free(target);
     free(path);
     return rc;
@@ -373,7 +403,9 @@ int extract_job_open(const char *archive, int dest_fd, bool overwrite, long long
     j->overwrite = overwrite;
     j->first = first;
     j->end = count < 0 ? LLONG_MAX : first + count;
-    j->fd = j->parent = -1;
+    j->fd = j->parent = j->folder_fd = -1;
+    j->umask = umask(0);                               /* read it, and put it back */
+    umask(j->umask);
     j->id = 2166136261u;                               /* FNV-1a of the path and the part */
     for (const char *k = archive; *k; k++)
         j->id = (j->id ^ (unsigned char)*k) * 16777619u;
@@ -434,6 +466,9 @@ void extract_job_close(struct extract_job *j)
     if (!j)
         return;
     drop_file(j);
+    if (j->folder_fd >= 0)
+        close(j->folder_fd);
+    free(j->folder);
     archive_read_free(j->a);
     if (j->dest_fd >= 0)
         close(j->dest_fd);

@@ -160,6 +160,7 @@ char *job_report_json(const char *command, const struct sched_report *report, in
     cJSON_AddNumberToObject(o, "files_deleted", (double)report->files_deleted);
     cJSON_AddNumberToObject(o, "files_failed", (double)report->files_failed);
     cJSON_AddNumberToObject(o, "items", (double)report->items);
+    cJSON_AddNumberToObject(o, "items_rank0", (double)report->items_self);
     cJSON_AddNumberToObject(o, "seconds", report->seconds);
     cJSON_AddBoolToObject(o, "interrupted", report->interrupted);
     cJSON *calls = cJSON_AddObjectToObject(o, "hub_calls");
@@ -170,14 +171,16 @@ char *job_report_json(const char *command, const struct sched_report *report, in
                                 (double)report->limits.throttled[c]);
     }
     cJSON_AddNumberToObject(o, "hub_wait_seconds", report->limits.waited);
-    if (report->archives) {
+    if (report->archives) {                   /* get --extract, ferry extract */
         cJSON *x = cJSON_AddObjectToObject(o, "extract");
         cJSON_AddNumberToObject(x, "archives", (double)report->archives);
         cJSON_AddNumberToObject(x, "archives_done", (double)report->archives_done);
+        cJSON_AddNumberToObject(x, "archives_skipped", (double)report->archives_skipped);
         cJSON_AddNumberToObject(x, "archives_failed", (double)report->archives_failed);
         cJSON_AddNumberToObject(x, "entries_extracted", (double)report->entries.extracted);
         cJSON_AddNumberToObject(x, "entries_skipped", (double)report->entries.skipped);
         cJSON_AddNumberToObject(x, "entries_refused", (double)report->entries.refused);
+        cJSON_AddNumberToObject(x, "entries_failed", (double)report->entries.failed);
         cJSON_AddNumberToObject(x, "bytes", (double)report->entries.bytes);
     }
     if (report->n_scenes) {

@@ -79,6 +79,20 @@ same_tree() {
   diff <(tree_sums "$1") <(tree_sums "$2") >/dev/null
 }
 
+# tree_matches DIR MANIFEST.json: every path in the manifest ({path: sha256})
+# is a file under DIR with that sha256.
+tree_matches() {
+  python3 - "$1" "$2" <<'PY'
+import hashlib, json, os, sys
+root, manifest = sys.argv[1:]
+bad = [p for p, h in json.load(open(manifest)).items()
+       if not os.path.isfile(os.path.join(root, p))
+       or hashlib.sha256(open(os.path.join(root, p), "rb").read()).hexdigest() != h]
+print("wrong or missing:", bad[:5]) if bad else None
+sys.exit(1 if bad else 0)
+PY
+}
+
 # json_field FILE FIELD: a field of the last summary event in FILE.
 json_field() {
   python3 - "$1" "$2" <<'PY'
