@@ -7,7 +7,8 @@ packages=(
   build-essential cmake pkg-config
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
   libcurl4-openssl-dev libssl-dev libcjson-dev libarchive-dev
-  nginx python3 python3-h5py rsync bc nodejs npm zstd
+  libturbojpeg0-dev libpng-dev libopenblas-dev
+  nginx python3 python3-h5py python3-numpy python3-pil rsync bc nodejs npm zstd
 )
 
 missing=()
