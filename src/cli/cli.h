@@ -31,6 +31,12 @@ struct cli {
     bool create, public;             /* put/sync --create [--public] */
     const char *extract_dest;        /* extract -C DEST */
     const char *extract_into;        /* get --extract DIR */
+    /* embed and knn */
+    const char *out;                 /* embed --out FILE.h5 */
+    const char *embedder, *weights, *metric, *geo;
+    int dim, batch, k;
+    long long seed;
+    double commit_every;             /* embed --commit-every SECONDS */
     bool overwrite, remove_archive;
     int files_per_commit;
     const char *limiter_file;
@@ -48,6 +54,8 @@ int cmd_locks(struct cli *cli);
 int cmd_status(struct cli *cli);
 int cmd_verify(struct cli *cli);
 int cmd_extract(struct cli *cli);
+int cmd_embed(struct cli *cli);
+int cmd_knn(struct cli *cli);
 
 /* Print a command's help (NULL: the overview); false if there is no such command. */
 bool help_print(const char *command);

@@ -20,7 +20,8 @@ enum long_only {
     OPT_NO_DEFAULT_EXCLUDES, OPT_CLEANUP, OPT_DELETE, OPT_FSYNC, OPT_CONNECTIONS, OPT_AGAINST,
     OPT_HF_CACHE, OPT_RATE, OPT_LIMITER_FILE, OPT_LIMITER_JOBS, OPT_CREATE, OPT_PUBLIC,
     OPT_FILES_PER_COMMIT, OPT_OVERWRITE, OPT_REMOVE_ARCHIVE, OPT_SPEC,
-    OPT_EXTRACT,
+    OPT_EXTRACT, OPT_OUT, OPT_EMBEDDER, OPT_DIM, OPT_SEED, OPT_WEIGHTS, OPT_BATCH, OPT_METRIC,
+    OPT_GEO, OPT_COMMIT_EVERY,
 };
 
 static const struct option long_options[] = {
@@ -59,6 +60,15 @@ static const struct option long_options[] = {
     {"remove-archive", no_argument, NULL, OPT_REMOVE_ARCHIVE},
     {"spec", required_argument, NULL, OPT_SPEC},
     {"extract", required_argument, NULL, OPT_EXTRACT},
+    {"out", required_argument, NULL, OPT_OUT},
+    {"embedder", required_argument, NULL, OPT_EMBEDDER},
+    {"dim", required_argument, NULL, OPT_DIM},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"weights", required_argument, NULL, OPT_WEIGHTS},
+    {"batch", required_argument, NULL, OPT_BATCH},
+    {"metric", required_argument, NULL, OPT_METRIC},
+    {"geo", required_argument, NULL, OPT_GEO},
+    {"commit-every", required_argument, NULL, OPT_COMMIT_EVERY},
     {NULL, 0, NULL, 0},
 };
 
@@ -113,7 +123,7 @@ static int parse_args(struct cli *cli, int argc, char **argv, bool *done)
     int c;
     opterr = 0;
     /* GNU getopt permutes: options may stand before or after the command. */
-    while ((c = getopt_long(argc, argv, "nyqvhVC:", long_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "nyqvhVC:k:", long_options, NULL)) != -1) {
         switch (c) {
         case 'n': cli->dry_run = true; break;
         case 'y': cli->yes = true; break;
@@ -157,6 +167,30 @@ static int parse_args(struct cli *cli, int argc, char **argv, bool *done)
         case OPT_OVERWRITE: cli->overwrite = true; break;
         case OPT_SPEC: cli->spec = optarg; break;
         case OPT_EXTRACT: cli->extract_into = optarg; break;
+        case OPT_OUT: cli->out = optarg; break;
+        case OPT_EMBEDDER: cli->embedder = optarg; break;
+        case OPT_WEIGHTS: cli->weights = optarg; break;
+        case OPT_METRIC: cli->metric = optarg; break;
+        case OPT_GEO: cli->geo = optarg; break;
+        case OPT_SEED: cli->seed = strtoll(optarg, NULL, 10); break;
+        case OPT_COMMIT_EVERY:
+            cli->commit_every = atof(optarg);
+            if (cli->commit_every <= 0) {
+                *done = true;
+                return cli_fail(cli, FERRY_EUSAGE, "--commit-every takes seconds, more than 0");
+            }
+            break;
+        case OPT_DIM:
+        case OPT_BATCH:
+        case 'k': {
+            int value = atoi(optarg);
+            if (value < 1 || value > 1000000) {
+                *done = true;
+                return cli_fail(cli, FERRY_EUSAGE, "--dim, --batch and -k take a number from 1 up");
+            }
+            *(c == OPT_DIM ? &cli->dim : c == OPT_BATCH ? &cli->batch : &cli->k) = value;
+            break;
+        }
         case OPT_REMOVE_ARCHIVE: cli->remove_archive = true; break;
         case OPT_CREATE: cli->create = true; break;
         case OPT_PUBLIC: cli->public = true; break;
@@ -224,6 +258,10 @@ static int run_command(struct cli *cli)
         return cmd_verify(cli);
     if (strcmp(command, "extract") == 0)
         return cmd_extract(cli);
+    if (strcmp(command, "embed") == 0)
+        return cmd_embed(cli);
+    if (strcmp(command, "knn") == 0)
+        return cmd_knn(cli);
     char msg[256];
     snprintf(msg, sizeof msg, "unknown command '%s' (see ferry --help)", command);
     return cli_fail(cli, FERRY_EUSAGE, msg);
