@@ -37,6 +37,7 @@ struct embed_report {
     long long computed, ok, undecodable;   /* in this run */
     double seconds;
     bool interrupted;
+    int on_gpu;                      /* ranks whose matrix work ran on a GPU */
     struct embed_failure *undecodable_items;   /* rank 0: which, and why */
     size_t n_undecodable_items;
 };

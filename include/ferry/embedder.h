@@ -13,7 +13,9 @@
  *           ReLU between layers (none after the last); its input is the
  *           normalised pixels at the S with 3·S² = the first layer's in
  *
- * Matrix work (rp, mlp) runs through BLAS sgemm on a whole batch. */
+ * Matrix work (rp, mlp) runs through BLAS sgemm on a whole batch, or on an
+ * NVIDIA GPU through cuBLAS (gpu.h) where there is one: --device auto uses
+ * one if it can, gpu insists, cpu never tries. */
 #ifndef FERRY_EMBEDDER_H
 #define FERRY_EMBEDDER_H
 
@@ -26,12 +28,15 @@ struct embedder_options {
     int dim;                         /* 0: the embedder's default */
     long long seed;                  /* rp */
     const char *weights;             /* mlp: the HDF5 weights file */
+    const char *device;              /* "auto" (NULL too), "cpu" or "gpu" */
+    int local_rank;                  /* on this node: which GPU is ours */
 };
 
 struct embedder;
 
-/* FERRY_EUSAGE for an unknown name, a --dim the embedder cannot give, or
- * weights it cannot use (err says which and why). */
+/* FERRY_EUSAGE for an unknown name or device, a --dim the embedder cannot
+ * give, or weights it cannot use; FERRY_EPREFLIGHT for --device gpu without
+ * a usable GPU (err says which and why). */
 int embedder_open(const struct embedder_options *opts, struct embedder **out,
                   struct ferry_error *err);
 
@@ -40,6 +45,8 @@ int embedder_dim(const struct embedder *e);
 int embedder_input(const struct embedder *e);
 /* The side decoding should keep at least (for the JPEG scaled decode). */
 int embedder_min_side(const struct embedder *e);
+/* Where the matrix work runs: "the CPU" or "GPU 0 of 4". */
+const char *embedder_device(const struct embedder *e);
 /* sha256 of the weights file, "" without one. */
 const char *embedder_weights_sha256(const struct embedder *e);
 

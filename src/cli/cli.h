@@ -33,7 +33,7 @@ struct cli {
     const char *extract_into;        /* get --extract DIR */
     /* embed and knn */
     const char *out;                 /* embed --out FILE.h5 */
-    const char *embedder, *weights, *metric, *geo;
+    const char *embedder, *weights, *metric, *geo, *device;
     int dim, batch, k;
     long long seed;
     double commit_every;             /* embed --commit-every SECONDS */

@@ -10,16 +10,20 @@ static void print_json(const struct embed_report *r, int rc)
 {
     printf("{\"event\":\"summary\",\"command\":\"embed\",\"status\":%d,\"rows\":%lld,"
            "\"done_before\":%lld,\"computed\":%lld,\"ok\":%lld,\"undecodable\":%lld,"
-           "\"seconds\":%.3f,\"interrupted\":%s}\n", err_exit_status(rc), r->rows, r->done_before,
-           r->computed, r->ok, r->undecodable, r->seconds, r->interrupted ? "true" : "false");
+           "\"seconds\":%.3f,\"ranks_on_gpu\":%d,\"interrupted\":%s}\n", err_exit_status(rc),
+           r->rows, r->done_before, r->computed, r->ok, r->undecodable, r->seconds, r->on_gpu,
+           r->interrupted ? "true" : "false");
 }
 
 static void print_text(const struct embed_report *r, const char *out)
 {
+    char where[48] = "on the CPU";
+    if (r->on_gpu)
+        snprintf(where, sizeof where, "on GPUs (%d ranks)", r->on_gpu);
     printf("embed: %lld rows in %s (%lld done before); computed %lld (%lld ok, %lld undecodable) "
-           "in %.1f s, %.0f images/s%s\n", r->rows, out, r->done_before, r->computed, r->ok,
+           "in %.1f s, %.0f images/s, %s%s\n", r->rows, out, r->done_before, r->computed, r->ok,
            r->undecodable, r->seconds, r->seconds > 0 ? (double)r->computed / r->seconds : 0.0,
-           r->interrupted ? "; interrupted: run the same command again to resume" : "");
+           where, r->interrupted ? "; interrupted: run the same command again to resume" : "");
     for (size_t i = 0; i < r->n_undecodable_items && i < 20; i++)
         printf("  undecodable: %s: %s\n", r->undecodable_items[i].path,
                r->undecodable_items[i].reason);
@@ -34,7 +38,7 @@ int cmd_embed(struct cli *cli)
     struct embed_options o = {
         .inputs = cli->args, .n_inputs = cli->n_args, .out = cli->out,
         .embedder = {.name = cli->embedder ? cli->embedder : "rp", .dim = cli->dim,
-                     .seed = cli->seed, .weights = cli->weights},
+                     .seed = cli->seed, .weights = cli->weights, .device = cli->device},
         .batch = cli->batch, .commit_every = cli->commit_every, .overwrite = cli->overwrite, .quiet = cli->quiet, .json = cli->json,
     };
     struct embed_report r;

@@ -198,6 +198,10 @@ static const struct command_help commands[] = {
      "  --weights FILE.h5   mlp: layers/I/weight [out, in] and layers/I/bias [out],\n"
      "                      PyTorch's layout, ReLU between layers (docs/guide.md)\n"
      "  --batch N           images a rank decodes and embeds per round (256)\n"
+     "  --device auto|cpu|gpu  where rp and mlp multiply: auto (the default) uses\n"
+     "                      an NVIDIA GPU when cuBLAS and a device are there (ranks\n"
+     "                      share a node's GPUs by node-local rank), gpu insists\n"
+     "                      (exit 5 without one), cpu never tries\n"
      "  --commit-every S    seconds between commits (5)\n"
      "  --overwrite         start FILE.h5 afresh\n", false},
     {"knn", "ferry knn [options] FILE.h5",

@@ -21,7 +21,7 @@ enum long_only {
     OPT_HF_CACHE, OPT_RATE, OPT_LIMITER_FILE, OPT_LIMITER_JOBS, OPT_CREATE, OPT_PUBLIC,
     OPT_FILES_PER_COMMIT, OPT_OVERWRITE, OPT_REMOVE_ARCHIVE, OPT_SPEC,
     OPT_EXTRACT, OPT_OUT, OPT_EMBEDDER, OPT_DIM, OPT_SEED, OPT_WEIGHTS, OPT_BATCH, OPT_METRIC,
-    OPT_GEO, OPT_COMMIT_EVERY,
+    OPT_GEO, OPT_COMMIT_EVERY, OPT_DEVICE,
 };
 
 static const struct option long_options[] = {
@@ -69,6 +69,7 @@ static const struct option long_options[] = {
     {"metric", required_argument, NULL, OPT_METRIC},
     {"geo", required_argument, NULL, OPT_GEO},
     {"commit-every", required_argument, NULL, OPT_COMMIT_EVERY},
+    {"device", required_argument, NULL, OPT_DEVICE},
     {NULL, 0, NULL, 0},
 };
 
@@ -172,6 +173,7 @@ static int parse_args(struct cli *cli, int argc, char **argv, bool *done)
         case OPT_WEIGHTS: cli->weights = optarg; break;
         case OPT_METRIC: cli->metric = optarg; break;
         case OPT_GEO: cli->geo = optarg; break;
+        case OPT_DEVICE: cli->device = optarg; break;
         case OPT_SEED: cli->seed = strtoll(optarg, NULL, 10); break;
         case OPT_COMMIT_EVERY:
             cli->commit_every = atof(optarg);

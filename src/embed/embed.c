@@ -190,7 +190,13 @@ static int run_rounds(MPI_Comm comm, struct embed_run *x, struct ferry_error *er
 static int open_embedder(MPI_Comm comm, const struct embed_options *o, struct embedder **e,
                          struct ferry_error *err)
 {
-    int rc = embedder_open(&o->embedder, e, err);
+    /* Ranks on one node share its GPUs by their rank on the node. */
+    MPI_Comm node;
+    MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+    struct embedder_options eo = o->embedder;
+    MPI_Comm_rank(node, &eo.local_rank);
+    MPI_Comm_free(&node);
+    int rc = embedder_open(&eo, e, err);
     int worst = rc;
     MPI_Allreduce(MPI_IN_PLACE, &worst, 1, MPI_INT, MPI_MIN, comm);
     if (worst != 0 && rc == 0) {
@@ -286,11 +292,14 @@ int embed_run(MPI_Comm comm, const struct embed_options *o, struct embed_report 
         };
         if (rc == 0)
             rc = run_rounds(comm, &x, err);
-        long long mine[3] = {(long long)sh.next, sh.ok, sh.bad}, sums[3] = {0};
-        MPI_Reduce(mine, sums, 3, MPI_LONG_LONG, MPI_SUM, 0, comm);
+        long long mine[4] = {(long long)sh.next, sh.ok, sh.bad,
+                             strcmp(embedder_device(e), "the CPU") != 0},
+                  sums[4] = {0};
+        MPI_Reduce(mine, sums, 4, MPI_LONG_LONG, MPI_SUM, 0, comm);
         r->computed = sums[0];
         r->ok = sums[1];
         r->undecodable = sums[2];
+        r->on_gpu = (int)sums[3];
         gather_undecodable(comm, &sh, r);
     }
     struct ferry_error close_err = {0};

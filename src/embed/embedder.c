@@ -1,5 +1,7 @@
 #include "ferry/embedder.h"
+#include "ferry/gpu.h"
 #include "ferry/hash.h"
+#include "ferry/log.h"
 #include "ferry/xalloc.h"
 
 #include <cblas.h>
@@ -35,6 +37,10 @@ struct embedder {
     float *scratch[2];               /* mlp: activations between layers */
     int scratch_rows;
     char weights_sha256[HASH_SHA256_HEX];
+    struct gpu *gpu;                 /* NULL: on the CPU */
+    struct gpu_matrix *projection_d; /* rp, on the GPU */
+    struct gpu_matrix **weights_d;   /* mlp, on the GPU */
+    char device[64];
 };
 
 /* ---- rp: the seeded Gaussian matrix ------------------------------------------- */
@@ -193,6 +199,58 @@ static int set_up(struct embedder *e, const struct embedder_options *o, struct f
     return err_set(err, FERRY_EUSAGE, "unknown embedder '%s' (pixels, rp, dhash or mlp)", o->name);
 }
 
+/* The matrices on the GPU; false if one does not fit. */
+static bool upload(struct embedder *e)
+{
+    if (e->kind == EMBED_RP)
+        return (e->projection_d = gpu_upload(e->gpu, e->projection, e->dim, e->input)) != NULL;
+    e->weights_d = xcalloc((size_t)e->n_layers, sizeof *e->weights_d);
+    for (int i = 0; i < e->n_layers; i++) {
+        const struct layer *l = &e->layers[i];
+        if (!(e->weights_d[i] = gpu_upload(e->gpu, l->weight, l->out, l->in)))
+            return false;
+    }
+    return true;
+}
+
+static void drop_gpu(struct embedder *e)
+{
+    gpu_matrix_free(e->gpu, e->projection_d);
+    for (int i = 0; e->weights_d && i < e->n_layers; i++)
+        gpu_matrix_free(e->gpu, e->weights_d[i]);
+    free(e->weights_d);
+    e->weights_d = NULL;
+    e->projection_d = NULL;
+    gpu_close(e->gpu);
+    e->gpu = NULL;
+    snprintf(e->device, sizeof e->device, "the CPU");
+}
+
+/* rp and mlp on a GPU when the device allows and one is there. */
+static int choose_device(struct embedder *e, const struct embedder_options *o,
+                         struct ferry_error *err)
+{
+    const char *want = o->device ? o->device : "auto";
+    snprintf(e->device, sizeof e->device, "the CPU");
+    if (strcmp(want, "cpu") != 0 && strcmp(want, "auto") != 0 && strcmp(want, "gpu") != 0)
+        return err_set(err, FERRY_EUSAGE, "--device takes auto, cpu or gpu, not '%s'", want);
+    if (strcmp(want, "cpu") == 0 || (e->kind != EMBED_RP && e->kind != EMBED_MLP))
+        return 0;                      /* pixels and dhash have no matrix work */
+    char why[256];
+    e->gpu = gpu_open(o->local_rank, why, sizeof why);
+    if (e->gpu && !upload(e)) {
+        snprintf(why, sizeof why, "%s: the embedder's matrices do not fit", gpu_name(e->gpu));
+        drop_gpu(e);
+    }
+    if (!e->gpu && strcmp(want, "gpu") == 0)
+        return err_set(err, FERRY_EPREFLIGHT, "--device gpu: no usable GPU: %s", why);
+    if (!e->gpu)
+        FLOG(LOG_DEBUG, "no usable GPU (%s): embedding on the CPU", why);
+    else
+        snprintf(e->device, sizeof e->device, "%s", gpu_name(e->gpu));
+    return 0;
+}
+
 int embedder_open(const struct embedder_options *opts, struct embedder **out,
                   struct ferry_error *err)
 {
@@ -202,6 +260,8 @@ int embedder_open(const struct embedder_options *opts, struct embedder **out,
         return err_set(err, FERRY_EUSAGE, "--weights goes with --embedder mlp");
     }
     int rc = set_up(e, opts, err);
+    if (rc == 0)
+        rc = choose_device(e, opts, err);
     if (rc != 0) {
         embedder_close(e);
         return rc;
@@ -223,6 +283,11 @@ int embedder_input(const struct embedder *e)
 int embedder_min_side(const struct embedder *e)
 {
     return e->side;
+}
+
+const char *embedder_device(const struct embedder *e)
+{
+    return e->device;
 }
 
 const char *embedder_weights_sha256(const struct embedder *e)
@@ -270,17 +335,36 @@ static void run_dhash(const float *gray, int batch, float *out)
     }
 }
 
-/* out[batch, l->out] = in[batch, l->in] · weightᵀ + bias, then ReLU unless last. */
-static void run_layer(const struct layer *l, const float *in, int batch, float *out, bool last)
+/* out[batch × rows] = in[batch × cols] · mᵀ: on the GPU when there is one
+ * (d is m there), else, or if the GPU fails, through BLAS on the CPU. */
+static void product(struct embedder *e, const float *in, int batch, const float *m,
+                    const struct gpu_matrix *d, int rows, int cols, float *out)
 {
-    for (int b = 0; b < batch; b++)
-        memcpy(out + (size_t)b * l->out, l->bias, (size_t)l->out * sizeof *out);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, l->out, l->in, 1.0f, in, l->in,
-                l->weight, l->in, 1.0f, out, l->out);
-    if (last)
+    char why[256];
+    if (e->gpu && gpu_gemm_nt(e->gpu, in, batch, cols, d, out, why, sizeof why) == 0)
         return;
-    for (size_t i = 0; i < (size_t)batch * (size_t)l->out; i++)
-        out[i] = out[i] > 0 ? out[i] : 0;
+    if (e->gpu) {
+        FLOG(LOG_WARN, "%s: %s; going on on the CPU", gpu_name(e->gpu), why);
+        drop_gpu(e);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, rows, cols, 1.0f, in, cols, m,
+                cols, 0.0f, out, rows);
+}
+
+/* out[batch, l->out] = in[batch, l->in] · weightᵀ + bias, then ReLU unless last. */
+static void run_layer(struct embedder *e, int i, const float *in, int batch, float *out)
+{
+    const struct layer *l = &e->layers[i];
+    product(e, in, batch, l->weight, e->weights_d ? e->weights_d[i] : NULL, l->out, l->in, out);
+    bool relu = i < e->n_layers - 1;
+    for (int b = 0; b < batch; b++) {
+        float *row = out + (size_t)b * l->out;
+        for (int j = 0; j < l->out; j++) {
+            row[j] += l->bias[j];
+            if (relu && row[j] < 0)
+                row[j] = 0;
+        }
+    }
 }
 
 static void run_mlp(struct embedder *e, const float *in, int batch, float *out)
@@ -295,9 +379,8 @@ static void run_mlp(struct embedder *e, const float *in, int batch, float *out)
     }
     const float *from = in;
     for (int i = 0; i < e->n_layers; i++) {
-        bool last = i == e->n_layers - 1;
-        float *to = last ? out : e->scratch[i % 2];
-        run_layer(&e->layers[i], from, batch, to, last);
+        float *to = i == e->n_layers - 1 ? out : e->scratch[i % 2];
+        run_layer(e, i, from, batch, to);
         from = to;
     }
 }
@@ -309,8 +392,7 @@ void embedder_run(struct embedder *e, const float *features, int batch, float *o
         memcpy(out, features, (size_t)batch * (size_t)e->dim * sizeof *out);
         break;
     case EMBED_RP:
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, e->dim, e->input, 1.0f,
-                    features, e->input, e->projection, e->input, 0.0f, out, e->dim);
+        product(e, features, batch, e->projection, e->projection_d, e->dim, e->input, out);
         break;
     case EMBED_DHASH:
         run_dhash(features, batch, out);
@@ -325,6 +407,7 @@ void embedder_close(struct embedder *e)
 {
     if (!e)
         return;
+    drop_gpu(e);
     free(e->projection);
     for (int i = 0; i < e->n_layers; i++) {
         free(e->layers[i].weight);

@@ -134,6 +134,31 @@ assert f["px"].attrs["dim"] == 768 and f["dh"].attrs["dim"] == 64 and f["mlp"].a
 assert len(f["mlp"].attrs["weights_sha256"]) == 64
 PY
 
+# --- the GPU: the same embeddings within the documented tolerance, or a clean skip ----------
+may_fail ferry_np 2 embed "$WORK/imgs/png" --out "$WORK/gpu_rp.h5" --embedder rp --dim 40 --seed 3 \
+  --device gpu > "$WORK/gpu.out" 2>&1
+if [ "$status" -eq 0 ]; then
+  ferry_np 2 embed "$WORK/imgs/png" --out "$WORK/gpu_mlp.h5" --embedder mlp \
+    --weights "$WORK/weights.h5" --device gpu -q > /dev/null 2>&1
+  check "the summary says GPUs" grep -q "on GPUs" "$WORK/gpu.out"
+  check "GPU and CPU agree within 1e-5 relative (rp, mlp)" $PY - "$WORK" <<'PY'
+import sys, h5py, numpy as np
+work = sys.argv[1]
+for gpu, cpu in [("gpu_rp", "rpp"), ("gpu_mlp", "mlp")]:
+    a, b = h5py.File(f"{work}/{gpu}.h5", "r")["embeddings"][:], h5py.File(f"{work}/{cpu}.h5", "r")["embeddings"][:]
+    rel = np.linalg.norm(a - b, axis=1) / np.maximum(np.linalg.norm(b, axis=1), 1e-12)
+    print(gpu, rel.max())
+    assert rel.max() < 1e-5, (gpu, rel.max())
+PY
+else
+  check "--device gpu without a usable GPU: exit 5 ($status)" test "$status" -eq 5
+  check "saying why" grep -q "no usable GPU: " "$WORK/gpu.out"
+  echo "skip: GPU and CPU embeddings not compared: $(grep -o 'no usable GPU: .*' "$WORK/gpu.out")"
+  may_fail ferry_np 2 embed "$WORK/imgs/png" --out "$WORK/auto.h5" --embedder rp --dim 40 --seed 3 \
+    --device auto > "$WORK/auto.out" 2>&1
+  check "--device auto falls back to the CPU ($status)" grep -q "on the CPU" "$WORK/auto.out"
+fi
+
 # --- archives: the same pictures, read straight from a tar.gz and a zip ------------------
 may_fail ferry_np 2 embed "$WORK/shard.tar.gz" "$WORK/shard.zip" --out "$WORK/arch.h5" \
   --embedder pixels > "$WORK/arch.out" 2>&1
