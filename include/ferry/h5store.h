@@ -79,6 +79,11 @@ int h5store_knn_begin(struct h5store *s, int k, const char *metric, bool overwri
 int h5store_write_knn(struct h5store *s, const long long *rows, size_t n,
                       const long long *indices, const float *distances, struct ferry_error *err);
 
+/* Not collective: how many rows file has and how many are done (which as
+ * for h5store_read_done; a missing knn group has none done).  For status. */
+int h5store_progress(const char *file, const char *which, long long *rows, long long *done,
+                     struct ferry_error *err);
+
 /* Collective. */
 int h5store_close(struct h5store *s, struct ferry_error *err);
 

@@ -1,4 +1,4 @@
-/* SIGINT and SIGTERM ask for a clean stop: no new work is handed out, the
+/* SIGINT, SIGTERM and SIGUSR1 ask for a clean stop: no new work is handed out, the
  * journal is flushed, and the run exits 75 so the same command resumes it. */
 #ifndef FERRY_SIGNALS_H
 #define FERRY_SIGNALS_H

@@ -56,6 +56,16 @@ int cmd_verify(struct cli *cli);
 int cmd_extract(struct cli *cli);
 int cmd_embed(struct cli *cli);
 int cmd_knn(struct cli *cli);
+int cmd_run(struct cli *cli);
+/* status JOB.json: per phase, what is done and what remains (rank 0). */
+int run_status(struct cli *cli);
+
+/* Parse a command line into cli (rank set); *done when nothing is left to
+ * run (help, version, a usage error: the return is then the exit status). */
+int cli_parse(struct cli *cli, int argc, char **argv, bool *done);
+void cli_free(struct cli *cli);
+/* Parse and run a command line: what main does, and ferry run for each phase. */
+int cli_main(int rank, int argc, char **argv);
 
 /* Print a command's help (NULL: the overview); false if there is no such command. */
 bool help_print(const char *command);

@@ -264,20 +264,32 @@ static int run_command(struct cli *cli)
         return cmd_embed(cli);
     if (strcmp(command, "knn") == 0)
         return cmd_knn(cli);
+    if (strcmp(command, "run") == 0)
+        return cmd_run(cli);
     char msg[256];
     snprintf(msg, sizeof msg, "unknown command '%s' (see ferry --help)", command);
     return cli_fail(cli, FERRY_EUSAGE, msg);
 }
 
-int main(int argc, char **argv)
+int cli_parse(struct cli *cli, int argc, char **argv, bool *done)
 {
-    MPI_Init(&argc, &argv);
-    struct cli cli = {.progress = PROGRESS_AUTO};
-    MPI_Comm_rank(MPI_COMM_WORLD, &cli.rank);
-    signals_install();
+    optind = 0;       /* glibc: start afresh, as ferry run parses one command line a phase */
+    return parse_args(cli, argc, argv, done);
+}
 
+void cli_free(struct cli *cli)
+{
+    config_free(&cli->config);
+    free(cli->includes);
+    free(cli->excludes);
+    cli->includes = cli->excludes = NULL;
+}
+
+int cli_main(int rank, int argc, char **argv)
+{
+    struct cli cli = {.progress = PROGRESS_AUTO, .rank = rank};
     bool done = false;
-    int status = parse_args(&cli, argc, argv, &done);
+    int status = cli_parse(&cli, argc, argv, &done);
     log_setup(cli.rank, cli.verbose ? LOG_DEBUG : cli.quiet ? LOG_WARN : LOG_INFO);
     if (!done) {
         struct ferry_error err = {0};
@@ -286,9 +298,17 @@ int main(int argc, char **argv)
         else
             status = run_command(&cli);
     }
-    config_free(&cli.config);
-    free(cli.includes);
-    free(cli.excludes);
+    cli_free(&cli);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    int rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    signals_install();
+    int status = cli_main(rank, argc, argv);
     MPI_Finalize();
     return status;
 }

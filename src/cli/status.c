@@ -9,6 +9,8 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The last report, or NULL when there is none. */
@@ -102,9 +104,13 @@ int cmd_status(struct cli *cli)
 {
     if (cli->n_args != 1)
         return cli_fail(cli, FERRY_EUSAGE, "status takes one destination (see ferry status --help)");
+    const char *dir = cli->args[0];
+    size_t len = strlen(dir);
+    struct stat st;
+    if (len > 5 && strcmp(dir + len - 5, ".json") == 0 && stat(dir, &st) == 0 && S_ISREG(st.st_mode))
+        return run_status(cli);
     if (cli->rank != 0)
         return 0;
-    const char *dir = cli->args[0];
     char *state_dir = cli->state_dir ? xstrdup(cli->state_dir) : xasprintf("%s/.ferry", dir);
     int rc = 0;
     if (access(state_dir, F_OK) != 0) {

@@ -19,6 +19,7 @@ void signals_install(void)
     /* No SA_RESTART: a blocking call returns EINTR and the loop sees the flag. */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);    /* Slurm's warning before the end: --signal=B:USR1@N */
 }
 
 int signals_pending(void)

@@ -492,3 +492,34 @@ int h5store_close(struct h5store *s, struct ferry_error *err)
     store_free(s);
     return rc;
 }
+
+int h5store_progress(const char *file, const char *which, long long *rows, long long *done,
+                     struct ferry_error *err)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t fid = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (fid < 0)
+        return err_set(err, FERRY_ENOTFOUND, "%s: no such HDF5 file yet", file);
+    char *name = done_name(which);
+    *rows = *done = 0;
+    hid_t dset = H5Lexists(fid, "done", H5P_DEFAULT) > 0 && (!*which ||
+                 H5Lexists(fid, which, H5P_DEFAULT) > 0) ? H5Dopen2(fid, name, H5P_DEFAULT) : -1;
+    int rc = 0;
+    if (dset >= 0) {
+        hid_t space = H5Dget_space(dset);
+        hsize_t n = 0;
+        H5Sget_simple_extent_dims(space, &n, NULL);
+        unsigned char *mask = xmalloc(n + 1);
+        if (n > 0 && H5Dread(dset, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, mask) < 0)
+            rc = err_set(err, FERRY_EFAIL, "%s: reading %s failed (HDF5)", file, name);
+        for (hsize_t i = 0; rc == 0 && i < n; i++)
+            *done += mask[i] != 0;
+        *rows = (long long)n;
+        free(mask);
+        H5Sclose(space);
+        H5Dclose(dset);
+    }
+    free(name);
+    H5Fclose(fid);
+    return rc;
+}
