@@ -37,6 +37,16 @@ struct cli {
     int dim, batch, k;
     long long seed;
     double commit_every;             /* embed --commit-every SECONDS */
+    /* get|put|sync --schedule: a Slurm array job, one scene a task */
+    bool schedule;
+    struct {
+        const char *job_name, *time, *gres, *partition, *account;
+        int parallelism;
+    } slurm;
+    /* the command line as given, and this binary's path (for job scripts) */
+    int argc;
+    char **argv;
+    char *self;
     bool overwrite, remove_archive;
     int files_per_commit;
     const char *limiter_file;
@@ -57,6 +67,11 @@ int cmd_extract(struct cli *cli);
 int cmd_embed(struct cli *cli);
 int cmd_knn(struct cli *cli);
 int cmd_run(struct cli *cli);
+/* --schedule: write the array job's script under state_base and submit it. */
+struct plan;
+int schedule_submit(const struct cli *cli, const char *state_base, const struct plan *plan,
+                    struct ferry_error *err);
+
 /* status JOB.json: per phase, what is done and what remains (rank 0). */
 int run_status(struct cli *cli);
 

@@ -18,7 +18,9 @@ static const char overview[] =
 "  extract ARCHIVE...|DIR -C DEST  unpack tar, tar.gz/zst/xz/bz2 and zip archives\n"
 "  embed INPUT... --out FILE.h5  image embeddings into one HDF5 file\n"
 "  knn FILE.h5 [-k K]  exact nearest neighbours of those embeddings, into the file\n"
-"  status DIR        who holds a destination, how its last run ended, what a rerun skips\n"
+"  run JOB.json      a pipeline of these commands, resumable phase by phase\n"
+"  status DIR|JOB.json  who holds a destination, how its last run ended, what a\n"
+"                    rerun skips; or per phase of a job, what is done and what remains\n"
 "  locks DIR         show the lock on a destination (--cleanup removes a stale one)\n"
 "\n"
 "locations: a local path or file:// URL; hf://datasets/OWNER/NAME[@REV][/PATH]\n"
@@ -140,11 +142,14 @@ static const struct command_help commands[] = {
      "Like put, then delete files under the selected scenes of DST that SRC lacks.\n"
      "Nothing is deleted in a scene that could not be read completely, or that is\n"
      "empty or missing on the source side.\n", true},
-    {"status", "ferry status [--json] DIR",
+    {"status", "ferry status [--json] DIR\n"
+               "       ferry status JOB.json",
      "Read the state ferry keeps in the destination DIR (DIR/.ferry, or --state-dir):\n"
      "the lock's holder, how the last get/put/sync ended (files and bytes done of\n"
      "those planned, failures), and the files and chunks the journal holds, which\n"
-     "a rerun of the same command will not copy again.  Changes nothing.\n", false},
+     "a rerun of the same command will not copy again.  Changes nothing.\n"
+     "For a job spec: each phase, done (and when) or to do, and for those to do\n"
+     "what is already there (journalled files, archives extracted, rows done).\n", false},
     {"verify", "ferry verify DIR --against SRC\n"
                "       ferry verify DIR --spec SPEC.json",
      "Compare the local directory DIR with SRC's listing: report files missing\n"
@@ -218,6 +223,15 @@ static const struct command_help commands[] = {
      "                      (file_name|path|filename, latitude|lat, longitude|lon)\n"
      "  --commit-every S    seconds between commits (5)\n"
      "  --overwrite         compute afresh tables made with another K or metric\n", false},
+    {"run", "ferry run JOB.json",
+     "Run a pipeline: the job spec (JSON) lists phases, each a ferry command line\n"
+     "([\"get\", SRC, DST], [\"embed\", ...]), settings given to every phase, and\n"
+     "after_phase steps run after each one.  A finished phase leaves a marker\n"
+     "(STATE/phase-NN.done, STATE being the spec's state_dir or .ferry-run/NAME\n"
+     "beside it), so a restarted job skips what is done and resumes inside the\n"
+     "first phase that is not; an edited phase runs again.  SIGTERM, SIGINT or\n"
+     "SIGUSR1 stop cleanly with exit 75.  `ferry status JOB.json` shows each\n"
+     "phase's state.  The format is in docs/guide.md.\n", false},
     {"locks", "ferry locks [--cleanup] [--force] DIR",
      "Show who holds the lock on the destination DIR.  --cleanup removes it if\n"
      "its holder is a dead process on this host or it is older than the TTL\n"

@@ -21,7 +21,8 @@ enum long_only {
     OPT_HF_CACHE, OPT_RATE, OPT_LIMITER_FILE, OPT_LIMITER_JOBS, OPT_CREATE, OPT_PUBLIC,
     OPT_FILES_PER_COMMIT, OPT_OVERWRITE, OPT_REMOVE_ARCHIVE, OPT_SPEC,
     OPT_EXTRACT, OPT_OUT, OPT_EMBEDDER, OPT_DIM, OPT_SEED, OPT_WEIGHTS, OPT_BATCH, OPT_METRIC,
-    OPT_GEO, OPT_COMMIT_EVERY, OPT_DEVICE,
+    OPT_GEO, OPT_COMMIT_EVERY, OPT_DEVICE, OPT_SCHEDULE, OPT_SLURM_JOB_NAME, OPT_SLURM_TIME,
+    OPT_SLURM_PARALLELISM, OPT_SLURM_GRES, OPT_SLURM_PARTITION, OPT_SLURM_ACCOUNT,
 };
 
 static const struct option long_options[] = {
@@ -70,6 +71,13 @@ static const struct option long_options[] = {
     {"geo", required_argument, NULL, OPT_GEO},
     {"commit-every", required_argument, NULL, OPT_COMMIT_EVERY},
     {"device", required_argument, NULL, OPT_DEVICE},
+    {"schedule", no_argument, NULL, OPT_SCHEDULE},
+    {"slurm-job-name", required_argument, NULL, OPT_SLURM_JOB_NAME},
+    {"slurm-time", required_argument, NULL, OPT_SLURM_TIME},
+    {"slurm-array-parallelism", required_argument, NULL, OPT_SLURM_PARALLELISM},
+    {"slurm-gres", required_argument, NULL, OPT_SLURM_GRES},
+    {"slurm-partition", required_argument, NULL, OPT_SLURM_PARTITION},
+    {"slurm-account", required_argument, NULL, OPT_SLURM_ACCOUNT},
     {NULL, 0, NULL, 0},
 };
 
@@ -174,6 +182,20 @@ static int parse_args(struct cli *cli, int argc, char **argv, bool *done)
         case OPT_METRIC: cli->metric = optarg; break;
         case OPT_GEO: cli->geo = optarg; break;
         case OPT_DEVICE: cli->device = optarg; break;
+        case OPT_SCHEDULE: cli->schedule = true; break;
+        case OPT_SLURM_JOB_NAME: cli->slurm.job_name = optarg; break;
+        case OPT_SLURM_TIME: cli->slurm.time = optarg; break;
+        case OPT_SLURM_GRES: cli->slurm.gres = optarg; break;
+        case OPT_SLURM_PARTITION: cli->slurm.partition = optarg; break;
+        case OPT_SLURM_ACCOUNT: cli->slurm.account = optarg; break;
+        case OPT_SLURM_PARALLELISM:
+            cli->slurm.parallelism = atoi(optarg);
+            if (cli->slurm.parallelism < 1) {
+                *done = true;
+                return cli_fail(cli, FERRY_EUSAGE, "--slurm-array-parallelism takes a number "
+                                "from 1 up");
+            }
+            break;
         case OPT_SEED: cli->seed = strtoll(optarg, NULL, 10); break;
         case OPT_COMMIT_EVERY:
             cli->commit_every = atof(optarg);
@@ -279,6 +301,10 @@ int cli_parse(struct cli *cli, int argc, char **argv, bool *done)
 
 void cli_free(struct cli *cli)
 {
+    free(cli->argv);
+    free(cli->self);
+    cli->argv = NULL;
+    cli->self = NULL;
     config_free(&cli->config);
     free(cli->includes);
     free(cli->excludes);
@@ -287,7 +313,14 @@ void cli_free(struct cli *cli)
 
 int cli_main(int rank, int argc, char **argv)
 {
-    struct cli cli = {.progress = PROGRESS_AUTO, .rank = rank};
+    struct cli cli = {.progress = PROGRESS_AUTO, .rank = rank, .argc = argc};
+    /* Job scripts name the options as given and this binary by its path
+     * (getopt reorders argv, so it is copied first). */
+    cli.argv = xcalloc((size_t)argc + 1, sizeof *cli.argv);
+    memcpy(cli.argv, argv, (size_t)argc * sizeof *argv);
+    cli.self = realpath("/proc/self/exe", NULL);
+    if (!cli.self)
+        cli.self = xstrdup(argv[0]);
     bool done = false;
     int status = cli_parse(&cli, argc, argv, &done);
     log_setup(cli.rank, cli.verbose ? LOG_DEBUG : cli.quiet ? LOG_WARN : LOG_INFO);

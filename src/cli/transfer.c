@@ -105,7 +105,18 @@ struct confirm_context {
     const struct job_options *job;
 };
 
-static int confirm(const struct plan *plan, void *ud, struct ferry_error *err)
+/* Where --schedule keeps job scripts and the tasks' state: --state-dir, or
+ * the local side's .ferry (SRC/.ferry/push when the destination is remote). */
+static char *schedule_base(const struct job_options *job)
+{
+    if (job->state_dir)
+        return xstrdup(job->state_dir);
+    if (strstr(job->dst, "://") && strncmp(job->dst, "file://", 7) != 0)
+        return xasprintf("%s/.ferry/push", job->src);
+    return xasprintf("%s/.ferry", job->dst);
+}
+
+static int ask(const struct plan *plan, void *ud, struct ferry_error *err)
 {
     const struct confirm_context *cc = ud;
     const struct cli *cli = cc->cli;
@@ -137,6 +148,19 @@ static int confirm(const struct plan *plan, void *ud, struct ferry_error *err)
     if (!fgets(line, sizeof line, stdin))
         return err_set(err, FERRY_EINTR, "cancelled");
     return 1;
+}
+
+/* The plan shown and agreed to: run it, or with --schedule hand it to Slurm. */
+static int confirm(const struct plan *plan, void *ud, struct ferry_error *err)
+{
+    const struct confirm_context *cc = ud;
+    int go = ask(plan, ud, err);
+    if (go != 1 || !cc->cli->schedule)
+        return go;
+    char *base = schedule_base(cc->job);
+    int rc = schedule_submit(cc->cli, base, plan, err);
+    free(base);
+    return rc;
 }
 
 static void print_summary(const struct cli *cli, const char *command,
@@ -211,6 +235,11 @@ int cmd_transfer(struct cli *cli, const char *command)
                         "options of put and sync");
     if (cli->public && !cli->create)
         return cli_fail(cli, FERRY_EUSAGE, "--public goes with --create");
+    if (cli->schedule && (strcmp(command, "plan") == 0 || cli->dry_run))
+        return cli_fail(cli, FERRY_EUSAGE, "--schedule goes with get, put or sync (not a dry run)");
+    if (!cli->schedule && (cli->slurm.job_name || cli->slurm.time || cli->slurm.gres ||
+                           cli->slurm.partition || cli->slurm.account || cli->slurm.parallelism))
+        return cli_fail(cli, FERRY_EUSAGE, "the --slurm-* options go with --schedule");
     if (cli->extract_into && strcmp(command, "get") != 0)
         return cli_fail(cli, FERRY_EUSAGE, "--extract DIR is an option of get");
     if (cli->extract_into && cli->hf_cache)
