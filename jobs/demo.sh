@@ -33,9 +33,9 @@ fi
 "$ferry" put --yes -q --progress never --create "$demo/photos" hf://datasets/alice/photos
 
 cat > "$demo/work/spec.json" <<'EOF'
-{"required": ["images/"],
- "jsonl": ["../raw/meta/metadata.jsonl"],
- "counts": [{"records": "../raw/meta/metadata.jsonl", "files": "images/", "pattern": "*.jpg"}]}
+{"required": ["data/images/", "raw/meta/metadata.jsonl"],
+ "jsonl": ["raw/meta/*.jsonl"],
+ "counts": [{"records": "raw/meta/metadata.jsonl", "files": "data/images/", "pattern": "*.jpg"}]}
 EOF
 w=$demo/work
 cat > "$w/job.json" <<EOF
@@ -45,7 +45,7 @@ cat > "$w/job.json" <<EOF
   "phases": [
     {"name": "fetch",   "run": ["get", "hf://datasets/alice/photos", "$w/raw"]},
     {"name": "unpack",  "run": ["extract", "$w/raw/shards", "-C", "$w/data"]},
-    {"name": "check",   "run": ["verify", "$w/data", "--spec", "$w/spec.json"]},
+    {"name": "check",   "run": ["verify", "$w", "--spec", "$w/spec.json"]},
     {"name": "embed",   "run": ["embed", "$w/data", "--out", "$w/out/photos.h5", "--embedder", "rp", "--dim", "64"]},
     {"name": "knn",     "run": ["knn", "$w/out/photos.h5", "-k", "5"]},
     {"name": "publish", "run": ["put", "$w/out", "hf://datasets/alice/photos-embeddings", "--create"]}
@@ -62,7 +62,9 @@ echo
 import sys, h5py
 f = h5py.File(sys.argv[1], "r")
 paths = [p.decode() for p in f["paths"][:]]
-print(f"{sys.argv[1]}: {len(paths)} rows, embedder {f.attrs['embedder']}, D = {f.attrs['dim']}, "
+embedder = f.attrs["embedder"]
+embedder = embedder.decode() if isinstance(embedder, bytes) else embedder
+print(f"{sys.argv[1]}: {len(paths)} rows, embedder {embedder}, D = {f.attrs['dim']}, "
       f"{int(f['done'][:].sum())} done, {int((f['status'][:] == 1).sum())} decoded")
 for r in range(3):
     near = ", ".join(f"{paths[i]} ({d:.3f})" for i, d in zip(f["knn/indices"][r], f["knn/distances"][r]))
