@@ -72,6 +72,9 @@ struct plan;
 int schedule_submit(const struct cli *cli, const char *state_base, const struct plan *plan,
                     struct ferry_error *err);
 
+/* The "last run: ..." line of a destination's state folder, if it has a report. */
+void status_print_last_run(const char *state_dir, const char *indent);
+
 /* status JOB.json: per phase, what is done and what remains (rank 0). */
 int run_status(struct cli *cli);
 

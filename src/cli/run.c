@@ -5,6 +5,7 @@
 #include "ferry/h5store.h"
 #include "ferry/journal.h"
 #include "ferry/jobspec.h"
+#include "ferry/plan.h"
 #include "ferry/signals.h"
 #include "ferry/xalloc.h"
 
@@ -104,17 +105,26 @@ static int run_phases(const struct cli *cli, const struct jobspec *spec)
     return after_status ? err_exit_status(FERRY_EFAIL) : 0;
 }
 
+/* 0, or the exit status of a spec that cannot be read (reported). */
+static int load_spec(const struct cli *cli, struct jobspec *spec)
+{
+    struct ferry_error err = {0};
+    int rc = jobspec_load(cli->args[0], spec, &err);
+    if (rc != 0) {
+        jobspec_free(spec);
+        return cli_fail(cli, rc, err.msg);
+    }
+    return 0;
+}
+
 int cmd_run(struct cli *cli)
 {
     if (cli->n_args != 1)
         return cli_fail(cli, FERRY_EUSAGE, "usage: ferry run JOB.json");
     struct jobspec spec;
-    struct ferry_error err = {0};
-    int rc = jobspec_load(cli->args[0], &spec, &err);
-    if (rc != 0) {
-        jobspec_free(&spec);
-        return cli_fail(cli, rc, err.msg);
-    }
+    int rc = load_spec(cli, &spec);
+    if (rc != 0)
+        return rc;
     int status = run_phases(cli, &spec);
     jobspec_free(&spec);
     return status;
@@ -147,11 +157,15 @@ static void transfer_remains(const struct cli *c, const char *command)
                                : xasprintf("%s/.ferry%s", where, where == c->args[1] ? "/push" : "");
     struct journal_summary j;
     struct ferry_error err = {0};
-    if (journal_summarize(state, &j, &err) == 0 && (j.files || j.chunks))
-        printf("    %lld files and %lld chunks already in place (journal %s); the rest remains\n",
-               j.files, j.chunks, state);
-    else
+    status_print_last_run(state, "    ");
+    char bytes[32];
+    if (journal_summarize(state, &j, &err) == 0 && (j.files || j.chunks)) {
+        plan_format_bytes(j.chunk_bytes, bytes, sizeof bytes);
+        printf("    %lld files and %lld chunks (%s) already in place (journal %s); the rest "
+               "remains\n", j.files, j.chunks, bytes, state);
+    } else {
         printf("    nothing journalled yet in %s\n", state);
+    }
     free(state);
 }
 
@@ -210,12 +224,9 @@ int run_status(struct cli *cli)
     if (cli->rank != 0)
         return 0;
     struct jobspec spec;
-    struct ferry_error err = {0};
-    int rc = jobspec_load(cli->args[0], &spec, &err);
-    if (rc != 0) {
-        jobspec_free(&spec);
-        return cli_fail(cli, rc, err.msg);
-    }
+    int rc = load_spec(cli, &spec);
+    if (rc != 0)
+        return rc;
     printf("%s: %zu phases (markers in %s)\n", spec.name, spec.n_phases, spec.state_dir);
     size_t done = 0;
     for (size_t i = 0; i < spec.n_phases; i++) {

@@ -28,10 +28,22 @@ static cJSON *read_report(const char *state_dir)
     return cJSON_Parse(text);
 }
 
+static void print_report(const cJSON *r);
+
 static double number(const cJSON *o, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+void status_print_last_run(const char *state_dir, const char *indent)
+{
+    cJSON *report = read_report(state_dir);
+    if (report) {
+        fputs(indent, stdout);
+        print_report(report);
+    }
+    cJSON_Delete(report);
 }
 
 static void print_report(const cJSON *r)
