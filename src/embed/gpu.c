@@ -52,28 +52,45 @@ static void *open_first(const char *const *names, char *why, size_t why_len)
     return NULL;
 }
 
-/* Resolve every entry point; false (why filled) if one is missing. */
-static bool resolve(struct gpu *g, char *why, size_t why_len)
+struct symbol {
+    void **slot;
+    const char *name;
+};
+
+/* Resolve the entry points of one library; false (why filled) if one is missing. */
+static bool resolve(void *lib, const struct symbol *syms, size_t n, char *why, size_t why_len)
 {
-    struct { void **slot; void *lib; const char *name; } syms[] = {
-        {(void **)&g->api.get_device_count, g->cudart, "cudaGetDeviceCount"},
-        {(void **)&g->api.set_device, g->cudart, "cudaSetDevice"},
-        {(void **)&g->api.malloc, g->cudart, "cudaMalloc"},
-        {(void **)&g->api.free, g->cudart, "cudaFree"},
-        {(void **)&g->api.memcpy, g->cudart, "cudaMemcpy"},
-        {(void **)&g->api.error_string, g->cudart, "cudaGetErrorString"},
-        {(void **)&g->api.blas_create, g->cublas, "cublasCreate_v2"},
-        {(void **)&g->api.blas_destroy, g->cublas, "cublasDestroy_v2"},
-        {(void **)&g->api.sgemm, g->cublas, "cublasSgemm_v2"},
-    };
-    for (size_t i = 0; i < sizeof syms / sizeof *syms; i++) {
-        *syms[i].slot = dlsym(syms[i].lib, syms[i].name);
+    for (size_t i = 0; i < n; i++) {
+        *syms[i].slot = dlsym(lib, syms[i].name);
         if (!*syms[i].slot) {
             snprintf(why, why_len, "%s is missing from the CUDA libraries", syms[i].name);
             return false;
         }
     }
     return true;
+}
+
+static bool resolve_runtime(struct gpu *g, char *why, size_t why_len)
+{
+    const struct symbol syms[] = {
+        {(void **)&g->api.get_device_count, "cudaGetDeviceCount"},
+        {(void **)&g->api.set_device, "cudaSetDevice"},
+        {(void **)&g->api.malloc, "cudaMalloc"},
+        {(void **)&g->api.free, "cudaFree"},
+        {(void **)&g->api.memcpy, "cudaMemcpy"},
+        {(void **)&g->api.error_string, "cudaGetErrorString"},
+    };
+    return resolve(g->cudart, syms, sizeof syms / sizeof *syms, why, why_len);
+}
+
+static bool resolve_blas(struct gpu *g, char *why, size_t why_len)
+{
+    const struct symbol syms[] = {
+        {(void **)&g->api.blas_create, "cublasCreate_v2"},
+        {(void **)&g->api.blas_destroy, "cublasDestroy_v2"},
+        {(void **)&g->api.sgemm, "cublasSgemm_v2"},
+    };
+    return resolve(g->cublas, syms, sizeof syms / sizeof *syms, why, why_len);
 }
 
 static bool cuda_ok(struct gpu *g, int rc, const char *what, char *why, size_t why_len)
@@ -92,8 +109,10 @@ struct gpu *gpu_open(int local_rank, char *why, size_t why_len)
                                          NULL};
     struct gpu *g = xcalloc(1, sizeof *g);
     int count = 0;
+    /* The runtime first: on a node without a GPU the much bigger cuBLAS is
+     * never loaded. */
     bool ok = (g->cudart = open_first(cudart, why, why_len)) != NULL &&
-              (g->cublas = open_first(cublas, why, why_len)) != NULL && resolve(g, why, why_len) &&
+              resolve_runtime(g, why, why_len) &&
               cuda_ok(g, g->api.get_device_count(&count), "cudaGetDeviceCount", why, why_len);
     if (ok && count < 1) {
         snprintf(why, why_len, "no CUDA device on this node");
@@ -101,6 +120,7 @@ struct gpu *gpu_open(int local_rank, char *why, size_t why_len)
     }
     int device = ok ? local_rank % count : 0;
     ok = ok && cuda_ok(g, g->api.set_device(device), "cudaSetDevice", why, why_len) &&
+         (g->cublas = open_first(cublas, why, why_len)) != NULL && resolve_blas(g, why, why_len) &&
          cuda_ok(g, g->api.blas_create(&g->handle), "cublasCreate", why, why_len);
     if (!ok) {
         gpu_close(g);

@@ -132,6 +132,8 @@ static int list_archive(struct item_list *l, size_t *cap, int source, struct fer
     long long index = 0;
     while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
         const char *entry = archive_entry_pathname(e);
+        while (entry && strncmp(entry, "./", 2) == 0)      /* "tar -C dir ." names */
+            entry += 2;
         if (entry && archive_entry_filetype(e) == AE_IFREG && is_image_name(entry))
             add_item(l, cap, xasprintf("%s/%s", name, entry), source, index);
         index++;

@@ -149,7 +149,7 @@ static const struct position *find_position(const struct position *all, size_t n
     const struct position *p = bsearch(&key, all, n, sizeof *all, compare_position);
     const char *slash = strchr(path, '/');
     if (!p && slash) {             /* an archive's entry, keyed without the archive */
-        key.path = (char *)slash + 1 + (strncmp(slash + 1, "./", 2) == 0 ? 2 : 0);
+        key.path = (char *)slash + 1;
         p = bsearch(&key, all, n, sizeof *all, compare_position);
     }
     return p;
