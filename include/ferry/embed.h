@@ -21,7 +21,7 @@ struct embed_options {
     int n_inputs;
     const char *out;                 /* FILE.h5 */
     struct embedder_options embedder;
-    int batch;                       /* images a rank embeds at once; 0: 256 */
+    int batch;                       /* images a rank embeds a round; 0: embed_default_batch */
     bool overwrite;                  /* a file made otherwise is started afresh */
     double commit_every;             /* seconds between commits; 0: 5 */
     bool quiet, json;                /* progress lines on stderr, or JSON events on stdout */
@@ -41,6 +41,12 @@ struct embed_report {
     struct embed_failure *undecodable_items;   /* rank 0: which, and why */
     size_t n_undecodable_items;
 };
+
+/* Rows a round by default: about 1 MiB of embeddings per rank per
+ * collective write, where MPI-IO writes fastest here (a quarter of that
+ * reached 78 % of a plain sequential write, 1 to 2 MiB over 90 %, 4 MiB
+ * fell to 30 %: see docs/benchmarks.md), within 64 to 4,096 images. */
+int embed_default_batch(int dim);
 
 /* Collective.  Returns 0 (undecodable images are not failures: their rows
  * say so), FERRY_EINTR when a signal stopped the run (what was computed is

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EMBED_DEFAULT_BATCH 256
+#define EMBED_WRITE_BYTES (1 << 20)
 #define EMBED_DEFAULT_COMMIT 5.0
 
 /* One rank's work: its share of the pending rows, and what it has written
@@ -142,10 +142,16 @@ struct embed_run {
     long long pending;               /* rows to compute on all ranks */
 };
 
+int embed_default_batch(int dim)
+{
+    int batch = EMBED_WRITE_BYTES / (dim * (int)sizeof(float));
+    return batch < 64 ? 64 : batch > 4096 ? 4096 : batch;
+}
+
 static int round_step(void *ud, struct ferry_error *err)
 {
     struct embed_run *x = ud;
-    int batch = x->opts->batch > 0 ? x->opts->batch : EMBED_DEFAULT_BATCH;
+    int batch = x->opts->batch > 0 ? x->opts->batch : embed_default_batch(embedder_dim(x->e));
     return step(x->store, x->reader, x->items, x->e, x->sh, batch, err);
 }
 
