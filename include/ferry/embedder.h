@@ -45,8 +45,8 @@ int embedder_dim(const struct embedder *e);
 int embedder_input(const struct embedder *e);
 /* The side decoding should keep at least (for the JPEG scaled decode). */
 int embedder_min_side(const struct embedder *e);
-/* Where the matrix work runs: "the CPU" or "GPU 0 of 4". */
-const char *embedder_device(const struct embedder *e);
+/* Does the matrix work run on a GPU (now: one that fails drops out)? */
+bool embedder_on_gpu(const struct embedder *e);
 /* sha256 of the weights file, "" without one. */
 const char *embedder_weights_sha256(const struct embedder *e);
 

@@ -132,7 +132,7 @@ static int step(struct h5store *store, struct item_reader *reader, const struct 
 }
 
 /* What the rounds of one rank work with. */
-struct embed_run {
+struct embed_rounds {
     const struct embed_options *opts;
     struct h5store *store;
     struct item_reader *reader;
@@ -150,20 +150,20 @@ int embed_default_batch(int dim)
 
 static int round_step(void *ud, struct ferry_error *err)
 {
-    struct embed_run *x = ud;
+    struct embed_rounds *x = ud;
     int batch = x->opts->batch > 0 ? x->opts->batch : embed_default_batch(embedder_dim(x->e));
     return step(x->store, x->reader, x->items, x->e, x->sh, batch, err);
 }
 
 static bool round_left(void *ud)
 {
-    const struct share *sh = ((struct embed_run *)ud)->sh;
+    const struct share *sh = ((struct embed_rounds *)ud)->sh;
     return sh->next < sh->n;
 }
 
 static int round_commit(void *ud, struct ferry_error *err)
 {
-    struct embed_run *x = ud;
+    struct embed_rounds *x = ud;
     int rc = h5store_commit(x->store, "", x->sh->written, x->sh->n_written, err);
     x->sh->n_written = 0;
     return rc;
@@ -171,16 +171,16 @@ static int round_commit(void *ud, struct ferry_error *err)
 
 static long long round_done(void *ud)
 {
-    return (long long)((struct embed_run *)ud)->sh->next;
+    return (long long)((struct embed_rounds *)ud)->sh->next;
 }
 
 static void round_progress(void *ud, long long done, double seconds)
 {
-    const struct embed_run *x = ud;
+    const struct embed_rounds *x = ud;
     rounds_print_progress("embed", x->opts->json, x->opts->quiet, done, x->pending, seconds);
 }
 
-static int run_rounds(MPI_Comm comm, struct embed_run *x, struct ferry_error *err)
+static int run_rounds(MPI_Comm comm, struct embed_rounds *x, struct ferry_error *err)
 {
     const struct rounds r = {
         .step = round_step, .left = round_left, .commit = round_commit, .done = round_done,
@@ -293,13 +293,13 @@ int embed_run(MPI_Comm comm, const struct embed_options *o, struct embed_report 
             r->done_before = items.n - pending;
         }
         free(done);
-        struct embed_run x = {
+        struct embed_rounds x = {
             .opts = o, .store = store, .items = &items, .e = e, .sh = &sh, .pending = pending,
         };
         if (rc == 0)
             rc = run_rounds(comm, &x, err);
         long long mine[4] = {(long long)sh.next, sh.ok, sh.bad,
-                             strcmp(embedder_device(e), "the CPU") != 0},
+                             embedder_on_gpu(e)},
                   sums[4] = {0};
         MPI_Reduce(mine, sums, 4, MPI_LONG_LONG, MPI_SUM, 0, comm);
         r->computed = sums[0];

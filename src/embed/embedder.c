@@ -40,7 +40,6 @@ struct embedder {
     struct gpu *gpu;                 /* NULL: on the CPU */
     struct gpu_matrix *projection_d; /* rp, on the GPU */
     struct gpu_matrix **weights_d;   /* mlp, on the GPU */
-    char device[64];
 };
 
 /* ---- rp: the seeded Gaussian matrix ------------------------------------------- */
@@ -223,7 +222,6 @@ static void drop_gpu(struct embedder *e)
     e->projection_d = NULL;
     gpu_close(e->gpu);
     e->gpu = NULL;
-    snprintf(e->device, sizeof e->device, "the CPU");
 }
 
 /* rp and mlp on a GPU when the device allows and one is there. */
@@ -231,7 +229,6 @@ static int choose_device(struct embedder *e, const struct embedder_options *o,
                          struct ferry_error *err)
 {
     const char *want = o->device ? o->device : "auto";
-    snprintf(e->device, sizeof e->device, "the CPU");
     if (strcmp(want, "cpu") != 0 && strcmp(want, "auto") != 0 && strcmp(want, "gpu") != 0)
         return err_set(err, FERRY_EUSAGE, "--device takes auto, cpu or gpu, not '%s'", want);
     if (strcmp(want, "cpu") == 0 || (e->kind != EMBED_RP && e->kind != EMBED_MLP))
@@ -247,7 +244,7 @@ static int choose_device(struct embedder *e, const struct embedder_options *o,
     if (!e->gpu)
         FLOG(LOG_DEBUG, "no usable GPU (%s): embedding on the CPU", why);
     else
-        snprintf(e->device, sizeof e->device, "%s", gpu_name(e->gpu));
+        FLOG(LOG_DEBUG, "embedding on %s", gpu_name(e->gpu));
     return 0;
 }
 
@@ -285,9 +282,9 @@ int embedder_min_side(const struct embedder *e)
     return e->side;
 }
 
-const char *embedder_device(const struct embedder *e)
+bool embedder_on_gpu(const struct embedder *e)
 {
-    return e->device;
+    return e->gpu != NULL;
 }
 
 const char *embedder_weights_sha256(const struct embedder *e)
