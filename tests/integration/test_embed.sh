@@ -248,6 +248,42 @@ check "a rerun computes nothing" grep -q '"done_before":66,"computed":0' "$WORK/
 may_fail ferry_np 1 knn "$WORK/rp1.h5" -k 3 > "$WORK/knn3.out" 2>&1
 check "another k is refused without --overwrite ($status)" test "$status" -eq 2
 
+# knn killed in the middle resumes with another rank count to the same tables.
+$PY - "$WORK/many.h5" <<'PY'
+import sys, h5py, numpy as np
+n, d = 16000, 128
+rng = np.random.default_rng(9)
+with h5py.File(sys.argv[1], "w") as f:
+    f["paths"] = np.array([f"r{i:05d}".encode() for i in range(n)], dtype="S6")
+    f["embeddings"] = rng.normal(size=(n, d)).astype(np.float32)
+    f["status"] = np.ones(n, np.uint8)
+    f["done"] = np.ones(n, np.uint8)
+PY
+cp "$WORK/many.h5" "$WORK/many-killed.h5"
+ferry_np 2 knn "$WORK/many.h5" -k 4 -q > /dev/null 2>&1
+ferry_np 2 knn "$WORK/many-killed.h5" -k 4 --commit-every 0.01 > "$WORK/knnkill.out" 2>&1 &
+pid=$!
+for _ in $(seq 1000); do
+  grep -q '^knn: [0-9]* of' "$WORK/knnkill.out" && break
+  sleep 0.005
+done
+pkill -9 -f "knn $WORK/many-killed.h5" || true
+wait "$pid" 2>/dev/null || true
+may_fail ferry_np 1 knn "$WORK/many-killed.h5" -k 4 --json > "$WORK/knnresume.out" 2>&1
+check "knn killed, resumed with -np 1: exit 0 ($status)" test "$status" -eq 0
+check "it computed only the rest" $PY - "$WORK/knnresume.out" <<'PY'
+import json, sys
+s = [json.loads(l) for l in open(sys.argv[1]) if '"summary"' in l][-1]
+print(s["done_before"], s["computed"])
+sys.exit(0 if 0 < s["done_before"] < 16000 and s["done_before"] + s["computed"] == 16000 else 1)
+PY
+check "and its tables equal an uninterrupted run's" $PY - "$WORK/many.h5" "$WORK/many-killed.h5" <<'PY'
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+for k in ["knn/indices", "knn/distances", "knn/done"]:
+    assert np.array_equal(a[k][:], b[k][:]), k
+PY
+
 # Geo: four cities, distances by hand with the haversine (R = 6,371,008.8 m).
 cat > "$WORK/geo.jsonl" <<'EOF'
 {"file_name": "png/p00.png", "latitude": 48.8566, "longitude": 2.3522}
