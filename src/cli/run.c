@@ -9,6 +9,7 @@
 #include "ferry/signals.h"
 #include "ferry/xalloc.h"
 
+#include <cjson/cJSON.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,6 +220,31 @@ static void print_remains(const struct jobspec *spec, const struct jobspec_phase
     free(argv);
 }
 
+/* status --json JOB.json: one line, the phases with their state. */
+static void print_json(const struct jobspec *spec)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "event", "status");
+    cJSON_AddStringToObject(o, "job", spec->name);
+    cJSON_AddStringToObject(o, "state_dir", spec->state_dir);
+    cJSON *phases = cJSON_AddArrayToObject(o, "phases");
+    for (size_t i = 0; i < spec->n_phases; i++) {
+        double when = 0;
+        bool done = jobspec_phase_done(spec, i, &when);
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddStringToObject(p, "name", spec->phases[i].name);
+        cJSON_AddStringToObject(p, "command", spec->phases[i].run.argv[0]);
+        cJSON_AddBoolToObject(p, "done", done);
+        if (done)
+            cJSON_AddNumberToObject(p, "finished", when);
+        cJSON_AddItemToArray(phases, p);
+    }
+    char *text = cJSON_PrintUnformatted(o);
+    printf("%s\n", text);
+    free(text);
+    cJSON_Delete(o);
+}
+
 int run_status(struct cli *cli)
 {
     if (cli->rank != 0)
@@ -227,6 +253,11 @@ int run_status(struct cli *cli)
     int rc = load_spec(cli, &spec);
     if (rc != 0)
         return rc;
+    if (cli->json) {
+        print_json(&spec);
+        jobspec_free(&spec);
+        return 0;
+    }
     printf("%s: %zu phases (markers in %s)\n", spec.name, spec.n_phases, spec.state_dir);
     size_t done = 0;
     for (size_t i = 0; i < spec.n_phases; i++) {

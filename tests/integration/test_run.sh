@@ -95,6 +95,13 @@ cp "$WORK/out/emb.h5" "$WORK/reference.h5"
 
 "$FERRY_BIN" status "$WORK/job.json" > "$WORK/status1.out" 2>&1
 check "status: 6 of 6 phases done" grep -q "^6 of 6 phases done" "$WORK/status1.out"
+"$FERRY_BIN" status --json "$WORK/job.json" > "$WORK/status1.json" 2>&1
+check "status --json: every phase done" $PY - "$WORK/status1.json" <<'PY'
+import json, sys
+s = json.loads(open(sys.argv[1]).read())
+sys.exit(0 if [p["name"] for p in s["phases"] if p["done"]] ==
+         ["fetch", "unpack", "check", "embed", "knn", "publish"] else 1)
+PY
 
 may_fail ferry_np 2 run "$WORK/job.json" > "$WORK/run2.out" 2>&1
 check "a rerun: exit 0 ($status)" test "$status" -eq 0
