@@ -7,7 +7,8 @@
  *           then commit: flush, done bytes, flush), against one sequential
  *           write of the same bytes with fdatasync (what dd conv=fdatasync
  *           does): MB/s each.  Committing writes only the done bytes of the
- *           last batch here: the cost measured is the flushes.  Run under mpirun for the ranks' share.
+ *           last batch here: the cost measured is the flushes.  Run under
+ *           mpirun for the ranks' share.
  *
  *   mpirun -np 2 build/bench/embed_rates DIR [ROWS] [DIM] [BATCH]
  *
@@ -166,8 +167,9 @@ int main(int argc, char **argv)
     openblas_set_num_threads(1);
     if (rank == 0) {
         double own = sgemm_square(2048), embed = sgemm_embed();
-        printf("sgemm, one thread: OpenBLAS 2048^3 %.1f GFLOP/s; embed's rp tiles (64 x 3072 -> 256) "
-               "%.1f GFLOP/s (%.0f %%)\n", own, embed, 100 * embed / own);
+        printf("sgemm, one thread: OpenBLAS 2048^3 %.1f GFLOP/s; "
+               "embed's rp tiles (64 x 3072 -> 256) %.1f GFLOP/s (%.0f %%)\n", own, embed,
+               100 * embed / own);
     }
     MPI_Barrier(MPI_COMM_WORLD);
     double bytes = (double)rows * dim * 4;

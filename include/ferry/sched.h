@@ -75,7 +75,8 @@ struct sched_report {
 };
 
 /* Collective.  plan is read on rank 0 only.  src and dst may be NULL when
- * the plan has nothing to transfer (ferry extract: only plan->unpack).  Returns, on every rank, 0 when
+ * the plan has nothing to transfer (ferry extract: only plan->unpack).
+ * Returns, on every rank, 0 when
  * all is done, FERRY_EFAIL when some items failed, FERRY_EINTR when a signal
  * stopped the run.  The report is filled on rank 0. */
 int sched_run(MPI_Comm comm, const struct plan *plan, struct backend *src,

@@ -39,7 +39,8 @@ int cmd_embed(struct cli *cli)
         .inputs = cli->args, .n_inputs = cli->n_args, .out = cli->out,
         .embedder = {.name = cli->embedder ? cli->embedder : "rp", .dim = cli->dim,
                      .seed = cli->seed, .weights = cli->weights, .device = cli->device},
-        .batch = cli->batch, .commit_every = cli->commit_every, .overwrite = cli->overwrite, .quiet = cli->quiet, .json = cli->json,
+        .batch = cli->batch, .commit_every = cli->commit_every, .overwrite = cli->overwrite,
+        .quiet = cli->quiet, .json = cli->json,
     };
     struct embed_report r;
     struct ferry_error err = {0};

@@ -15,7 +15,8 @@ int cmd_knn(struct cli *cli)
                         "with it");
     struct neighbours_options o = {
         .file = cli->args[0], .k = cli->k, .metric = cli->metric, .geo = cli->geo,
-        .overwrite = cli->overwrite, .commit_every = cli->commit_every, .quiet = cli->quiet, .json = cli->json,
+        .overwrite = cli->overwrite, .commit_every = cli->commit_every, .quiet = cli->quiet,
+        .json = cli->json,
     };
     struct neighbours_report r;
     struct ferry_error err = {0};

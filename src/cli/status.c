@@ -119,7 +119,8 @@ int cmd_status(struct cli *cli)
     const char *dir = cli->args[0];
     size_t len = strlen(dir);
     struct stat st;
-    if (len > 5 && strcmp(dir + len - 5, ".json") == 0 && stat(dir, &st) == 0 && S_ISREG(st.st_mode))
+    bool spec = len > 5 && strcmp(dir + len - 5, ".json") == 0;
+    if (spec && stat(dir, &st) == 0 && S_ISREG(st.st_mode))
         return run_status(cli);
     if (cli->rank != 0)
         return 0;

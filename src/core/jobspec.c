@@ -69,7 +69,8 @@ static int read_phases(const cJSON *root, struct jobspec *spec, struct ferry_err
     cJSON_ArrayForEach(p, phases) {
         struct jobspec_phase *ph = &spec->phases[spec->n_phases++];
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(p, "name");
-        bool ok = read_argv(cJSON_GetObjectItemCaseSensitive(p, "run"), &ph->run) && ph->run.argc > 0;
+        const cJSON *run = cJSON_GetObjectItemCaseSensitive(p, "run");
+        bool ok = read_argv(run, &ph->run) && ph->run.argc > 0;
         if (!ok)
             return err_set(err, FERRY_EUSAGE, "%s: phase %zu needs \"run\": a ferry command line "
                            "as an array of strings, such as [\"get\", \"SRC\", \"DST\"]",
@@ -93,7 +94,8 @@ static int read_after(const cJSON *root, struct jobspec *spec, struct ferry_erro
     spec->after = xcalloc((size_t)cJSON_GetArraySize(after) + 1, sizeof *spec->after);
     const cJSON *step;
     cJSON_ArrayForEach(step, after) {
-        if (!read_argv(step, &spec->after[spec->n_after++]) || spec->after[spec->n_after - 1].argc == 0)
+        struct jobspec_argv *a = &spec->after[spec->n_after++];
+        if (!read_argv(step, a) || a->argc == 0)
             return err_set(err, FERRY_EUSAGE, "%s: after_phase step %zu must be a command line "
                            "(an array of strings)", spec->path, spec->n_after);
     }
