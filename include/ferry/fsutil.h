@@ -6,6 +6,10 @@
 #include <stddef.h>
 #include "ferry/err.h"
 
+/* Open path for reading and stat it: *fd and *size, or an error naming
+ * the path (FERRY_EFAIL). */
+int fs_open_read(const char *path, int *fd, long long *size, struct ferry_error *err);
+
 /* mkdir -p. */
 int fs_mkdirs(const char *path, struct ferry_error *err);
 

@@ -1,5 +1,6 @@
 #include "ferry/items.h"
 #include "ferry/extract.h"
+#include "ferry/fsutil.h"
 #include "ferry/xalloc.h"
 
 #include <archive.h>
@@ -247,23 +248,20 @@ struct item_reader *item_reader_new(const struct item_list *list)
 
 static int read_file(const char *path, unsigned char **data, size_t *len, struct ferry_error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        int rc = err_sys(err, FERRY_EFAIL, errno, "%s", path);
-        if (fd >= 0)
-            close(fd);
+    int fd;
+    long long size;
+    int rc = fs_open_read(path, &fd, &size, err);
+    if (rc != 0)
         return rc;
-    }
-    if (st.st_size > ITEMS_MAX_BYTES) {
+    if (size > ITEMS_MAX_BYTES) {
         close(fd);
         return err_set(err, FERRY_EFAIL, "%s: bigger than an image can be (%lld bytes)", path,
-                       (long long)st.st_size);
+                       size);
     }
-    *data = xmalloc((size_t)st.st_size + 1);
+    *data = xmalloc((size_t)size + 1);
     size_t got = 0;
-    while (got < (size_t)st.st_size) {
-        ssize_t n = read(fd, *data + got, (size_t)st.st_size - got);
+    while (got < (size_t)size) {
+        ssize_t n = read(fd, *data + got, (size_t)size - got);
         if (n <= 0)
             break;
         got += (size_t)n;

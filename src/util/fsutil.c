@@ -9,6 +9,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+int fs_open_read(const char *path, int *fd, long long *size, struct ferry_error *err)
+{
+    struct stat st;
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd >= 0 && fstat(*fd, &st) == 0) {
+        *size = st.st_size;
+        return 0;
+    }
+    int rc = err_sys(err, FERRY_EFAIL, errno, "%s", path);
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+    return rc;
+}
+
 int fs_mkdirs(const char *path, struct ferry_error *err)
 {
     char *dir = xstrdup(path);

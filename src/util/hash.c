@@ -1,4 +1,5 @@
 #include "ferry/hash.h"
+#include "ferry/fsutil.h"
 #include "ferry/xalloc.h"
 
 #include <errno.h>
@@ -78,15 +79,12 @@ void hash_end(struct hash_state *h, char sha256[HASH_SHA256_HEX], char sha1[HASH
 int hash_file(const char *path, char sha256[HASH_SHA256_HEX], char sha1[HASH_SHA1_HEX],
               struct ferry_error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        int rc = err_sys(err, FERRY_EFAIL, errno, "%s", path);
-        if (fd >= 0)
-            close(fd);
+    int fd;
+    long long size;
+    int rc = fs_open_read(path, &fd, &size, err);
+    if (rc != 0)
         return rc;
-    }
-    int rc = hash_fd(fd, st.st_size, path, sha256, sha1, err);
+    rc = hash_fd(fd, size, path, sha256, sha1, err);
     close(fd);
     return rc;
 }

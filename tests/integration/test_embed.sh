@@ -9,6 +9,39 @@ source "$(dirname "$0")/lib.sh"
 # Debian's python3 has numpy, PIL and h5py (a python3 earlier on PATH may not).
 PY=/usr/bin/python3
 
+# kill_at_progress OUT PID PATTERN: once OUT shows a progress line (a commit
+# happened), kill -9 the ranks whose command line matches PATTERN.
+kill_at_progress() {
+  for _ in $(seq 1000); do
+    grep -qE '^(embed|knn): [0-9]+ of' "$1" && break
+    sleep 0.005
+  done
+  pkill -9 -f "$3" || true
+  wait "$2" 2>/dev/null || true
+}
+
+# only_the_rest OUT ROWS: the summary in OUT found some rows done before and
+# computed the others.
+only_the_rest() {
+  $PY - "$1" "$2" <<'PY'
+import json, sys
+s = [json.loads(l) for l in open(sys.argv[1]) if '"summary"' in l][-1]
+print(s["done_before"], s["computed"])
+n = int(sys.argv[2])
+sys.exit(0 if 0 < s["done_before"] < n and s["done_before"] + s["computed"] == n else 1)
+PY
+}
+
+# same_datasets A B NAME...: the datasets are equal in both files.
+same_datasets() {
+  $PY - "$@" <<'PY'
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+for k in sys.argv[3:]:
+    assert np.array_equal(a[k][:], b[k][:]), k
+PY
+}
+
 mkdir -p "$WORK/imgs/png" "$WORK/imgs/jpg/deep" "$WORK/big"
 $PY - "$WORK" <<'PY'
 import io, os, random, sys, tarfile, zipfile
@@ -182,28 +215,13 @@ ferry_np 1 embed "$WORK/big" --out "$WORK/whole.h5" --embedder rp --dim 32 -q > 
 # One image a round and a commit every 50 ms: slow enough to be caught in the middle.
 ferry_np 2 embed "$WORK/big" --out "$WORK/killed.h5" --embedder rp --dim 32 --batch 1 \
   --commit-every 0.05 > "$WORK/kill.out" 2>&1 &
-pid=$!
-for _ in $(seq 1000); do
-  grep -q ' rows, ' "$WORK/kill.out" && break
-  sleep 0.005
-done
-pkill -9 -f "embed $WORK/big --out $WORK/killed.h5" || true
-wait "$pid" 2>/dev/null || true
+kill_at_progress "$WORK/kill.out" $! "embed $WORK/big --out $WORK/killed.h5"
 may_fail ferry_np 4 embed "$WORK/big" --out "$WORK/killed.h5" --embedder rp --dim 32 --json \
   > "$WORK/resume.out" 2>&1
 check "resume with -np 4: exit 0 ($status)" test "$status" -eq 0
-check "it computed only the rest" $PY - "$WORK/resume.out" <<'PY'
-import json, sys
-s = [json.loads(l) for l in open(sys.argv[1]) if '"summary"' in l][-1]
-print(s["done_before"], s["computed"])
-sys.exit(0 if 0 < s["done_before"] < 1500 and s["done_before"] + s["computed"] == 1500 else 1)
-PY
-check "and the file equals an uninterrupted run's" $PY - "$WORK/whole.h5" "$WORK/killed.h5" <<'PY'
-import sys, h5py, numpy as np
-a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
-for k in ["paths", "embeddings", "status", "done"]:
-    assert np.array_equal(a[k][:], b[k][:]), k
-PY
+check "it computed only the rest" only_the_rest "$WORK/resume.out" 1500
+check "and the file equals an uninterrupted run's" same_datasets "$WORK/whole.h5" \
+  "$WORK/killed.h5" paths embeddings status done
 
 # --- another embedder refuses to mix; --overwrite starts afresh --------------------------
 may_fail ferry_np 1 embed "$WORK/imgs" --out "$WORK/rp2.h5" --embedder pixels > "$WORK/mix.out" 2>&1
@@ -262,27 +280,12 @@ PY
 cp "$WORK/many.h5" "$WORK/many-killed.h5"
 ferry_np 2 knn "$WORK/many.h5" -k 4 -q > /dev/null 2>&1
 ferry_np 2 knn "$WORK/many-killed.h5" -k 4 --commit-every 0.01 > "$WORK/knnkill.out" 2>&1 &
-pid=$!
-for _ in $(seq 1000); do
-  grep -q '^knn: [0-9]* of' "$WORK/knnkill.out" && break
-  sleep 0.005
-done
-pkill -9 -f "knn $WORK/many-killed.h5" || true
-wait "$pid" 2>/dev/null || true
+kill_at_progress "$WORK/knnkill.out" $! "knn $WORK/many-killed.h5"
 may_fail ferry_np 1 knn "$WORK/many-killed.h5" -k 4 --json > "$WORK/knnresume.out" 2>&1
 check "knn killed, resumed with -np 1: exit 0 ($status)" test "$status" -eq 0
-check "it computed only the rest" $PY - "$WORK/knnresume.out" <<'PY'
-import json, sys
-s = [json.loads(l) for l in open(sys.argv[1]) if '"summary"' in l][-1]
-print(s["done_before"], s["computed"])
-sys.exit(0 if 0 < s["done_before"] < 16000 and s["done_before"] + s["computed"] == 16000 else 1)
-PY
-check "and its tables equal an uninterrupted run's" $PY - "$WORK/many.h5" "$WORK/many-killed.h5" <<'PY'
-import sys, h5py, numpy as np
-a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
-for k in ["knn/indices", "knn/distances", "knn/done"]:
-    assert np.array_equal(a[k][:], b[k][:]), k
-PY
+check "it computed only the rest" only_the_rest "$WORK/knnresume.out" 16000
+check "and its tables equal an uninterrupted run's" same_datasets "$WORK/many.h5" \
+  "$WORK/many-killed.h5" knn/indices knn/distances knn/done
 
 # Geo: four cities, distances by hand with the haversine (R = 6,371,008.8 m).
 cat > "$WORK/geo.jsonl" <<'EOF'
