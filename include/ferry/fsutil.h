@@ -10,6 +10,10 @@
  * the path (FERRY_EFAIL). */
 int fs_open_read(const char *path, int *fd, long long *size, struct ferry_error *err);
 
+/* Does name end in one of the n suffixes (ignoring case when any_case),
+ * with something before it? */
+bool fs_has_suffix(const char *name, const char *const *suffixes, size_t n, bool any_case);
+
 /* mkdir -p. */
 int fs_mkdirs(const char *path, struct ferry_error *err);
 

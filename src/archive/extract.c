@@ -35,19 +35,13 @@ static const char *const suffixes[] = {
 
 bool extract_is_archive(const char *name)
 {
-    size_t len = strlen(name);
-    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
-        size_t n = strlen(suffixes[i]);
-        if (len > n && strcmp(name + len - n, suffixes[i]) == 0)
-            return true;
-    }
-    return false;
+    return fs_has_suffix(name, suffixes, sizeof suffixes / sizeof *suffixes, false);
 }
 
 static bool is_zip(const char *name)
 {
-    size_t len = strlen(name);
-    return len > 4 && strcmp(name + len - 4, ".zip") == 0;
+    static const char *const zip[] = {".zip"};
+    return fs_has_suffix(name, zip, 1, false);
 }
 
 char *extract_journal_key(const char *archive)

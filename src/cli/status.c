@@ -1,6 +1,7 @@
 /* ferry status DIR: what the state in a destination says: who holds it, how
  * the last run ended, and what a rerun of the same command would skip. */
 #include "cli.h"
+#include "ferry/fsutil.h"
 #include "ferry/journal.h"
 #include "ferry/lock.h"
 #include "ferry/plan.h"
@@ -117,10 +118,9 @@ int cmd_status(struct cli *cli)
     if (cli->n_args != 1)
         return cli_fail(cli, FERRY_EUSAGE, "status takes one destination (see ferry status --help)");
     const char *dir = cli->args[0];
-    size_t len = strlen(dir);
+    static const char *const json[] = {".json"};
     struct stat st;
-    bool spec = len > 5 && strcmp(dir + len - 5, ".json") == 0;
-    if (spec && stat(dir, &st) == 0 && S_ISREG(st.st_mode))
+    if (fs_has_suffix(dir, json, 1, false) && stat(dir, &st) == 0 && S_ISREG(st.st_mode))
         return run_status(cli);
     if (cli->rank != 0)
         return 0;

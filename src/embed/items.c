@@ -11,7 +11,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,13 +25,7 @@ static const char *const image_suffixes[] = {
 
 static bool is_image_name(const char *name)
 {
-    size_t len = strlen(name);
-    for (size_t i = 0; i < sizeof image_suffixes / sizeof *image_suffixes; i++) {
-        size_t n = strlen(image_suffixes[i]);
-        if (len > n && strcasecmp(name + len - n, image_suffixes[i]) == 0)
-            return true;
-    }
-    return false;
+    return fs_has_suffix(name, image_suffixes, sizeof image_suffixes / sizeof *image_suffixes, true);
 }
 
 static void add_item(struct item_list *l, size_t *cap, char *path, int source, long long entry)

@@ -6,8 +6,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+bool fs_has_suffix(const char *name, const char *const *suffixes, size_t n, bool any_case)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = strlen(suffixes[i]);
+        const char *tail = name + len - k;
+        if (len > k && (any_case ? strcasecmp(tail, suffixes[i]) : strcmp(tail, suffixes[i])) == 0)
+            return true;
+    }
+    return false;
+}
 
 int fs_open_read(const char *path, int *fd, long long *size, struct ferry_error *err)
 {
