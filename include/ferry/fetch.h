@@ -1,7 +1,8 @@
 /* Fetching one byte range of one remote file into a local file, with every
  * recovery the network needs in one place:
- *   - redirects are followed here, and the token goes only to the origin of
- *     the URL it was given for (the Hub), never to a CDN or storage origin;
+ *   - redirects are followed here, at most 10 in a row, to http(s) URLs
+ *     only, each hop checked as the caller checked the first URL; the token
+ *     goes only to its own origin (net_auth), never to a CDN or storage;
  *   - timeouts, resets, stalls and 5xx are retried with exponential backoff
  *     and full jitter, resuming with Range from the last byte written;
  *   - a 403 from a redirect target is an expired signed URL: resolve again;
@@ -9,6 +10,7 @@
  *   - 401, 403 and 404 from the first URL are final, mapped to auth or
  *     not-found errors with the server's X-Error-Code;
  *   - mirrors are tried in turn when one fails for good.
+ * A probe (head) runs the same way and learns the size a GET would bring.
  * A fetch is polled, never blocks, so a rank keeps many in flight. */
 #ifndef FERRY_FETCH_H
 #define FERRY_FETCH_H
@@ -16,13 +18,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "ferry/err.h"
+#include "ferry/net.h"
 
 #define FETCH_WAITING 2           /* fetch_poll: nothing moved, nothing to do yet */
 
 struct fetch_spec {
     const char *const *urls;      /* mirrors, tried in turn */
     size_t n_urls;
-    const char *token;            /* for urls[i]'s own origin only; may be NULL */
+    const struct net_auth *auth;  /* the token and its origin; may be NULL; must outlive the fetch */
+    /* Each redirect target must pass this (allowed_prefixes); may be NULL. */
+    int (*check_hop)(const char *url, struct ferry_error *err);
+    bool head;                    /* a probe: HEAD, no bytes; see fetch_probed */
     const char *location;         /* a known redirect target of urls[0], or NULL */
     const char *what;             /* the file's name in messages */
     int fd;                       /* bytes land at the same offsets in fd */
@@ -37,6 +43,9 @@ struct fetch *fetch_start(const struct fetch_spec *spec);
 /* Returns 1 when bytes moved (*moved says how many), FETCH_WAITING when none
  * did, 0 when the range is complete, or a negative ferry_err (err says why). */
 int fetch_poll(struct fetch *f, long long *moved, struct ferry_error *err);
+
+/* What a finished probe learnt: the size, and Last-Modified (-1: unknown). */
+void fetch_probed(const struct fetch *f, long long *size, long long *mtime);
 
 /* The redirect target the bytes came from (a CDN URL), or NULL. */
 const char *fetch_location(const struct fetch *f);

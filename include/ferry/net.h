@@ -2,9 +2,11 @@
  * a rank runs shares one connection pool and one event loop.
  *
  * Nothing here follows redirects or retries: the caller sees every answer
- * and decides (see fetch.h), so that a token can never travel with a
- * redirect to another origin.  Bodies go to a file descriptor at an offset
- * (downloads) or into memory (API answers, capped). */
+ * and decides (see fetch.h).  A token travels only to the origin it belongs
+ * to, whatever URL a request names (struct net_auth), and only http(s) is
+ * spoken unless a request says the user typed its file:// URL.  Bodies go
+ * to a file descriptor at an offset (downloads) or into memory (API
+ * answers, capped). */
 #ifndef FERRY_NET_H
 #define FERRY_NET_H
 
@@ -40,9 +42,19 @@ void net_headers_clear(struct net_headers *h);
  * Pure: no I/O, any bytes accepted. */
 void net_parse_header(struct net_headers *h, const char *line, size_t len);
 
+#define NET_ORIGIN_MAX 512
+
+/* A token and the one origin ("scheme://host:port") it may be sent to:
+ * net_start attaches it to a request for that origin and to no other. */
+struct net_auth {
+    char *token;                 /* NULL: none; wiped when cleared */
+    char origin[NET_ORIGIN_MAX];
+};
+
 struct net_request {
     const char *url;
-    const char *token;           /* sent as a Bearer token; NULL for none */
+    const struct net_auth *auth; /* sent as a Bearer token where its origin is url's; may be NULL */
+    bool local_file;             /* a file:// URL the user wrote may be read */
     bool head;                   /* HEAD instead of GET */
     const char *post_body;       /* POST this (JSON) instead of GET */
     const char *content_type;    /* of post_body; NULL: application/json */
@@ -102,6 +114,17 @@ void net_free(struct net_transfer *t);
 
 /* Start, then drive until answered or failed (for rank 0's listing calls). */
 struct net_transfer *net_run(const struct net_request *req);
+
+/* token (taken over; may be NULL) for base_url's origin only. */
+void net_auth_set(struct net_auth *a, char *token, const char *base_url);
+void net_auth_clear(struct net_auth *a);
+/* Does a's token go to url?  The one place that decides. */
+bool net_auth_applies(const struct net_auth *a, const char *url);
+/* Is url http:// or https://, the only schemes a server may send ferry to? */
+bool net_is_http(const char *url);
+
+/* The local path a file:// URL names (fresh string), or NULL for any other URL. */
+char *net_file_path(const char *url);
 
 /* "scheme://host:port" of url into buf; false for a URL without one. */
 bool net_origin(const char *url, char *buf, size_t len);

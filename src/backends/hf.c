@@ -55,7 +55,7 @@ static int hf_open(const char *location, struct backend **out, struct ferry_erro
         return rc;
     }
     hb->endpoint = hfurl_endpoint();
-    hb->remote.token = token_find(NULL);
+    net_auth_set(&hb->remote.auth, token_find(NULL), hb->endpoint);
     *out = &hb->remote.base;
     return 0;
 }
@@ -86,7 +86,8 @@ struct net_transfer *hf_api(struct hf_backend *hb, const struct net_request *req
                                     status >= 500));
         if (!transient || attempt >= HF_API_ATTEMPTS) {
             if (net_outcome(t) == NET_ANSWERED)
-                fetch_http_error(status, h->error_code, h->error_message, hb->remote.token != NULL,
+                fetch_http_error(status, h->error_code, h->error_message,
+                                 net_auth_applies(req->auth, req->url),
                                  hb->remote.base.location, err);
             else
                 err_set(err, FERRY_EFAIL, "%s: %s (after %d tries)", hb->remote.base.location,
@@ -111,7 +112,7 @@ struct net_transfer *hf_api(struct hf_backend *hb, const struct net_request *req
 static struct net_transfer *api_get(struct hf_backend *hb, const char *url,
                                     struct ferry_error *err)
 {
-    struct net_request req = {.url = url, .token = hb->remote.token, .fd = -1, .range_end = -1};
+    struct net_request req = {.url = url, .auth = &hb->remote.auth, .fd = -1, .range_end = -1};
     return hf_api(hb, &req, true, err);
 }
 
@@ -320,7 +321,7 @@ static void hf_locate(struct backend *b, char **paths, size_t n, char **location
                 break;
             char *escaped = net_escape(paths[next], true);
             char *url = xasprintf("%s%s", hb->remote.url_prefix, escaped);
-            struct net_request req = {.url = url, .token = hb->remote.token, .head = true,
+            struct net_request req = {.url = url, .auth = &hb->remote.auth, .head = true,
                                       .fd = -1, .range_end = -1};
             running[s] = net_start(&req);
             slot_of[s] = next++;

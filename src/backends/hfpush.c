@@ -147,7 +147,7 @@ static cJSON *post_json(struct push *p, const char *url, cJSON *body, const char
                         const char *what, struct ferry_error *err)
 {
     char *text = cJSON_PrintUnformatted(body);
-    struct net_request req = {.url = url, .token = p->hb->remote.token, .post_body = text,
+    struct net_request req = {.url = url, .auth = &p->hb->remote.auth, .post_body = text,
                               .content_type = type, .accept = type, .fd = -1, .range_end = -1};
     struct net_transfer *t = hf_api(p->hb, &req, true, err);
     free(text);
@@ -828,7 +828,7 @@ static int send_commit(struct push *p, struct commit *c, const char *summary,
         cJSON_Delete(line);
         char *body = xasprintf("%s\n%s", text, c->body);
         free(text);
-        struct net_request req = {.url = url, .token = p->hb->remote.token, .post_body = body,
+        struct net_request req = {.url = url, .auth = &p->hb->remote.auth, .post_body = body,
                                   .content_type = "application/x-ndjson", .fd = -1,
                                   .range_end = -1, .fresh_connection = true};
         limiter_take_wait(LIMIT_COMMIT);
@@ -1109,7 +1109,7 @@ int hf_create(struct backend *b, bool public, struct ferry_error *err)
     cJSON_Delete(body);
     free(owner);
     char *url = xasprintf("%s/api/repos/create", hb->endpoint);
-    struct net_request req = {.url = url, .token = hb->remote.token, .post_body = text, .fd = -1,
+    struct net_request req = {.url = url, .auth = &hb->remote.auth, .post_body = text, .fd = -1,
                               .range_end = -1};
     struct net_transfer *t = hf_api(hb, &req, true, err);
     free(url);

@@ -7,6 +7,7 @@
  * renamed into place. */
 #include "remote.h"
 #include "ferry/comm.h"
+#include "ferry/fetch.h"
 #include "ferry/log.h"
 #include "ferry/manifest.h"
 #include "ferry/net.h"
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define HTTP_HEAD_PARALLEL 16
 
@@ -45,11 +47,14 @@ static int http_open(const char *location, struct backend **out, struct ferry_er
         for (size_t u = 0; rc == 0 && u < hb->manifest.entries[i].n_urls; u++)
             if (strncmp(hb->manifest.entries[i].urls[u], "file://", 7) != 0)
                 rc = backend_check_allowed(hb->manifest.entries[i].urls[u], err);
+    if (rc == 0 && hb->manifest.count == 0)
+        rc = err_set(err, FERRY_EUSAGE, "%s: the manifest lists no URL", location + 1);
     if (rc != 0) {
         manifest_free(&hb->manifest);
         free(hb);
         return rc;
     }
+    hb->remote.check_hops = true;
     *out = &hb->remote.base;
     return 0;
 }
@@ -59,51 +64,82 @@ static struct http_backend *http_of(struct backend *b)
     return (struct http_backend *)b;
 }
 
-/* What probing one entry's mirrors learnt. */
+/* One entry's probe: a HEAD through fetch (redirects, retries, mirrors). */
 struct probe {
-    size_t mirror;
-    struct net_transfer *t;
-    long long size, mtime;
-    char reason[256];
+    struct fetch *fetch;
+    int rc;                          /* FETCH_WAITING while running */
+    struct ferry_error err;
 };
 
 static void probe_start(const struct manifest_entry *e, struct probe *p)
 {
-    struct net_request req = {.url = e->urls[p->mirror], .head = true, .fd = -1, .range_end = -1,
-                              .connect_timeout = 10};
-    p->t = net_start(&req);
+    struct fetch_spec spec = {
+        .urls = (const char *const *)e->urls, .n_urls = e->n_urls, .head = true, .fd = -1,
+        .check_hop = backend_check_allowed, .what = e->urls[e->n_urls - 1],
+    };
+    p->fetch = fetch_start(&spec);
+    p->rc = FETCH_WAITING;
 }
 
-/* The probe's answer; true when the entry is settled (sized or out of mirrors). */
-static bool probe_settle(const struct manifest_entry *e, struct probe *p)
+/* Move a running probe; true when it has just ended. */
+static bool probe_poll(struct probe *p)
 {
-    long status = net_status(p->t);
-    bool file = strncmp(e->urls[p->mirror], "file://", 7) == 0;
-    if (net_outcome(p->t) == NET_ANSWERED && (status == 200 || (file && status == 0)) &&
-        net_content_length(p->t) >= 0) {
-        p->size = net_content_length(p->t);
-        p->mtime = net_last_modified(p->t);
-    } else if (net_outcome(p->t) == NET_ANSWERED) {
-        snprintf(p->reason, sizeof p->reason, "%s: HTTP %ld", e->urls[p->mirror], status);
-    } else {
-        snprintf(p->reason, sizeof p->reason, "%s: %s", e->urls[p->mirror], net_reason(p->t));
-    }
-    net_free(p->t);
-    p->t = NULL;
-    if (p->size >= 0 || ++p->mirror >= e->n_urls)
-        return true;
-    probe_start(e, p);
-    return false;
+    long long moved;
+    int rc = fetch_poll(p->fetch, &moved, &p->err);
+    if (rc == FETCH_WAITING || rc == 1)
+        return false;
+    p->rc = rc;
+    return true;
 }
 
-static void probe_all(struct http_backend *hb)
+/* The copy of a file:// source is never more open than the source. */
+static unsigned entry_mode(const struct manifest_entry *e)
+{
+    unsigned mode = 0644;
+    for (size_t u = 0; u < e->n_urls; u++) {
+        char *path = net_file_path(e->urls[u]);
+        struct stat st;
+        if (path && stat(path, &st) == 0)
+            mode &= (unsigned)st.st_mode;
+        free(path);
+    }
+    return mode;
+}
+
+static void probe_record(struct http_backend *hb, const struct manifest_entry *e, struct probe *p)
+{
+    if (p->rc != 0) {
+        char *why = xasprintf("%s%s", e->n_urls > 1 ? "no mirror answered: " : "", p->err.msg);
+        /* A manifest's failures are each named here; the run's report has
+         * room for one per scene. */
+        if (hb->remote.base.location[0] == '@')
+            FLOG(LOG_ERROR, "%s: %s", e->path, why);
+        remote_refuse(&hb->remote, e->path, why);
+        free(why);
+        return;
+    }
+    long long size, mtime;
+    fetch_probed(p->fetch, &size, &mtime);
+    char etag[80];
+    if (e->sha256)
+        snprintf(etag, sizeof etag, "sha256:%s", e->sha256);
+    /* Without Last-Modified the size alone tells a rerun what it has. */
+    struct remote_entry *re = remote_add(&hb->remote, e->path, size, mtime >= 0 ? mtime : 0,
+                                         e->sha256 ? etag : NULL, e->urls, e->n_urls);
+    if (re)
+        re->mode = entry_mode(e);
+}
+
+/* Every entry's size, HTTP_HEAD_PARALLEL probes in flight; the first
+ * failure's code in *first_rc. */
+static void probe_all(struct http_backend *hb, int *first_rc)
 {
     const struct manifest *m = &hb->manifest;
     struct probe *probes = xcalloc(m->count ? m->count : 1, sizeof *probes);
     size_t next = 0, active = 0, settled = 0;
+    *first_rc = 0;
     while (settled < m->count) {
         while (active < HTTP_HEAD_PARALLEL && next < m->count) {
-            probes[next].size = -1;
             probe_start(&m->entries[next], &probes[next]);
             next++;
             active++;
@@ -112,29 +148,16 @@ static void probe_all(struct http_backend *hb)
         net_drive();
         for (size_t i = 0; i < next; i++) {
             struct probe *p = &probes[i];
-            if (p->t && net_outcome(p->t) != NET_RUNNING && probe_settle(&m->entries[i], p)) {
+            if (p->fetch && p->rc == FETCH_WAITING && probe_poll(p)) {
+                probe_record(hb, &m->entries[i], p);
+                if (p->rc != 0 && *first_rc == 0)
+                    *first_rc = p->rc;
+                fetch_free(p->fetch);
+                p->fetch = NULL;
                 active--;
                 settled++;
             }
         }
-    }
-    for (size_t i = 0; i < m->count; i++) {
-        const struct manifest_entry *e = &m->entries[i];
-        if (probes[i].size < 0) {
-            char *why = xasprintf("no mirror answered (%s)", probes[i].reason);
-            hb->remote.refused = xrealloc(hb->remote.refused,
-                                          (hb->remote.n_refused + 1) * sizeof *hb->remote.refused);
-            hb->remote.refused[hb->remote.n_refused++] = xasprintf("%s: %s", e->path, why);
-            free(why);
-            continue;
-        }
-        char etag[80];
-        if (e->sha256)
-            snprintf(etag, sizeof etag, "sha256:%s", e->sha256);
-        /* Without Last-Modified the size alone tells a rerun what it has. */
-        long long mtime = probes[i].mtime >= 0 ? probes[i].mtime : 0;
-        remote_add(&hb->remote, e->path, probes[i].size, mtime, e->sha256 ? etag : NULL, e->urls,
-                   e->n_urls);
     }
     free(probes);
 }
@@ -146,11 +169,13 @@ static int http_prepare(struct backend *b, MPI_Comm comm, struct ferry_error *er
     MPI_Comm_rank(comm, &rank);
     int rc = net_init(err);
     if (rc == 0 && rank == 0) {
-        probe_all(hb);
+        int first_rc;
+        probe_all(hb, &first_rc);
         remote_finish(&hb->remote);
+        /* One URL on the command line: its failure is the run's. */
         if (hb->remote.count == 0 && hb->remote.n_refused == 1 && hb->manifest.count == 1 &&
             b->location[0] != '@')
-            rc = err_set(err, FERRY_ENOTFOUND, "%s", hb->remote.refused[0]);
+            rc = err_set(err, first_rc, "%s", hb->remote.refused[0]);
     }
     rc = comm_agree(comm, rc, err);
     if (rc == 0)

@@ -22,31 +22,39 @@ static bool in_hidden_folder(const char *path)
     }
 }
 
-static void refuse(struct remote_backend *rb, const char *path, const char *why)
+void remote_refuse(struct remote_backend *rb, const char *path, const char *why)
 {
     rb->refused = xrealloc(rb->refused, (rb->n_refused + 1) * sizeof *rb->refused);
-    rb->refused[rb->n_refused++] = xasprintf("%s: refused: %s", path, why);
+    rb->refused[rb->n_refused++] = xasprintf("%s: %s", path, why);
 }
 
-void remote_add(struct remote_backend *rb, const char *path, long long size,
-                long long mtime, const char *etag, char **urls, size_t n_urls)
+static void refuse(struct remote_backend *rb, const char *path, const char *why)
+{
+    char *refused = xasprintf("refused: %s", why);
+    remote_refuse(rb, path, refused);
+    free(refused);
+}
+
+struct remote_entry *remote_add(struct remote_backend *rb, const char *path, long long size,
+                                long long mtime, const char *etag, char **urls, size_t n_urls)
 {
     const char *why;
     if (!fs_relpath_safe(path, &why)) {
         refuse(rb, path, why);
-        return;
+        return NULL;
     }
     if (in_hidden_folder(path))
-        return;
+        return NULL;
     xgrow((void **)&rb->entries, &rb->cap, rb->count + 1, sizeof *rb->entries);
     struct remote_entry *e = &rb->entries[rb->count++];
-    *e = (struct remote_entry){.path = xstrdup(path), .size = size, .mtime = mtime,
+    *e = (struct remote_entry){.path = xstrdup(path), .size = size, .mtime = mtime, .mode = 0644,
                                .etag = etag ? xstrdup(etag) : NULL, .n_urls = n_urls};
     if (n_urls) {
         e->urls = xcalloc(n_urls, sizeof *e->urls);
         for (size_t i = 0; i < n_urls; i++)
             e->urls[i] = xstrdup(urls[i]);
     }
+    return e;
 }
 
 static int compare_entries(const void *a, const void *b)
@@ -95,6 +103,7 @@ void remote_share(struct remote_backend *rb, MPI_Comm comm)
             pack_str(&p, e->path);
             pack_i64(&p, e->size);
             pack_i64(&p, e->mtime);
+            pack_u64(&p, e->mode);
             pack_str(&p, e->etag ? e->etag : "");
             pack_u64(&p, e->n_urls);
             for (size_t u = 0; u < e->n_urls; u++)
@@ -117,6 +126,7 @@ void remote_share(struct remote_backend *rb, MPI_Comm comm)
             e->path = unpack_str(&p);
             e->size = unpack_i64(&p);
             e->mtime = unpack_i64(&p);
+            e->mode = (unsigned)unpack_u64(&p);
             e->etag = unpack_str(&p);
             if (!*e->etag) {
                 free(e->etag);
@@ -146,10 +156,7 @@ void remote_free(struct remote_backend *rb)
         free(rb->refused[i]);
     free(rb->refused);
     free(rb->url_prefix);
-    if (rb->token) {
-        memset(rb->token, 0, strlen(rb->token));
-        free(rb->token);
-    }
+    net_auth_clear(&rb->auth);
 }
 
 int remote_list_scenes(struct backend *b, char ***names, size_t *count, bool *root_files,
@@ -160,7 +167,9 @@ int remote_list_scenes(struct backend *b, char ***names, size_t *count, bool *ro
     size_t cap = 0;
     *names = NULL;
     *count = 0;
-    *root_files = false;
+    /* The root's walk reports every entry that could not be listed, so a
+     * source whose entries all failed is never an empty, finished one. */
+    *root_files = rb->n_refused > 0;
     for (size_t i = 0; i < rb->count; i++) {
         const char *path = rb->entries[i].path, *slash = strchr(path, '/');
         if (!slash) {
@@ -194,17 +203,25 @@ int remote_walk(struct backend *b, const char *dir, bool recursive, walk_fn fn, 
         if (!recursive && strchr(rest, '/'))
             continue;
         found = true;
-        struct file_meta meta = {e->path, e->size, e->mtime, 0644, e->etag};
+        struct file_meta meta = {e->path, e->size, e->mtime, e->mode, e->etag};
         if (fn(&meta, ud) != 0)
             break;
     }
     /* Refused entries make the walk of their scene incomplete: the plan then
      * deletes nothing there, and the run ends with an error naming them. */
+    const char *first = NULL;
+    size_t n = 0;
     for (size_t i = 0; i < rb->n_refused; i++) {
         const char *path = rb->refused[i];
-        if (dir_len == 0 || (strncmp(path, dir, dir_len) == 0 && path[dir_len] == '/'))
-            return err_set(err, FERRY_EFAIL, "%s", path);
+        if (dir_len == 0 || (strncmp(path, dir, dir_len) == 0 && path[dir_len] == '/')) {
+            first = first ? first : path;
+            n++;
+        }
     }
+    if (n == 1)
+        return err_set(err, FERRY_EFAIL, "%s", first);
+    if (n > 1)
+        return err_set(err, FERRY_EFAIL, "%s (and %zu more)", first, n - 1);
     return found ? 0 : FERRY_ENOTFOUND;
 }
 
@@ -222,17 +239,18 @@ int remote_read_start(struct backend *b, const struct read_spec *spec,
     char *own_url = NULL;
     const char *const *urls = (const char *const *)e->urls;
     size_t n_urls = e->n_urls;
-    const char *token = NULL;
+    const struct net_auth *auth = NULL;
     if (n_urls == 0) {
         char *escaped = net_escape(e->path, true);
         own_url = xasprintf("%s%s", rb->url_prefix, escaped);
         free(escaped);
         urls = (const char *const *)&own_url;
         n_urls = 1;
-        token = rb->token;
+        auth = &rb->auth;
     }
     struct fetch_spec fs = {
-        .urls = urls, .n_urls = n_urls, .token = token, .location = spec->location,
+        .urls = urls, .n_urls = n_urls, .auth = auth, .location = spec->location,
+        .check_hop = rb->check_hops ? backend_check_allowed : NULL,
         .what = spec->path, .fd = spec->fd, .offset = spec->offset, .length = spec->length,
         .size = spec->size,
     };

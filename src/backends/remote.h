@@ -5,11 +5,13 @@
 #define FERRY_BACKENDS_REMOTE_H
 
 #include "ferry/backend.h"
+#include "ferry/net.h"
 #include "ferry/pack.h"
 
 struct remote_entry {
     char *path;                  /* relative to the root, checked safe */
     long long size, mtime;
+    unsigned mode;               /* what the copy gets: 0644, less where a file:// source is closed */
     char *etag;                  /* "sha256:HEX", "sha1:HEX" or NULL */
     char **urls;                 /* mirrors; none: url_prefix + path */
     size_t n_urls;
@@ -22,13 +24,18 @@ struct remote_backend {
     char **refused;                  /* entries refused as unsafe: "PATH: why" */
     size_t n_refused;
     char *url_prefix;                /* for entries without urls (escaped path appended) */
-    char *token;                     /* for url_prefix's origin only; wiped on close */
+    struct net_auth auth;            /* the Hub's token; cleared on close */
+    bool check_hops;                 /* every redirect target must be under allowed_prefixes */
 };
 
-/* Add an entry as the source lists it; an unsafe path (absolute, "..",
- * ".", empty segments, a backslash) is refused and remembered instead. */
-void remote_add(struct remote_backend *rb, const char *path, long long size,
+/* Add an entry as the source lists it (mode 0644); an unsafe path (absolute,
+ * "..", ".", empty segments, a backslash) is refused and remembered instead,
+ * and NULL returned. */
+struct remote_entry *remote_add(struct remote_backend *rb, const char *path, long long size,
                 long long mtime, const char *etag, char **urls, size_t n_urls);
+/* Remember an entry that could not be listed ("PATH: why"): its scene, or
+ * the root, then fails the run instead of looking complete. */
+void remote_refuse(struct remote_backend *rb, const char *path, const char *why);
 /* Sort, drop hidden folders, and refuse duplicates.  Rank 0, after listing. */
 void remote_finish(struct remote_backend *rb);
 /* Rank 0's listing to every rank (entries, refusals, url_prefix). */

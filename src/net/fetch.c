@@ -10,7 +10,7 @@
 
 #define FETCH_MAX_ATTEMPTS 8      /* failed tries in a row on one mirror */
 #define FETCH_MAX_EXPIRIES 8      /* signed URLs that expired under one fetch */
-#define FETCH_MAX_HOPS 8          /* redirects in a row */
+#define FETCH_MAX_HOPS 10         /* redirects in a row */
 #define FETCH_MAX_THROTTLES 30    /* 429 answers waited out */
 #define FETCH_BACKOFF_BASE 0.25
 #define FETCH_BACKOFF_CAP 30.0
@@ -19,13 +19,16 @@
 struct fetch {
     char **urls;
     size_t n_urls, mirror;
-    char *token;
+    const struct net_auth *auth;
+    int (*check_hop)(const char *url, struct ferry_error *err);
     char *what;
     int fd;
     long long offset, length, size;
+    bool head;
+    long long probed_size, probed_mtime;
 
     char *url;                    /* what the next or current request asks */
-    bool url_has_token;
+    bool url_is_hop;              /* named by a server, not by our caller */
     bool url_is_target;           /* a redirect's target: a 403 there means expired */
     bool metered;                 /* url is a Hub call: it draws on the API budget */
     enum limiter_class cls;
@@ -91,11 +94,11 @@ int fetch_http_error(long status, const char *error_code, const char *error_mess
     return err_set(err, FERRY_EFAIL, "%s: HTTP %ld%s%s", what, status, *detail ? ": " : "", detail);
 }
 
-static void aim(struct fetch *f, const char *url, bool token, bool target)
+static void aim(struct fetch *f, const char *url, bool hop, bool target)
 {
     free(f->url);
     f->url = xstrdup(url);
-    f->url_has_token = token && f->token;
+    f->url_is_hop = hop;
     f->url_is_target = target;
     f->metered = limiter_class_of(url, &f->cls);
 }
@@ -103,7 +106,7 @@ static void aim(struct fetch *f, const char *url, bool token, bool target)
 /* Back to the mirror's own URL (resolving again where it redirects). */
 static void aim_at_mirror(struct fetch *f)
 {
-    aim(f, f->urls[f->mirror], true, false);
+    aim(f, f->urls[f->mirror], false, false);
 }
 
 struct fetch *fetch_start(const struct fetch_spec *spec)
@@ -113,15 +116,18 @@ struct fetch *fetch_start(const struct fetch_spec *spec)
     for (size_t i = 0; i < spec->n_urls; i++)
         f->urls[i] = xstrdup(spec->urls[i]);
     f->n_urls = spec->n_urls;
-    f->token = spec->token ? xstrdup(spec->token) : NULL;
+    f->auth = spec->auth;
+    f->check_hop = spec->check_hop;
     f->what = xstrdup(spec->what);
-    f->fd = spec->fd;
+    f->fd = spec->head ? -1 : spec->fd;
     f->offset = spec->offset;
     f->length = spec->length;
     f->size = spec->size;
-    if (spec->location) {
+    f->head = spec->head;
+    f->probed_size = f->probed_mtime = -1;
+    if (spec->location && net_is_http(spec->location)) {
         f->location = xstrdup(spec->location);
-        aim(f, spec->location, false, true);
+        aim(f, spec->location, true, true);
     } else {
         aim_at_mirror(f);
     }
@@ -134,9 +140,11 @@ static void launch(struct fetch *f)
     bool whole = f->offset == 0 && f->done == 0 && f->length == f->size;
     struct net_request req = {
         .url = f->url,
-        .token = f->url_has_token ? f->token : NULL,
+        .auth = f->auth,
+        .local_file = !f->url_is_hop,
+        .head = f->head,
         .range_start = start,
-        .range_end = whole ? -1 : end,
+        .range_end = whole || f->head ? -1 : end,
         .fd = f->fd,
         .fd_offset = start,
         .max_body = f->length - f->done > 0 ? f->length - f->done : 1,
@@ -181,6 +189,47 @@ static bool range_matches(const struct fetch *f)
     return cr && sscanf(cr, "bytes %lld-", &first) == 1 && first == start;
 }
 
+/* A redirect: the next hop, held to the rules the caller's URL met. */
+static int follow(struct fetch *f, const char *location, struct ferry_error *err)
+{
+    if (++f->hops > FETCH_MAX_HOPS) {
+        snprintf(f->reason, sizeof f->reason, "more than %d redirects", FETCH_MAX_HOPS);
+        return next_mirror(f, FERRY_EFAIL, err);
+    }
+    char *target = net_join(f->url, location);
+    struct ferry_error why = {0};
+    if (!net_is_http(target)) {
+        snprintf(f->reason, sizeof f->reason, "redirected to %.200s, which is not http(s): refused",
+                 target);
+    } else if (f->check_hop && f->check_hop(target, &why) != 0) {
+        snprintf(f->reason, sizeof f->reason, "redirected: %s", why.msg);
+    } else {
+        char here[NET_ORIGIN_MAX], there[NET_ORIGIN_MAX];
+        bool same = net_origin(f->url, here, sizeof here) &&
+                    net_origin(target, there, sizeof there) && strcmp(here, there) == 0;
+        aim(f, target, true, !same || f->url_is_target);
+        if (!same) {
+            free(f->location);
+            f->location = xstrdup(target);
+        }
+        free(target);
+        return FETCH_WAITING;
+    }
+    free(target);
+    return next_mirror(f, FERRY_EFAIL, err);
+}
+
+/* A probe's answer: the size (and time) of what a GET would bring. */
+static int probed(struct fetch *f, struct ferry_error *err)
+{
+    f->probed_size = net_content_length(f->t);
+    f->probed_mtime = net_last_modified(f->t);
+    if (f->probed_size >= 0)
+        return 0;
+    snprintf(f->reason, sizeof f->reason, "the server does not say the size (no Content-Length)");
+    return next_mirror(f, FERRY_EFAIL, err);
+}
+
 /* Decide what an answered or failed request means. */
 static int settle(struct fetch *f, struct ferry_error *err)
 {
@@ -198,24 +247,10 @@ static int settle(struct fetch *f, struct ferry_error *err)
         snprintf(f->reason, sizeof f->reason, "%s", net_reason(t));
         return again_later(f, got > 0) ? FETCH_WAITING : next_mirror(f, FERRY_EFAIL, err);
     }
-    if (status >= 300 && status < 400 && h->location) {
-        if (++f->hops > FETCH_MAX_HOPS) {
-            snprintf(f->reason, sizeof f->reason, "more than %d redirects", FETCH_MAX_HOPS);
-            return next_mirror(f, FERRY_EFAIL, err);
-        }
-        char *target = net_join(f->url, h->location);
-        char here[512], there[512];
-        bool same = net_origin(f->url, here, sizeof here) && net_origin(target, there, sizeof there)
-                    && strcmp(here, there) == 0;
-        /* The token stays with the origin it was given for. */
-        aim(f, target, f->url_has_token && same, !same || f->url_is_target);
-        if (!same) {
-            free(f->location);
-            f->location = xstrdup(target);
-        }
-        free(target);
-        return FETCH_WAITING;
-    }
+    if (status >= 300 && status < 400 && h->location)
+        return follow(f, h->location, err);
+    if (f->head && (status == 0 || (status >= 200 && status < 300)))
+        return probed(f, err);
     if (status == 0 || (status >= 200 && status < 300)) {
         bool asked_range = !(f->offset == 0 && f->done - got == 0 && f->length == f->size);
         if (status == 206 && !range_matches(f))
@@ -261,8 +296,8 @@ static int settle(struct fetch *f, struct ferry_error *err)
         snprintf(f->reason, sizeof f->reason, "HTTP %ld", status);
         return again_later(f, false) ? FETCH_WAITING : next_mirror(f, FERRY_EFAIL, err);
     }
-    int rc = fetch_http_error(status, h->error_code, h->error_message, f->url_has_token,
-                              f->what, err);
+    int rc = fetch_http_error(status, h->error_code, h->error_message,
+                              net_auth_applies(f->auth, f->url), f->what, err);
     snprintf(f->reason, sizeof f->reason, "%s", err->msg);
     return next_mirror(f, rc, err);
 }
@@ -295,6 +330,12 @@ const char *fetch_location(const struct fetch *f)
     return f->location;
 }
 
+void fetch_probed(const struct fetch *f, long long *size, long long *mtime)
+{
+    *size = f->probed_size;
+    *mtime = f->probed_mtime;
+}
+
 void fetch_free(struct fetch *f)
 {
     if (!f)
@@ -303,10 +344,6 @@ void fetch_free(struct fetch *f)
     for (size_t i = 0; i < f->n_urls; i++)
         free(f->urls[i]);
     free(f->urls);
-    if (f->token) {
-        memset(f->token, 0, strlen(f->token));
-        free(f->token);
-    }
     free(f->what);
     free(f->url);
     free(f->location);

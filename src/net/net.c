@@ -283,6 +283,10 @@ struct net_transfer *net_start(const struct net_request *req)
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    /* A server's answer never makes ferry read a local file: file:// only
+     * where the user wrote it. */
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, req->local_file ? "http,https,file" : "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, NULL);
@@ -331,9 +335,9 @@ struct net_transfer *net_start(const struct net_request *req)
         snprintf(range, sizeof range, "%lld-%lld", req->range_start, req->range_end);
         curl_easy_setopt(e, CURLOPT_RANGE, range);
     }
-    if (req->token) {
+    if (net_auth_applies(req->auth, req->url)) {
         /* Kept in our own buffer so it can be wiped; never logged. */
-        t->auth_header = xasprintf("Authorization: Bearer %s", req->token);
+        t->auth_header = xasprintf("Authorization: Bearer %s", req->auth->token);
         t->headers_out = curl_slist_append(t->headers_out, t->auth_header);
     }
     if (t->headers_out)
@@ -454,6 +458,75 @@ struct net_transfer *net_run(const struct net_request *req)
             net_wait(50);
     }
     return t;
+}
+
+/* url's "scheme://host:port" as libcurl reads it (default port filled in,
+ * lower case), so that no spelling of a URL (user info, an explicit default
+ * port, odd case) can pass for another origin. */
+static bool canonical_origin(const char *url, char *buf, size_t len)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    bool ok = u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK;
+    if (ok)
+        ok = snprintf(buf, len, "%s://%s:%s", scheme, host, port) < (int)len;
+    for (char *p = buf; ok && *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return ok;
+}
+
+void net_auth_set(struct net_auth *a, char *token, const char *base_url)
+{
+    net_auth_clear(a);
+    if (token && canonical_origin(base_url, a->origin, sizeof a->origin)) {
+        a->token = token;
+        return;
+    }
+    if (token) {
+        wipe(token);
+        free(token);
+    }
+}
+
+void net_auth_clear(struct net_auth *a)
+{
+    wipe(a->token);
+    free(a->token);
+    a->token = NULL;
+    a->origin[0] = '\0';
+}
+
+bool net_auth_applies(const struct net_auth *a, const char *url)
+{
+    char origin[NET_ORIGIN_MAX];
+    return a && a->token && a->origin[0] && canonical_origin(url, origin, sizeof origin) &&
+           strcmp(origin, a->origin) == 0;
+}
+
+bool net_is_http(const char *url)
+{
+    return strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0;
+}
+
+char *net_file_path(const char *url)
+{
+    if (strncasecmp(url, "file://", 7) != 0)
+        return NULL;
+    CURLU *u = curl_url();
+    char *path = NULL, *out = NULL;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) == CURLUE_OK)
+        out = xstrdup(path);
+    curl_free(path);
+    curl_url_cleanup(u);
+    return out;
 }
 
 bool net_origin(const char *url, char *buf, size_t len)
