@@ -2,7 +2,8 @@
 
 # start_web ROOT PREFIX [ACCESS_LOG]: serve ROOT, with nginx's files under
 # PREFIX; requests are logged to ACCESS_LOG when given (benchmarks log
-# nothing).  Sets WEB (http://127.0.0.1:PORT).
+# nothing).  $NGINX_EXTRA, when set, is added to the server block (a test's
+# own locations).  Sets WEB (http://127.0.0.1:PORT).
 start_web() {
   local root=$1 prefix=$2 log=${3:-off} port
   mkdir -p "$prefix/logs"
@@ -22,6 +23,7 @@ http {
     root $root;
     # Files under slow/ trickle, so a test can act while one is in flight.
     location /slow/ { limit_rate 2m; }
+    ${NGINX_EXTRA:-}
   }
 }
 CONF

@@ -14,7 +14,8 @@
  *     "rate": "api=2500/300,resolve=5000/300,commit=100/3600",
  *     "connections": 8,
  *     "chunk_size": "64M",
- *     "lock_ttl": 86400
+ *     "lock_ttl": 86400,
+ *     "stall_timeout": 30
  *   }
  * Unknown keys and values of the wrong type are errors that name the file,
  * the key and what was expected (a typo must not silently change a job). */
@@ -43,6 +44,7 @@ struct ferry_config {
     int connections;                 /* transfers in flight per rank; 0 = default */
     long long chunk_size;            /* bytes; 0 = default */
     double lock_ttl;                 /* seconds; 0 = default */
+    double stall_timeout;            /* seconds a transfer may stall; 0 = default */
 };
 
 /* Find and parse the config.  explicit_path is --config (or NULL). */

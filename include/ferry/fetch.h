@@ -44,6 +44,9 @@ struct fetch *fetch_start(const struct fetch_spec *spec);
  * did, 0 when the range is complete, or a negative ferry_err (err says why). */
 int fetch_poll(struct fetch *f, long long *moved, struct ferry_error *err);
 
+/* Is a request of f on the wire (not waiting to try again)? */
+bool fetch_in_flight(const struct fetch *f);
+
 /* What a finished probe learnt: the size, and Last-Modified (-1: unknown). */
 void fetch_probed(const struct fetch *f, long long *size, long long *mtime);
 

@@ -83,6 +83,9 @@ enum net_outcome {
 struct net_transfer;
 
 int net_init(struct ferry_error *err);
+/* A transfer that moves under 1 KiB/s for this long is cut (and retried by
+ * its caller); 0 keeps the default, 30 s.  Before net_init or after. */
+void net_set_stall_timeout(long seconds);
 void net_cleanup(void);
 
 /* Start a request; it moves when net_drive runs. */

@@ -130,33 +130,35 @@ static void probe_record(struct http_backend *hb, const struct manifest_entry *e
         re->mode = entry_mode(e);
 }
 
-/* Every entry's size, HTTP_HEAD_PARALLEL probes in flight; the first
- * failure's code in *first_rc. */
+/* Every entry's size, HTTP_HEAD_PARALLEL requests on the wire (a probe
+ * waiting to try again holds none, so dead hosts do not stall the rest);
+ * the first failure's code in *first_rc. */
 static void probe_all(struct http_backend *hb, int *first_rc)
 {
     const struct manifest *m = &hb->manifest;
     struct probe *probes = xcalloc(m->count ? m->count : 1, sizeof *probes);
-    size_t next = 0, active = 0, settled = 0;
+    size_t next = 0, settled = 0, on_wire = 0;
     *first_rc = 0;
     while (settled < m->count) {
-        while (active < HTTP_HEAD_PARALLEL && next < m->count) {
+        for (; on_wire < HTTP_HEAD_PARALLEL && next < m->count; next++, on_wire++)
             probe_start(&m->entries[next], &probes[next]);
-            next++;
-            active++;
-        }
         net_wait(20);
         net_drive();
+        on_wire = 0;
         for (size_t i = 0; i < next; i++) {
             struct probe *p = &probes[i];
-            if (p->fetch && p->rc == FETCH_WAITING && probe_poll(p)) {
-                probe_record(hb, &m->entries[i], p);
-                if (p->rc != 0 && *first_rc == 0)
-                    *first_rc = p->rc;
-                fetch_free(p->fetch);
-                p->fetch = NULL;
-                active--;
-                settled++;
+            if (!p->fetch)
+                continue;
+            if (!probe_poll(p)) {
+                on_wire += fetch_in_flight(p->fetch);
+                continue;
             }
+            probe_record(hb, &m->entries[i], p);
+            if (p->rc != 0 && *first_rc == 0)
+                *first_rc = p->rc;
+            fetch_free(p->fetch);
+            p->fetch = NULL;
+            settled++;
         }
     }
     free(probes);

@@ -4,6 +4,7 @@
 #include "ferry/hfcache.h"
 #include "ferry/job.h"
 #include "ferry/lock.h"
+#include "ferry/net.h"
 #include "ferry/xalloc.h"
 
 #include <mpi.h>
@@ -130,7 +131,9 @@ static int ask(const struct plan *plan, void *ud, struct ferry_error *err)
     /* Nothing to do still runs (an empty schedule), so that the journal of an
      * earlier interrupted run is cleared and the report says all is done. */
     if (plan->total_transfer.files == 0 && plan->total_remove.files == 0) {
-        if (!cli->quiet && !cli->json && plan->n_unpack)
+        if (!cli->quiet && !cli->json && plan->walk_errors)
+            printf("nothing to fetch, but the source could not be read completely\n");
+        else if (!cli->quiet && !cli->json && plan->n_unpack)
             printf("nothing to fetch; %zu archives to extract\n", plan->n_unpack);
         else if (!cli->quiet && !cli->json)
             printf("nothing to do\n");
@@ -246,6 +249,7 @@ int cmd_transfer(struct cli *cli, const char *command)
         return cli_fail(cli, FERRY_EUSAGE, "--extract and --hf-cache exclude each other "
                         "(the cache keeps files as the Hub has them)");
     backend_set_allowed(cli->config.allowed_prefixes, cli->config.n_allowed_prefixes);
+    net_set_stall_timeout((long)cli->config.stall_timeout);
     int status = cli_limits(cli, &job.limits);
     if (status != 0)
         return status;
@@ -262,9 +266,12 @@ int cmd_transfer(struct cli *cli, const char *command)
     struct ferry_error err = {0};
     int rc = job_transfer(MPI_COMM_WORLD, &job, &report, &err);
     bool ran = rc == 0 || rc == FERRY_EFAIL || rc == FERRY_EINTR;
-    if (cli->rank == 0 && ran && (report.items > 0 || report.n_failures > 0 || report.archives))
+    bool reported = ran && (report.items > 0 || report.n_failures > 0 || report.archives);
+    if (cli->rank == 0 && reported)
         print_summary(cli, command, &report, rc);
-    if (cli->rank == 0 && !ran)
+    /* A failure before any item ran (a source that could not be listed) has
+     * no report to name it. */
+    if (cli->rank == 0 && rc != 0 && !reported)
         fprintf(stderr, "ferry: %s\n", err.msg);
     sched_report_free(&report);
     free_plan_options(&job.plan);

@@ -108,9 +108,11 @@ static int parse_key(const cJSON *item, const char *origin, struct ferry_config 
     }
     if (strcmp(key, "lock_ttl") == 0)
         return parse_positive(item, origin, &cfg->lock_ttl, err);
+    if (strcmp(key, "stall_timeout") == 0)
+        return parse_positive(item, origin, &cfg->stall_timeout, err);
     return err_set(err, FERRY_EUSAGE, "%s: unknown key \"%s\" (known: roots, remotes, "
                    "default_excludes, allowed_prefixes, rate, connections, chunk_size, "
-                   "lock_ttl)", origin, key);
+                   "lock_ttl, stall_timeout)", origin, key);
 }
 
 int config_parse(const char *text, const char *origin, struct ferry_config *cfg,

@@ -139,7 +139,7 @@ static void report_walk_errors(const struct plan *plan, struct sched_report *rep
         report->failures = xrealloc(report->failures,
                                     (report->n_failures + 1) * sizeof *report->failures);
         report->failures[report->n_failures++] = (struct sched_failure){
-            xstrdup(plan->scenes[i].name),
+            xstrdup(*plan->scenes[i].name ? plan->scenes[i].name : "(root files)"),
             xstrdup("could not be read completely (see the log); nothing deleted in it"),
         };
         report->files_failed++;

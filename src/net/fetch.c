@@ -330,6 +330,11 @@ const char *fetch_location(const struct fetch *f)
     return f->location;
 }
 
+bool fetch_in_flight(const struct fetch *f)
+{
+    return f->t != NULL;
+}
+
 void fetch_probed(const struct fetch *f, long long *size, long long *mtime)
 {
     *size = f->probed_size;

@@ -39,6 +39,12 @@ struct net_transfer {
 };
 
 static CURLM *multi;
+static long stall_seconds = NET_LOW_SPEED_SECONDS;
+
+void net_set_stall_timeout(long seconds)
+{
+    stall_seconds = seconds > 0 ? seconds : NET_LOW_SPEED_SECONDS;
+}
 
 int net_init(struct ferry_error *err)
 {
@@ -295,7 +301,7 @@ struct net_transfer *net_start(const struct net_request *req)
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, req->connect_timeout > 0 ? req->connect_timeout
                                                                          : NET_CONNECT_TIMEOUT);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, NET_LOW_SPEED_BYTES);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, NET_LOW_SPEED_SECONDS);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, stall_seconds);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "ferry/" FERRY_VERSION);
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024);
     if (req->head)

@@ -56,7 +56,8 @@ DEFAULTS = {
 
 FAULT_KEYS = {"error_rate": 0.0, "error_codes": [500, 502, 503], "reset_rate": 0.0, "flip_rate": 0.0,
               "latency_ms": 0, "cdn_limit_rate": 0, "cdn_expire_now": False, "lose_commit_response": 0,
-              "cdn_reset_rate": 0.0, "cdn_flip_rate": 0.0, "cdn_latency_ms": 0, "storage_latency_ms": 0}
+              "cdn_reset_rate": 0.0, "cdn_flip_rate": 0.0, "cdn_latency_ms": 0, "storage_latency_ms": 0,
+              "foreign_links": False, "stall_rate": 0.0, "stall_ms": 0}
 
 
 def free_port():
@@ -362,6 +363,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         latency = self.hub.faults.get(latency_key) or 0
         if latency:
             time.sleep(latency / 1000.0)
+        if self.hub.chance("stall_rate"):
+            time.sleep((self.hub.faults.get("stall_ms") or 0) / 1000.0)
         if self.hub.chance("error_rate"):
             code = self.hub.random.choice(self.hub.faults.get("error_codes") or [500])
             raise Reply(code, {"error": "injected fault"})
@@ -380,7 +383,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # --- routing --------------------------------------------------------------
     def route(self):
         p = self.raw_path
-        if self.origin == "storage":
+        if self.origin == "storage" and not self.foreign(p):
             return self.storage()
         if p.startswith("/_control/"):
             return self.control(p[len("/_control/"):])
@@ -390,6 +393,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.cdn_body(p[len("/_cdn_body/"):])
         if p.startswith("/_lfs/complete/"):
             return self.complete_multipart(p.rsplit("/", 1)[1])
+        if p.startswith("/_lfs/verify/"):
+            return self.verify_lfs(p.rsplit("/", 1)[1])
         if p == "/api/whoami-v2":
             self.limit("api")
             user = self.user()
@@ -411,6 +416,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.resolve(kind, m.group(2), m.group(4), raw=m.group(3) == "/raw/")
         self.limit("pages")
         raise HubError(404, "NotFound", f"no route for {p}")
+
+    def foreign(self, path):
+        """With foreign_links, the storage origin also answers tree pages and
+        LFS verify calls: the hub names it in Link headers and verify actions,
+        as a hostile or misconfigured hub could, and logs who sent a token."""
+        return bool(self.hub.faults.get("foreign_links")) and (
+            path.startswith("/api/") or path.startswith("/_lfs/verify/"))
+
+    def verify_lfs(self, oid):
+        self.bucket = "verify"
+        req = json.loads(self.body or b"{}")
+        if req.get("oid") != oid or not self.hub.store.has_lfs(oid):
+            raise HubError(404, "NotFound", f"no LFS object {oid}")
+        raise Reply(200, {"success": True})
 
     @staticmethod
     def split_rev(rest):
@@ -480,7 +499,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             cursor = base64.urlsafe_b64encode(str(start + size).encode()).decode()
             query = urllib.parse.urlencode({"recursive": str(recursive).lower(),
                                             "expand": str(expand).lower(), "cursor": cursor})
-            next_url = f"{self.hub.urls['hub']}/api/{KINDS[kind]}/{repo_id}/tree/{rest}?{query}"
+            origin = self.hub.urls["storage" if self.hub.faults.get("foreign_links") else "hub"]
+            next_url = f"{origin}/api/{KINDS[kind]}/{repo_id}/tree/{rest}?{query}"
             headers["Link"] = f'<{next_url}>; rel="next"'
         if expand:
             for e in page:
@@ -644,6 +664,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         "href": self.hub.signed_url("hub", f"/_lfs/complete/{oid}", 3600), "header": header}}
                 else:
                     entry["actions"] = {"upload": {"href": self.hub.signed_url("storage", f"/put/{oid}", 3600)}}
+                if self.hub.faults.get("foreign_links"):
+                    entry["actions"]["verify"] = {"href": f"{self.hub.urls['storage']}/_lfs/verify/{oid}"}
             out.append(entry)
         raise Reply(200, {"transfer": "basic", "objects": out}, content_type="application/vnd.git-lfs+json")
 
