@@ -114,6 +114,8 @@ static const struct command_help commands[] = {
      "line with TAB-separated mirrors tried in turn, and indented dir=, out= and\n"
      "checksum=sha-256=HEX lines (file:// URLs allowed).  Failed requests are\n"
      "retried with backoff and resumed with Range; 401/403/404 are final.\n"
+     "Redirects are followed (at most 10, http(s) only).  A manifest URL that\n"
+     "cannot be sized fails the run (exit 1); an empty manifest exits 2.\n"
      "`ferry get NAME` copies the config's remote NAME into its root NAME.\n"
      "\n"
      "--hf-cache [DIR] (or --hf-cache=DIR) writes a Hub repository in the Hugging\n"
