@@ -15,6 +15,7 @@
 #define FETCH_BACKOFF_BASE 0.25
 #define FETCH_BACKOFF_CAP 30.0
 #define FETCH_THROTTLE_CAP 330.0  /* a 5-minute window and a margin */
+#define FETCH_PROBE_BODY_MAX 65536
 
 struct fetch {
     char **urls;
@@ -25,6 +26,7 @@ struct fetch {
     int fd;
     long long offset, length, size;
     bool head;
+    bool head_refused;            /* a probe asks with a one-byte GET instead */
     long long probed_size, probed_mtime;
 
     char *url;                    /* what the next or current request asks */
@@ -142,12 +144,13 @@ static void launch(struct fetch *f)
         .url = f->url,
         .auth = f->auth,
         .local_file = !f->url_is_hop,
-        .head = f->head,
-        .range_start = start,
-        .range_end = whole || f->head ? -1 : end,
+        .head = f->head && !f->head_refused,
+        .range_start = f->head ? 0 : start,
+        .range_end = f->head_refused ? 0 : whole || f->head ? -1 : end,
         .fd = f->fd,
         .fd_offset = start,
-        .max_body = f->length - f->done > 0 ? f->length - f->done : 1,
+        /* A probe's answer is a byte, or an error page kept for its message. */
+        .max_body = f->head ? FETCH_PROBE_BODY_MAX : f->length - f->done > 0 ? f->length - f->done : 1,
     };
     f->t = net_start(&req);
 }
@@ -219,10 +222,15 @@ static int follow(struct fetch *f, const char *location, struct ferry_error *err
     return next_mirror(f, FERRY_EFAIL, err);
 }
 
-/* A probe's answer: the size (and time) of what a GET would bring. */
+/* A probe's answer: the size (and time) of what a GET would bring; after a
+ * one-byte GET, the total of its Content-Range. */
 static int probed(struct fetch *f, struct ferry_error *err)
 {
-    f->probed_size = net_content_length(f->t);
+    const char *cr = net_headers(f->t)->content_range;
+    const char *total = cr ? strchr(cr, '/') : NULL;
+    f->probed_size = net_status(f->t) == 206 || net_status(f->t) == 416
+                   ? (total && total[1] != '*' ? atoll(total + 1) : -1)
+                   : net_content_length(f->t);
     f->probed_mtime = net_last_modified(f->t);
     if (f->probed_size >= 0)
         return 0;
@@ -249,8 +257,14 @@ static int settle(struct fetch *f, struct ferry_error *err)
     }
     if (status >= 300 && status < 400 && h->location)
         return follow(f, h->location, err);
-    if (f->head && (status == 0 || (status >= 200 && status < 300)))
+    if (f->head && (status == 0 || (status >= 200 && status < 300) ||
+                    (f->head_refused && status == 416)))
         return probed(f, err);
+    if (f->head && !f->head_refused && (status == 403 || status == 405 || status == 501)) {
+        /* Some servers (URLs signed for GET) refuse HEAD: ask for one byte. */
+        f->head_refused = true;
+        return FETCH_WAITING;
+    }
     if (status == 0 || (status >= 200 && status < 300)) {
         bool asked_range = !(f->offset == 0 && f->done - got == 0 && f->length == f->size);
         if (status == 206 && !range_matches(f))

@@ -12,6 +12,7 @@ www=$WORK/www
 mkdir -p "$www/pub" "$www/private"
 for i in 1 2 3 4 5 6; do head -c $((20000 + i)) /dev/urandom > "$www/f$i.bin"; done
 head -c $((3 * 1024 * 1024 + 7)) /dev/urandom > "$www/big.bin"
+: > "$www/empty.bin"
 printf 'top secret\n' > "$WORK/secret"
 chmod 600 "$WORK/secret"
 # HEAD answers 200 from these files; only a GET is redirected.
@@ -19,8 +20,8 @@ cp "$WORK/secret" "$www/sneaky.bin"
 cp "$WORK/secret" "$www/pub/jump.bin"
 cp "$WORK/secret" "$www/private/jump.bin"
 # Relative redirects of every kind, one to another origin (localhost is not
-# 127.0.0.1), an endless loop, and GET-only redirects to file:// and out of
-# pub/.
+# 127.0.0.1), an endless loop, files that refuse HEAD, and GET-only
+# redirects to file:// and out of pub/.
 NGINX_EXTRA='
     location ~ ^/r301/(.*)$ { return 301 /$1; }
     location ~ ^/r302/(.*)$ { return 302 /$1; }
@@ -29,6 +30,7 @@ NGINX_EXTRA='
     location ~ ^/r308/(.*)$ { return 308 /$1; }
     location ~ ^/other/(.*)$ { return 302 http://localhost:$server_port/r307/$1; }
     location /loop/ { return 302 /loop/; }
+    location ~ ^/nohead/(.*)$ { if ($request_method = HEAD) { return 405; } alias '"$www"'/$1; }
     location = /sneaky.bin { if ($request_method = GET) { return 302 file://'"$WORK"'/secret; } }
     location = /pub/jump.bin { if ($request_method = GET) { return 302 /private/jump.bin; } }
 '
@@ -50,6 +52,13 @@ check "the one on another origin too" cmp "$WORK/red/f6.bin" "$www/f6.bin"
 may_fail ferry_np 2 get --yes -q --progress never --chunk-size 1m "$WEB/other/big.bin" "$WORK/bigred"
 check "a chunked file behind two redirects, -np 2: exit 0 ($status)" test "$status" -eq 0
 check "arrives whole" cmp "$WORK/bigred/big.bin" "$www/big.bin"
+
+# A server that refuses HEAD (a URL signed for GET) is asked for one byte.
+printf '%s/nohead/f1.bin\n%s/r302/nohead/empty.bin\n' "$WEB" "$WEB" > "$WORK/nohead.txt"
+may_fail get "@$WORK/nohead.txt" "$WORK/nohead" > "$WORK/nohead.out" 2>&1
+check "HEAD refused: exit 0 ($status)" test "$status" -eq 0
+check "the file arrives" cmp "$WORK/nohead/f1.bin" "$www/f1.bin"
+check "and an empty one" test -f "$WORK/nohead/empty.bin" -a ! -s "$WORK/nohead/empty.bin"
 
 may_fail get "$WEB/loop/x.bin" "$WORK/loop" > "$WORK/loop.out" 2>&1
 check "an endless redirect fails: exit 1 ($status)" test "$status" -eq 1
