@@ -1,10 +1,11 @@
 /* http(s):// URLs and aria2-style manifests (@FILE) as a source.
  *
- * A URL is a one-line manifest.  Rank 0 asks every entry's first mirror for
- * its size (HEAD, several at a time; a file:// mirror is stat'ed), falling
- * back to the next mirror, and shares the listing.  A manifest's sha-256
- * checksum becomes the entry's content hash, checked before the file is
- * renamed into place. */
+ * A URL is a one-line manifest.  Rank 0 asks every entry for its size (a
+ * HEAD through fetch, several at a time: redirects, retries and mirrors as
+ * for the download itself) and shares the listing.  An entry that cannot be
+ * sized is remembered with its reason and fails the run; it never just
+ * drops out of it.  A manifest's sha-256 checksum becomes the entry's
+ * content hash, checked before the file is renamed into place. */
 #include "remote.h"
 #include "ferry/comm.h"
 #include "ferry/fetch.h"
