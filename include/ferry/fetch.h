@@ -25,7 +25,7 @@
 struct fetch_spec {
     const char *const *urls;      /* mirrors, tried in turn */
     size_t n_urls;
-    const struct net_auth *auth;  /* the token and its origin; may be NULL; must outlive the fetch */
+    const struct net_auth *auth;  /* the token and its origin, or NULL; outlives the fetch */
     /* Each redirect target must pass this (allowed_prefixes); may be NULL. */
     int (*check_hop)(const char *url, struct ferry_error *err);
     bool head;                    /* a probe: HEAD, no bytes; see fetch_probed */

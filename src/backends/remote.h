@@ -11,7 +11,7 @@
 struct remote_entry {
     char *path;                  /* relative to the root, checked safe */
     long long size, mtime;
-    unsigned mode;               /* what the copy gets: 0644, less where a file:// source is closed */
+    unsigned mode;               /* the copy's: 0644, less where a file:// source has less */
     char *etag;                  /* "sha256:HEX", "sha1:HEX" or NULL */
     char **urls;                 /* mirrors; none: url_prefix + path */
     size_t n_urls;

@@ -150,7 +150,9 @@ static void launch(struct fetch *f)
         .fd = f->fd,
         .fd_offset = start,
         /* A probe's answer is a byte, or an error page kept for its message. */
-        .max_body = f->head ? FETCH_PROBE_BODY_MAX : f->length - f->done > 0 ? f->length - f->done : 1,
+        .max_body = f->head                ? FETCH_PROBE_BODY_MAX
+                    : f->length > f->done ? f->length - f->done
+                                          : 1,
     };
     f->t = net_start(&req);
 }
