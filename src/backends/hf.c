@@ -118,14 +118,6 @@ struct net_transfer *hf_api(struct hf_backend *hb, const struct net_request *req
     }
 }
 
-/* One GET on the Hub's API, with retries. */
-static struct net_transfer *api_get(struct hf_backend *hb, const char *url,
-                                    struct ferry_error *err)
-{
-    struct net_request req = {.url = url, .token = hb->remote.token, .fd = -1, .range_end = -1};
-    return hf_api(hb, &req, true, err);
-}
-
 cJSON *hf_json(struct hf_backend *hb, struct net_transfer *t, const char *what,
                struct ferry_error *err)
 {
@@ -136,32 +128,27 @@ cJSON *hf_json(struct hf_backend *hb, struct net_transfer *t, const char *what,
     return json;
 }
 
-/* An answer that came but makes no sense: name the request, then what is wrong. */
-static int bad_answer(struct hf_backend *hb, const char *url, const struct ferry_error *why,
-                      struct ferry_error *err)
-{
-    struct net_request req = {.url = url};
-    char *what = hf_request_name(hb, &req);
-    err_set(err, why->code, "%s: %s", what, why->msg);
-    free(what);
-    return err->code;
-}
-
-/* One GET whose answer is read by parse: 0, or err names the request. */
+/* One call whose answer is read by parse: a GET, or a POST of a JSON body.
+ * 0, or err names the request and what went wrong. */
 typedef int (*answer_fn)(const char *text, size_t len, void *out, struct ferry_error *err);
 
-static int api_read(struct hf_backend *hb, const char *url, answer_fn parse, void *out,
-                    char **next, struct ferry_error *err)
+static int api_read(struct hf_backend *hb, const char *url, const char *body, answer_fn parse,
+                    void *out, char **next, struct ferry_error *err)
 {
-    struct net_transfer *t = api_get(hb, url, err);
+    struct net_request req = {.url = url, .token = hb->remote.token, .post_body = body,
+                              .fd = -1, .range_end = -1};
+    struct net_transfer *t = hf_api(hb, &req, true, err);
     if (!t)
         return err->code;
     size_t len;
     const char *text = net_body(t, &len);
     struct ferry_error why = {0};
     int rc = parse(text, len, out, &why);
-    if (rc != 0)
-        bad_answer(hb, url, &why, err);
+    if (rc != 0) {
+        char *what = hf_request_name(hb, &req);
+        err_set(err, why.code, "%s: %s", what, why.msg);
+        free(what);
+    }
     if (next)
         *next = rc == 0 && net_headers(t)->link_next ? xstrdup(net_headers(t)->link_next) : NULL;
     net_free(t);
@@ -192,7 +179,7 @@ static char *revision_commit(struct hf_backend *hb, long long *when, struct ferr
     char *url = xasprintf("%s/api/%s/%s/revision/%s", hb->endpoint, kind, hb->url.repo_id, rev);
     free(rev);
     struct revision r;
-    int rc = api_read(hb, url, read_revision, &r, NULL, err);
+    int rc = api_read(hb, url, NULL, read_revision, &r, NULL, err);
     free(url);
     if (rc != 0)
         return NULL;
@@ -242,7 +229,7 @@ static int list_tree(struct hf_backend *hb, long long when, struct ferry_error *
     long long pages = 0;
     while (url && rc == 0) {
         char *next = NULL;
-        rc = api_read(hb, url, read_tree_page, &listed, &next, err);
+        rc = api_read(hb, url, NULL, read_tree_page, &listed, &next, err);
         free(url);
         url = next;
         pages++;
@@ -258,13 +245,54 @@ static int list_tree(struct hf_backend *hb, long long when, struct ferry_error *
     return rc;
 }
 
+static int read_paths_info(const char *text, size_t len, void *out, struct ferry_error *err)
+{
+    return hfjson_paths_info(text, len, out, err);
+}
+
+/* Is PATH a file?  Then the listing is that file alone, under its basename
+ * in DST (as curl -O and hf download put it), and the root its folder. */
+static int single_file(struct hf_backend *hb, long long when, bool *file,
+                       struct ferry_error *err)
+{
+    char *url = xasprintf("%s/api/%s/%s/paths-info/%s", hb->endpoint,
+                          hfurl_api_kind(hb->url.type), hb->url.repo_id, hb->commit);
+    cJSON *ask = cJSON_CreateObject();
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(ask, "paths"), cJSON_CreateString(hb->url.path));
+    cJSON_AddBoolToObject(ask, "expand", false);
+    char *body = cJSON_PrintUnformatted(ask);
+    cJSON_Delete(ask);
+    struct hfjson_entries info = {0};
+    int rc = api_read(hb, url, body, read_paths_info, &info, NULL, err);
+    const struct hfjson_entry *e = NULL;
+    for (size_t i = 0; rc == 0 && i < info.count; i++)
+        if (strcmp(info.entry[i].path, hb->url.path) == 0)
+            e = &info.entry[i];
+    if (rc == 0 && !e)
+        rc = err_set(err, FERRY_ENOTFOUND, "%s: no file or folder '%s' at commit %.12s (%s)",
+                     hb->remote.base.location, hb->url.path, hb->commit, url);
+    *file = rc == 0 && !e->directory;
+    if (*file) {
+        char *slash = strrchr(hb->url.path, '/');
+        *(slash ? slash : hb->url.path) = '\0';
+        add_file(hb, e, when);
+    }
+    hfjson_entries_free(&info);
+    free(body);
+    free(url);
+    return rc;
+}
+
 static int list_on_rank0(struct hf_backend *hb, struct ferry_error *err)
 {
     int rc = net_init(err);
     long long when = 0;
+    bool file = false;
     if (rc == 0)
         rc = resolve_revision(hb, &when, err);
-    if (rc == 0)
+    if (rc == 0 && *hb->url.path)
+        rc = single_file(hb, when, &file, err);
+    if (rc == 0 && !file)
         rc = list_tree(hb, when, err);
     if (rc == 0 && hb->remote.count == 0 && hb->remote.n_refused == 0 && *hb->url.path)
         rc = err_set(err, FERRY_ENOTFOUND, "%s: no files under '%s' at commit %.12s",
@@ -285,11 +313,16 @@ static int hf_prepare(struct backend *b, MPI_Comm comm, struct ferry_error *err)
         return rc;
     struct pack p;
     pack_init(&p);
-    if (rank == 0)
+    if (rank == 0) {
         pack_str(&p, hb->commit);
+        pack_str(&p, hb->url.path);     /* a single file's folder */
+    }
     comm_bcast_pack(comm, &p);
-    if (rank != 0)
+    if (rank != 0) {
         hb->commit = unpack_str(&p);
+        free(hb->url.path);
+        hb->url.path = unpack_str(&p);
+    }
     pack_free(&p);
     char *root = net_escape(hb->url.path, true);
     hb->remote.url_prefix = xasprintf("%s/%s%s/resolve/%s/%s%s", hb->endpoint,
