@@ -333,6 +333,48 @@ static int hf_prepare(struct backend *b, MPI_Comm comm, struct ferry_error *err)
     return 0;
 }
 
+/* hb's listing into another under folder, each file by its own resolve URL
+ * at the listed commit. */
+static void merge_listing(struct remote_backend *into, const struct hf_backend *hb,
+                          const char *folder)
+{
+    const struct remote_backend *from = &hb->remote;
+    for (size_t i = 0; i < from->count; i++) {
+        const struct remote_entry *e = &from->entries[i];
+        char *path = xasprintf("%s/%s", folder, e->path);
+        char *escaped = net_escape(e->path, true);
+        char *url = xasprintf("%s%s", from->url_prefix, escaped);
+        size_t before = into->count;
+        remote_add(into, path, e->size, e->mtime, e->etag, &url, 1);
+        if (into->count > before)
+            into->entries[before].hub = true;
+        free(url);
+        free(escaped);
+        free(path);
+    }
+    into->refused = xrealloc(into->refused,
+                             (into->n_refused + from->n_refused + 1) * sizeof *into->refused);
+    for (size_t i = 0; i < from->n_refused; i++)
+        into->refused[into->n_refused++] = xasprintf("%s/%s", folder, from->refused[i]);
+}
+
+int hf_list_into(struct remote_backend *into, const char *location, const char *folder,
+                 MPI_Comm comm, struct ferry_error *err)
+{
+    struct backend *b = NULL;
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    int rc = backend_open(location, &b, err);
+    if (rc == 0)
+        rc = b->ops->prepare(b, comm, err);
+    if (rc == 0 && rank == 0)
+        merge_listing(into, hf_of(b), folder);
+    if (rc == 0 && !into->token && hf_of(b)->remote.token)
+        into->token = xstrdup(hf_of(b)->remote.token);
+    backend_close(b);
+    return rc;
+}
+
 /* HEAD each LFS file's resolve URL, several at a time, and keep the CDN URL
  * the redirect names.  Regular files are served by the Hub itself: asking
  * would cost a resolve call and tell nothing. */

@@ -35,6 +35,13 @@ cJSON *hf_json(struct hf_backend *hb, struct net_transfer *t, const char *what,
 /* The commit the revision points at now (a fresh string), or NULL. */
 char *hf_head(struct hf_backend *hb, struct ferry_error *err);
 
+/* List the Hub location (hf://...) as a source would, on every rank of
+ * comm, and add its files to into (rank 0's listing) under folder, each with
+ * its own resolve URL at the listed commit and the token for the Hub's
+ * origin: how a manifest's hf:// lines join its URLs. */
+int hf_list_into(struct remote_backend *into, const char *location, const char *folder,
+                 MPI_Comm comm, struct ferry_error *err);
+
 /* Backend operations for a destination (hfpush.c). */
 int hf_create(struct backend *b, bool public, struct ferry_error *err);
 int hf_push(struct backend *b, MPI_Comm comm, struct backend *src, const struct plan *plan,

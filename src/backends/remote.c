@@ -99,6 +99,7 @@ void remote_share(struct remote_backend *rb, MPI_Comm comm)
             pack_u64(&p, e->n_urls);
             for (size_t u = 0; u < e->n_urls; u++)
                 pack_str(&p, e->urls[u]);
+            pack_u64(&p, e->hub);
         }
     }
     comm_bcast_pack(comm, &p);
@@ -126,6 +127,7 @@ void remote_share(struct remote_backend *rb, MPI_Comm comm)
             e->urls = e->n_urls ? xcalloc(e->n_urls, sizeof *e->urls) : NULL;
             for (size_t u = 0; u < e->n_urls; u++)
                 e->urls[u] = unpack_str(&p);
+            e->hub = unpack_u64(&p) != 0;
         }
     }
     pack_free(&p);
@@ -222,7 +224,7 @@ int remote_read_start(struct backend *b, const struct read_spec *spec,
     char *own_url = NULL;
     const char *const *urls = (const char *const *)e->urls;
     size_t n_urls = e->n_urls;
-    const char *token = NULL;
+    const char *token = e->hub ? rb->token : NULL;
     if (n_urls == 0) {
         char *escaped = net_escape(e->path, true);
         own_url = xasprintf("%s%s", rb->url_prefix, escaped);

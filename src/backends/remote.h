@@ -13,6 +13,7 @@ struct remote_entry {
     char *etag;                  /* "sha256:HEX", "sha1:HEX" or NULL */
     char **urls;                 /* mirrors; none: url_prefix + path */
     size_t n_urls;
+    bool hub;                    /* urls are on the Hub's origin: send the token there */
 };
 
 struct remote_backend {
