@@ -129,6 +129,12 @@ cJSON *hf_json(struct hf_backend *hb, struct net_transfer *t, const char *what,
     return json;
 }
 
+static bool same_origin(const char *a, const char *b)
+{
+    char oa[512], ob[512];
+    return net_origin(a, oa, sizeof oa) && net_origin(b, ob, sizeof ob) && strcmp(oa, ob) == 0;
+}
+
 /* One call whose answer is read by parse: a GET, or a POST of a JSON body.
  * 0, or err names the request and what went wrong. */
 typedef int (*answer_fn)(const char *text, size_t len, void *out, struct ferry_error *err);
@@ -150,8 +156,15 @@ static int api_read(struct hf_backend *hb, const char *url, const char *body, an
         err_set(err, why.code, "%s: %s", what, why.msg);
         free(what);
     }
+    const char *link = rc == 0 && next ? net_headers(t)->link_next : NULL;
+    if (link && !same_origin(link, hb->endpoint)) {
+        char *what = hf_request_name(hb, &req);
+        rc = err_set(err, FERRY_EFAIL, "%s: the next page is on another origin (%.200s): the "
+                     "token goes to the Hub only", what, link);
+        free(what);
+    }
     if (next)
-        *next = rc == 0 && net_headers(t)->link_next ? xstrdup(net_headers(t)->link_next) : NULL;
+        *next = rc == 0 && link ? xstrdup(link) : NULL;
     net_free(t);
     return rc;
 }
@@ -225,21 +238,21 @@ static int list_tree(struct hf_backend *hb, long long when, struct ferry_error *
     char *url = xasprintf("%s/api/%s/%s/tree/%s%s%s?recursive=true&expand=false", hb->endpoint,
                           kind, hb->url.repo_id, hb->commit, *path ? "/" : "", path);
     free(path);
-    struct hfjson_entries listed = {0};
     int rc = 0;
     long long pages = 0;
     while (url && rc == 0) {
         char *next = NULL;
-        rc = api_read(hb, url, NULL, read_tree_page, &listed, &next, err);
+        struct hfjson_entries page = {0};
+        rc = api_read(hb, url, NULL, read_tree_page, &page, &next, err);
+        for (size_t i = 0; rc == 0 && i < page.count; i++)
+            if (!page.entry[i].directory)
+                add_file(hb, &page.entry[i], when);
+        hfjson_entries_free(&page);
         free(url);
         url = next;
         pages++;
     }
     free(url);
-    for (size_t i = 0; rc == 0 && i < listed.count; i++)
-        if (!listed.entry[i].directory)
-            add_file(hb, &listed.entry[i], when);
-    hfjson_entries_free(&listed);
     if (rc == 0)
         FLOG(LOG_INFO, "%s: %zu files at commit %.12s (%lld listing pages)",
              hb->remote.base.location, hb->remote.count, hb->commit, pages);

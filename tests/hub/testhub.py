@@ -58,8 +58,10 @@ FAULT_KEYS = {"error_rate": 0.0, "error_codes": [500, 502, 503], "reset_rate": 0
               "latency_ms": 0, "cdn_limit_rate": 0, "cdn_expire_now": False, "lose_commit_response": 0,
               "cdn_reset_rate": 0.0, "cdn_flip_rate": 0.0, "cdn_latency_ms": 0, "storage_latency_ms": 0}
 # Hostile answers: {"tree": TEXT, "revision": TEXT, "paths-info": TEXT} answers that API call of
-# any repo with 200 and TEXT as the body, as a broken or malicious Hub would.
+# any repo with 200 and TEXT as the body, as a broken or malicious Hub would; hostile_next: every
+# tree page's Link names this URL as the next page.
 FAULT_KEYS["hostile_answers"] = {}
+FAULT_KEYS["hostile_next"] = ""
 
 
 def free_port():
@@ -488,6 +490,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                             "expand": str(expand).lower(), "cursor": cursor})
             next_url = f"{self.hub.urls['hub']}/api/{KINDS[kind]}/{repo_id}/tree/{rest}?{query}"
             headers["Link"] = f'<{next_url}>; rel="next"'
+        if self.hub.faults.get("hostile_next"):
+            headers["Link"] = f'<{self.hub.faults["hostile_next"]}>; rel="next"'
         if expand:
             for e in page:
                 e["lastCommit"] = {"id": sha, "title": "", "date": "2026-01-01T00:00:00.000Z"}

@@ -64,6 +64,14 @@ hub_faults '{"error_rate": 1.0, "error_codes": [500]}'
 refused http500 2 "$HUB/api/datasets/alice/ds/revision/main" "HTTP 500 (after 8 tries)"
 hub_faults '{"error_rate": 0}'
 
+# A next page on another origin would carry the token there: refused unasked.
+cdn=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cdn"])' "$WORK/hub/urls.json")
+hub_faults "{\"hostile_next\": \"$cdn/api/datasets/alice/ds/tree/x\"}"
+refused next-elsewhere 2 "$tree_url" "the next page is on another origin ($cdn/api/"
+check "the token never reached the CDN" python3 "$HUBLOG" "$WORK/hub" --assert-no-auth-at cdn,storage
+check "nothing was asked there" test "$(hub_count origin=cdn)" -eq 0
+hub_faults '{"hostile_next": ""}'
+
 attempt good 2
 check "the same get with honest answers: exit 0 ($status)" test "$status" -eq 0
 check "every file is right" matches_manifest "$WORK/good" "$WORK/ds.jsonl"
