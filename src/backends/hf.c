@@ -3,9 +3,9 @@
  * Rank 0 resolves the revision to a commit once and lists the tree at that
  * commit (a page per 1,000 files), or, when PATH names a file, that file
  * alone; every download URL names the commit, so a push during the run
- * cannot mix two versions.  The answers are read by hfjson.c.  Files download through
- * /resolve/, which redirects LFS files to a signed CDN URL; the token goes to
- * the Hub's own origin only (see fetch.h). */
+ * cannot mix two versions.  hfjson.c reads the answers.  Files download
+ * through /resolve/, which redirects LFS files to a signed CDN URL; the token
+ * goes to the Hub's own origin only (see fetch.h). */
 #include "hf.h"
 #include "ferry/comm.h"
 #include "ferry/fetch.h"

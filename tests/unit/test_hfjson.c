@@ -90,7 +90,8 @@ static void revisions(void)
 {
     char sha[41];
     long long when = 0;
-    static const char good[] = "{\"sha\":\"" SHA1 "\",\"lastModified\":\"2024-01-02T03:04:05.000Z\"}";
+    static const char good[] =
+        "{\"sha\":\"" SHA1 "\",\"lastModified\":\"2024-01-02T03:04:05.000Z\"}";
     CHECK(hfjson_revision(good, sizeof good - 1, sha, &when, &err) == 0);
     CHECK(strcmp(sha, SHA1) == 0 && when == 1704164645);
     CHECK(hfjson_revision("{\"sha\":\"" SHA1 "\"}", 50, sha, &when, &err) == 0 && when == -1);
@@ -107,7 +108,8 @@ static void revisions(void)
 static void paths_info(void)
 {
     struct hfjson_entries e = {0};
-    static const char text[] = "[{\"type\":\"file\",\"oid\":\"" SHA1 "\",\"size\":3,\"path\":\"f\"}]";
+    static const char text[] =
+        "[{\"type\":\"file\",\"oid\":\"" SHA1 "\",\"size\":3,\"path\":\"f\"}]";
     CHECK(hfjson_paths_info(text, sizeof text - 1, &e, &err) == 0 && e.count == 1);
     CHECK(hfjson_paths_info("{\"a\":1}", 7, &e, &err) == FERRY_EFAIL &&
           strstr(err.msg, "paths-info answer is not a list"));
