@@ -29,10 +29,8 @@ static int hub_folder(const struct pending *p, const char *name, char **file,
                       struct ferry_error *err)
 {
     int line = p->e.line;
-    for (size_t i = 0; i < p->e.n_urls; i++)
-        if (p->e.n_urls > 1 && strncmp(p->e.urls[i], "hf://", 5) == 0)
-            return err_set(err, FERRY_EUSAGE, "%s:%d: an hf:// location has no mirrors", name,
-                           line);
+    if (p->e.n_urls > 1)
+        return err_set(err, FERRY_EUSAGE, "%s:%d: an hf:// location has no mirrors", name, line);
     if (p->e.sha256)
         return err_set(err, FERRY_EUSAGE, "%s:%d: an hf:// location takes no checksum= (the "
                        "Hub gives each file's hash)", name, line);
