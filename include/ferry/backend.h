@@ -145,6 +145,11 @@ void backend_close(struct backend *b);
  * remote backend before it makes a request. */
 void backend_set_allowed(char **prefixes, size_t n);
 int backend_check_allowed(const char *location, struct ferry_error *err);
+/* Does prefix allow location?  A Hub prefix is "hf://[KIND/]OWNER[/NAME...]"
+ * or the same without "hf://" (no KIND: a model, as in hf:// locations); a
+ * match ends at a boundary ('/', '@' for the Hub; '/', '?', '#' for URLs)
+ * unless the prefix ends with '/'. */
+bool backend_prefix_allows(const char *prefix, const char *location);
 
 extern const struct backend_ops backend_local;
 extern const struct backend_ops backend_hf;

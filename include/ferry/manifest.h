@@ -4,6 +4,9 @@
  *     dir=shards
  *     out=x.tar
  *     checksum=sha-256=HEX
+ * A line may also name a Hub repository, folder or file (hf://..., no
+ * mirrors, no checksum): its path is then the folder its files land under,
+ * dir=/out=, OUT defaulting to OWNER/NAME.
  * '#' lines and blank lines are skipped; options ferry has no use for are
  * ignored, as aria2 would use them for things ferry decides itself.  Paths
  * are checked here: nothing a manifest says can lead outside the
@@ -15,7 +18,8 @@
 #include "ferry/err.h"
 
 struct manifest_entry {
-    char **urls;          /* one or more mirrors, tried in turn; http, https or file */
+    char **urls;          /* one or more mirrors, tried in turn; http, https or file;
+                           * or one hf:// location */
     size_t n_urls;
     char *path;           /* dir/out relative to the destination, '/'-separated */
     char *sha256;         /* lower-case hex, or NULL when no checksum was given */

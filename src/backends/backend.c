@@ -20,12 +20,47 @@ void backend_set_allowed(char **prefixes, size_t n)
     n_allowed_prefixes = n;
 }
 
+/* What follows "hf://" and the default kind's "models/": a Hub prefix may be
+ * written "hf://datasets/O/N", "datasets/O/N" or "O/N" (a model, as in
+ * hf://O/N).  NULL for a URL of another scheme. */
+static const char *hub_part(const char *s)
+{
+    if (strncmp(s, "hf://", 5) == 0)
+        s += 5;
+    else if (strstr(s, "://"))
+        return NULL;
+    return strncmp(s, "models/", 7) == 0 ? s + 7 : s;
+}
+
+bool backend_prefix_allows(const char *prefix, const char *location)
+{
+    bool hub = strncmp(location, "hf://", 5) == 0;
+    const char *p = hub_part(prefix), *l = hub ? hub_part(location) : location;
+    if (hub != (p != NULL))
+        return false;
+    if (!hub)
+        p = prefix;
+    size_t n = strlen(p);
+    /* "datasets/O/" and "datasets/O" both mean O's datasets. */
+    while (hub && n > 0 && p[n - 1] == '/')
+        n--;
+    if (n == 0)
+        return hub;
+    if (strncmp(l, p, n) != 0)
+        return false;
+    /* Only at a boundary: "O/N" must not allow "O/NN", nor a host a longer
+     * host, another port or "host@elsewhere". */
+    char next = l[n];
+    return p[n - 1] == '/' || next == '\0' || next == '/' ||
+           (hub ? next == '@' : next == '?' || next == '#');
+}
+
 int backend_check_allowed(const char *location, struct ferry_error *err)
 {
     if (n_allowed_prefixes == 0)
         return 0;
     for (size_t i = 0; i < n_allowed_prefixes; i++)
-        if (strncmp(location, allowed_prefixes[i], strlen(allowed_prefixes[i])) == 0)
+        if (backend_prefix_allows(allowed_prefixes[i], location))
             return 0;
     return err_set(err, FERRY_EUSAGE, "%s: not under any of the config's allowed_prefixes "
                    "(%s%s): refused before any request", location, allowed_prefixes[0],

@@ -1,13 +1,15 @@
 /* Hugging Face Hub repositories as a source: hf://datasets/OWNER/NAME[@REV][/PATH].
  *
  * Rank 0 resolves the revision to a commit once and lists the tree at that
- * commit (a page per 1,000 files); every download URL names the commit, so a
- * push during the run cannot mix two versions.  Files download through
- * /resolve/, which redirects LFS files to a signed CDN URL; the token goes to
- * the Hub's own origin only (see fetch.h). */
+ * commit (a page per 1,000 files), or, when PATH names a file, that file
+ * alone; every download URL names the commit, so a push during the run
+ * cannot mix two versions.  hfjson.c reads the answers.  Files download
+ * through /resolve/, which redirects LFS files to a signed CDN URL; the token
+ * goes to the Hub's own origin only (see fetch.h). */
 #include "hf.h"
 #include "ferry/comm.h"
 #include "ferry/fetch.h"
+#include "ferry/hfjson.h"
 #include "ferry/hfurl.h"
 #include "ferry/limiter.h"
 #include "ferry/log.h"
@@ -65,6 +67,12 @@ static struct hf_backend *hf_of(struct backend *b)
     return (struct hf_backend *)b;
 }
 
+char *hf_request_name(const struct hf_backend *hb, const struct net_request *req)
+{
+    const char *method = req->post_body ? "POST" : req->head ? "HEAD" : "GET";
+    return xasprintf("%s: %s %s", hb->remote.base.location, method, req->url);
+}
+
 struct net_transfer *hf_api(struct hf_backend *hb, const struct net_request *req, bool retry,
                             struct ferry_error *err)
 {
@@ -85,13 +93,16 @@ struct net_transfer *hf_api(struct hf_backend *hb, const struct net_request *req
                          (retry && (net_outcome(t) == NET_TRANSPORT || status == 408 ||
                                     status >= 500));
         if (!transient || attempt >= HF_API_ATTEMPTS) {
+            char *what = hf_request_name(hb, req);
             if (net_outcome(t) == NET_ANSWERED)
                 fetch_http_error(status, h->error_code, h->error_message,
-                                 net_auth_applies(req->auth, req->url),
-                                 hb->remote.base.location, err);
+                                 net_auth_applies(req->auth, req->url), what, err);
             else
-                err_set(err, FERRY_EFAIL, "%s: %s (after %d tries)", hb->remote.base.location,
-                        net_reason(t), attempt);
+                err_set(err, FERRY_EFAIL, "%s: %s", what, net_reason(t));
+            size_t n = strlen(err->msg);
+            if (attempt > 1)
+                snprintf(err->msg + n, sizeof err->msg - n, " (after %d tries)", attempt);
+            free(what);
             net_free(t);
             return NULL;
         }
@@ -108,14 +119,6 @@ struct net_transfer *hf_api(struct hf_backend *hb, const struct net_request *req
     }
 }
 
-/* One GET on the Hub's API, with retries. */
-static struct net_transfer *api_get(struct hf_backend *hb, const char *url,
-                                    struct ferry_error *err)
-{
-    struct net_request req = {.url = url, .auth = &hb->remote.auth, .fd = -1, .range_end = -1};
-    return hf_api(hb, &req, true, err);
-}
-
 cJSON *hf_json(struct hf_backend *hb, struct net_transfer *t, const char *what,
                struct ferry_error *err)
 {
@@ -126,13 +129,49 @@ cJSON *hf_json(struct hf_backend *hb, struct net_transfer *t, const char *what,
     return json;
 }
 
-/* "2024-01-02T03:04:05.000Z" as unix seconds, or now. */
-static long long parse_time(const char *text)
+/* One call whose answer is read by parse: a GET, or a POST of a JSON body.
+ * 0, or err names the request and what went wrong. */
+typedef int (*answer_fn)(const char *text, size_t len, void *out, struct ferry_error *err);
+
+static int api_read(struct hf_backend *hb, const char *url, const char *body, answer_fn parse,
+                    void *out, char **next, struct ferry_error *err)
 {
-    struct tm tm = {0};
-    if (text && strptime(text, "%Y-%m-%dT%H:%M:%S", &tm))
-        return (long long)timegm(&tm);
-    return (long long)time(NULL);
+    struct net_request req = {.url = url, .auth = &hb->remote.auth, .post_body = body,
+                              .fd = -1, .range_end = -1};
+    struct net_transfer *t = hf_api(hb, &req, true, err);
+    if (!t)
+        return err->code;
+    size_t len;
+    const char *text = net_body(t, &len);
+    struct ferry_error why = {0};
+    int rc = parse(text, len, out, &why);
+    if (rc != 0) {
+        char *what = hf_request_name(hb, &req);
+        err_set(err, why.code, "%s: %s", what, why.msg);
+        free(what);
+    }
+    /* A next page on another origin is asked without the token (net_auth). */
+    const char *link = rc == 0 && next ? net_headers(t)->link_next : NULL;
+    if (next)
+        *next = rc == 0 && link ? xstrdup(link) : NULL;
+    net_free(t);
+    return rc;
+}
+
+struct revision {
+    char sha[41];
+    long long modified;
+};
+
+static int read_revision(const char *text, size_t len, void *out, struct ferry_error *err)
+{
+    struct revision *r = out;
+    return hfjson_revision(text, len, r->sha, &r->modified, err);
+}
+
+static int read_tree_page(const char *text, size_t len, void *out, struct ferry_error *err)
+{
+    return hfjson_tree_page(text, len, out, err);
 }
 
 /* The commit the revision points at now, and its time (a fresh string). */
@@ -142,26 +181,13 @@ static char *revision_commit(struct hf_backend *hb, long long *when, struct ferr
     char *rev = net_escape(hb->url.revision ? hb->url.revision : "main", false);
     char *url = xasprintf("%s/api/%s/%s/revision/%s", hb->endpoint, kind, hb->url.repo_id, rev);
     free(rev);
-    struct net_transfer *t = api_get(hb, url, err);
+    struct revision r;
+    int rc = api_read(hb, url, NULL, read_revision, &r, NULL, err);
     free(url);
-    if (!t)
+    if (rc != 0)
         return NULL;
-    cJSON *json = hf_json(hb, t, "revision", err);
-    net_free(t);
-    if (!json)
-        return NULL;
-    const cJSON *sha = cJSON_GetObjectItemCaseSensitive(json, "sha");
-    const cJSON *modified = cJSON_GetObjectItemCaseSensitive(json, "lastModified");
-    char *commit = NULL;
-    if (cJSON_IsString(sha) && strlen(sha->valuestring) == 40) {
-        commit = xstrdup(sha->valuestring);
-        *when = parse_time(cJSON_IsString(modified) ? modified->valuestring : NULL);
-    } else {
-        err_set(err, FERRY_EFAIL, "%s: the Hub's revision answer has no commit id",
-                hb->remote.base.location);
-    }
-    cJSON_Delete(json);
-    return commit;
+    *when = r.modified >= 0 ? r.modified : (long long)time(NULL);
+    return xstrdup(r.sha);
 }
 
 char *hf_head(struct hf_backend *hb, struct ferry_error *err)
@@ -176,45 +202,22 @@ static int resolve_revision(struct hf_backend *hb, long long *when, struct ferry
     return hb->commit ? 0 : err->code;
 }
 
-/* One tree entry: files only; paths become relative to the location's PATH. */
-static int add_tree_entry(struct hf_backend *hb, const cJSON *item, long long when,
-                          struct ferry_error *err)
+/* A listed file, its path made relative to the location's PATH. */
+static void add_file(struct hf_backend *hb, const struct hfjson_entry *e, long long when)
 {
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(item, "type");
-    const cJSON *path = cJSON_GetObjectItemCaseSensitive(item, "path");
-    const cJSON *oid = cJSON_GetObjectItemCaseSensitive(item, "oid");
-    const cJSON *size = cJSON_GetObjectItemCaseSensitive(item, "size");
-    const cJSON *lfs = cJSON_GetObjectItemCaseSensitive(item, "lfs");
-    if (!cJSON_IsString(type) || !cJSON_IsString(path))
-        return err_set(err, FERRY_EFAIL, "%s: a tree entry without type or path",
-                       hb->remote.base.location);
-    if (strcmp(type->valuestring, "file") != 0)
-        return 0;
-    const char *rel = path->valuestring;
+    const char *rel = e->path;
     size_t root_len = strlen(hb->url.path);
     if (root_len) {
         if (strncmp(rel, hb->url.path, root_len) != 0 || rel[root_len] != '/')
-            return 0;
+            return;
         rel += root_len + 1;
     }
-    char etag[128];
-    long long bytes = cJSON_IsNumber(size) ? (long long)size->valuedouble : -1;
-    const cJSON *lfs_oid = cJSON_GetObjectItemCaseSensitive(lfs, "oid");
-    const cJSON *lfs_size = cJSON_GetObjectItemCaseSensitive(lfs, "size");
-    if (cJSON_IsString(lfs_oid)) {
-        snprintf(etag, sizeof etag, "sha256:%s", lfs_oid->valuestring);
-        if (cJSON_IsNumber(lfs_size))
-            bytes = (long long)lfs_size->valuedouble;
-    } else if (cJSON_IsString(oid)) {
-        snprintf(etag, sizeof etag, "sha1:%s", oid->valuestring);
-    } else {
-        etag[0] = '\0';
-    }
-    if (bytes < 0)
-        return err_set(err, FERRY_EFAIL, "%s: tree entry %s has no size", hb->remote.base.location,
-                       path->valuestring);
-    remote_add(&hb->remote, rel, bytes, when, etag[0] ? etag : NULL, NULL, 0);
-    return 0;
+    char etag[80] = "";
+    if (e->lfs_oid)
+        snprintf(etag, sizeof etag, "sha256:%s", e->lfs_oid);
+    else if (e->oid)
+        snprintf(etag, sizeof etag, "sha1:%s", e->oid);
+    remote_add(&hb->remote, rel, e->size, when, etag[0] ? etag : NULL, NULL, 0);
 }
 
 static int list_tree(struct hf_backend *hb, long long when, struct ferry_error *err)
@@ -227,31 +230,59 @@ static int list_tree(struct hf_backend *hb, long long when, struct ferry_error *
     int rc = 0;
     long long pages = 0;
     while (url && rc == 0) {
-        struct net_transfer *t = api_get(hb, url, err);
+        char *next = NULL;
+        struct hfjson_entries page = {0};
+        rc = api_read(hb, url, NULL, read_tree_page, &page, &next, err);
+        for (size_t i = 0; rc == 0 && i < page.count; i++)
+            if (!page.entry[i].directory)
+                add_file(hb, &page.entry[i], when);
+        hfjson_entries_free(&page);
         free(url);
-        url = NULL;
-        if (!t)
-            return err->code;
+        url = next;
         pages++;
-        cJSON *json = hf_json(hb, t, "tree", err);
-        if (json && !cJSON_IsArray(json))
-            rc = err_set(err, FERRY_EFAIL, "%s: the Hub's tree answer is not a list",
-                         hb->remote.base.location);
-        else if (!json)
-            rc = err->code;
-        const cJSON *item;
-        cJSON_ArrayForEach(item, json) {
-            if (rc == 0)
-                rc = add_tree_entry(hb, item, when, err);
-        }
-        cJSON_Delete(json);
-        if (net_headers(t)->link_next)
-            url = xstrdup(net_headers(t)->link_next);
-        net_free(t);
     }
     free(url);
-    FLOG(LOG_INFO, "%s: %zu files at commit %.12s (%lld listing pages)", hb->remote.base.location,
-         hb->remote.count, hb->commit, pages);
+    if (rc == 0)
+        FLOG(LOG_INFO, "%s: %zu files at commit %.12s (%lld listing pages)",
+             hb->remote.base.location, hb->remote.count, hb->commit, pages);
+    return rc;
+}
+
+static int read_paths_info(const char *text, size_t len, void *out, struct ferry_error *err)
+{
+    return hfjson_paths_info(text, len, out, err);
+}
+
+/* Is PATH a file?  Then the listing is that file alone, under its basename
+ * in DST (as curl -O and hf download put it), and the root its folder. */
+static int single_file(struct hf_backend *hb, long long when, bool *file,
+                       struct ferry_error *err)
+{
+    char *url = xasprintf("%s/api/%s/%s/paths-info/%s", hb->endpoint,
+                          hfurl_api_kind(hb->url.type), hb->url.repo_id, hb->commit);
+    cJSON *ask = cJSON_CreateObject();
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(ask, "paths"), cJSON_CreateString(hb->url.path));
+    cJSON_AddBoolToObject(ask, "expand", false);
+    char *body = cJSON_PrintUnformatted(ask);
+    cJSON_Delete(ask);
+    struct hfjson_entries info = {0};
+    int rc = api_read(hb, url, body, read_paths_info, &info, NULL, err);
+    const struct hfjson_entry *e = NULL;
+    for (size_t i = 0; rc == 0 && i < info.count; i++)
+        if (strcmp(info.entry[i].path, hb->url.path) == 0)
+            e = &info.entry[i];
+    if (rc == 0 && !e)
+        rc = err_set(err, FERRY_ENOTFOUND, "%s: no file or folder '%s' at commit %.12s (%s)",
+                     hb->remote.base.location, hb->url.path, hb->commit, url);
+    *file = rc == 0 && !e->directory;
+    if (*file) {
+        char *slash = strrchr(hb->url.path, '/');
+        *(slash ? slash : hb->url.path) = '\0';
+        add_file(hb, e, when);
+    }
+    hfjson_entries_free(&info);
+    free(body);
+    free(url);
     return rc;
 }
 
@@ -259,9 +290,12 @@ static int list_on_rank0(struct hf_backend *hb, struct ferry_error *err)
 {
     int rc = net_init(err);
     long long when = 0;
+    bool file = false;
     if (rc == 0)
         rc = resolve_revision(hb, &when, err);
-    if (rc == 0)
+    if (rc == 0 && *hb->url.path)
+        rc = single_file(hb, when, &file, err);
+    if (rc == 0 && !file)
         rc = list_tree(hb, when, err);
     if (rc == 0 && hb->remote.count == 0 && hb->remote.n_refused == 0 && *hb->url.path)
         rc = err_set(err, FERRY_ENOTFOUND, "%s: no files under '%s' at commit %.12s",
@@ -282,11 +316,16 @@ static int hf_prepare(struct backend *b, MPI_Comm comm, struct ferry_error *err)
         return rc;
     struct pack p;
     pack_init(&p);
-    if (rank == 0)
+    if (rank == 0) {
         pack_str(&p, hb->commit);
+        pack_str(&p, hb->url.path);     /* a single file's folder */
+    }
     comm_bcast_pack(comm, &p);
-    if (rank != 0)
+    if (rank != 0) {
         hb->commit = unpack_str(&p);
+        free(hb->url.path);
+        hb->url.path = unpack_str(&p);
+    }
     pack_free(&p);
     char *root = net_escape(hb->url.path, true);
     hb->remote.url_prefix = xasprintf("%s/%s%s/resolve/%s/%s%s", hb->endpoint,
@@ -295,6 +334,49 @@ static int hf_prepare(struct backend *b, MPI_Comm comm, struct ferry_error *err)
     free(root);
     remote_share(&hb->remote, comm);
     return 0;
+}
+
+/* hb's listing into another under folder, each file by its own resolve URL
+ * at the listed commit. */
+static void merge_listing(struct remote_backend *into, const struct hf_backend *hb,
+                          const char *folder)
+{
+    const struct remote_backend *from = &hb->remote;
+    for (size_t i = 0; i < from->count; i++) {
+        const struct remote_entry *e = &from->entries[i];
+        char *path = xasprintf("%s/%s", folder, e->path);
+        char *escaped = net_escape(e->path, true);
+        char *url = xasprintf("%s%s", from->url_prefix, escaped);
+        size_t before = into->count;
+        remote_add(into, path, e->size, e->mtime, e->etag, &url, 1);
+        if (into->count > before)
+            into->entries[before].hub = true;
+        free(url);
+        free(escaped);
+        free(path);
+    }
+    into->refused = xrealloc(into->refused,
+                             (into->n_refused + from->n_refused + 1) * sizeof *into->refused);
+    for (size_t i = 0; i < from->n_refused; i++)
+        into->refused[into->n_refused++] = xasprintf("%s/%s", folder, from->refused[i]);
+}
+
+int hf_list_into(struct remote_backend *into, const char *location, const char *folder,
+                 MPI_Comm comm, struct ferry_error *err)
+{
+    struct backend *b = NULL;
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    int rc = backend_open(location, &b, err);
+    if (rc == 0)
+        rc = b->ops->prepare(b, comm, err);
+    if (rc == 0 && rank == 0)
+        merge_listing(into, hf_of(b), folder);
+    /* The Hub's token, for the Hub's origin only, like the Hub backend's. */
+    if (rc == 0 && !into->auth.token && hf_of(b)->remote.auth.token)
+        net_auth_set(&into->auth, xstrdup(hf_of(b)->remote.auth.token), hf_of(b)->endpoint);
+    backend_close(b);
+    return rc;
 }
 
 /* HEAD each LFS file's resolve URL, several at a time, and keep the CDN URL

@@ -24,12 +24,23 @@ struct hf_backend {
 struct net_transfer *hf_api(struct hf_backend *hb, const struct net_request *req, bool retry,
                             struct ferry_error *err);
 
+/* "LOCATION: METHOD URL", naming a request in a message (a fresh string;
+ * tokens travel in headers, never in the URL). */
+char *hf_request_name(const struct hf_backend *hb, const struct net_request *req);
+
 /* The answer's body as JSON, or NULL with err naming what was asked. */
 cJSON *hf_json(struct hf_backend *hb, struct net_transfer *t, const char *what,
                struct ferry_error *err);
 
 /* The commit the revision points at now (a fresh string), or NULL. */
 char *hf_head(struct hf_backend *hb, struct ferry_error *err);
+
+/* List the Hub location (hf://...) as a source would, on every rank of
+ * comm, and add its files to into (rank 0's listing) under folder, each with
+ * its own resolve URL at the listed commit and the token for the Hub's
+ * origin: how a manifest's hf:// lines join its URLs. */
+int hf_list_into(struct remote_backend *into, const char *location, const char *folder,
+                 MPI_Comm comm, struct ferry_error *err);
 
 /* Backend operations for a destination (hfpush.c). */
 int hf_create(struct backend *b, bool public, struct ferry_error *err);

@@ -5,7 +5,10 @@
  * for the download itself) and shares the listing.  An entry that cannot be
  * sized is remembered with its reason and fails the run; it never just
  * drops out of it.  A manifest's sha-256 checksum becomes the entry's
- * content hash, checked before the file is renamed into place. */
+ * content hash, checked before the file is renamed into place.  A
+ * manifest's hf:// lines are listed by the Hub backend and join the listing
+ * under their folders. */
+#include "hf.h"
 #include "remote.h"
 #include "ferry/comm.h"
 #include "ferry/fetch.h"
@@ -24,7 +27,23 @@
 struct http_backend {
     struct remote_backend remote;    /* first: a struct backend underneath */
     struct manifest manifest;
+    struct manifest hubs;            /* the manifest's hf:// lines, listed by hf.c */
 };
+
+/* The manifest's hf:// entries move to hb->hubs: they are listed, not probed. */
+static void split_hubs(struct http_backend *hb)
+{
+    struct manifest *m = &hb->manifest;
+    size_t kept = 0;
+    for (size_t i = 0; i < m->count; i++) {
+        struct manifest *to = strncmp(m->entries[i].urls[0], "hf://", 5) == 0 ? &hb->hubs : m;
+        size_t at = to == m ? kept++ : to->count++;
+        if (to != m)
+            to->entries = xrealloc(to->entries, to->count * sizeof *to->entries);
+        to->entries[at] = m->entries[i];
+    }
+    m->count = kept;
+}
 
 static bool http_claims(const char *location)
 {
@@ -56,6 +75,7 @@ static int http_open(const char *location, struct backend **out, struct ferry_er
         return rc;
     }
     hb->remote.check_hops = true;
+    split_hubs(hb);
     *out = &hb->remote.base;
     return 0;
 }
@@ -171,6 +191,9 @@ static int http_prepare(struct backend *b, MPI_Comm comm, struct ferry_error *er
     int rank;
     MPI_Comm_rank(comm, &rank);
     int rc = net_init(err);
+    for (size_t i = 0; rc == 0 && i < hb->hubs.count; i++)
+        rc = hf_list_into(&hb->remote, hb->hubs.entries[i].urls[0], hb->hubs.entries[i].path,
+                          comm, err);
     if (rc == 0 && rank == 0) {
         int first_rc;
         probe_all(hb, &first_rc);
@@ -191,6 +214,7 @@ static void http_close(struct backend *b)
     struct http_backend *hb = http_of(b);
     remote_free(&hb->remote);
     manifest_free(&hb->manifest);
+    manifest_free(&hb->hubs);
     free(hb);
 }
 

@@ -108,6 +108,7 @@ void remote_share(struct remote_backend *rb, MPI_Comm comm)
             pack_u64(&p, e->n_urls);
             for (size_t u = 0; u < e->n_urls; u++)
                 pack_str(&p, e->urls[u]);
+            pack_u64(&p, e->hub);
         }
     }
     comm_bcast_pack(comm, &p);
@@ -136,6 +137,7 @@ void remote_share(struct remote_backend *rb, MPI_Comm comm)
             e->urls = e->n_urls ? xcalloc(e->n_urls, sizeof *e->urls) : NULL;
             for (size_t u = 0; u < e->n_urls; u++)
                 e->urls[u] = unpack_str(&p);
+            e->hub = unpack_u64(&p) != 0;
         }
     }
     pack_free(&p);
@@ -239,18 +241,17 @@ int remote_read_start(struct backend *b, const struct read_spec *spec,
     char *own_url = NULL;
     const char *const *urls = (const char *const *)e->urls;
     size_t n_urls = e->n_urls;
-    const struct net_auth *auth = NULL;
     if (n_urls == 0) {
         char *escaped = net_escape(e->path, true);
         own_url = xasprintf("%s%s", rb->url_prefix, escaped);
         free(escaped);
         urls = (const char *const *)&own_url;
         n_urls = 1;
-        auth = &rb->auth;
     }
+    /* The Hub's CDN redirects are the Hub's own, not a URL list's hops. */
     struct fetch_spec fs = {
-        .urls = urls, .n_urls = n_urls, .auth = auth, .location = spec->location,
-        .check_hop = rb->check_hops ? backend_check_allowed : NULL,
+        .urls = urls, .n_urls = n_urls, .auth = &rb->auth, .location = spec->location,
+        .check_hop = rb->check_hops && !e->hub ? backend_check_allowed : NULL,
         .what = spec->path, .fd = spec->fd, .offset = spec->offset, .length = spec->length,
         .size = spec->size,
     };

@@ -15,6 +15,7 @@ struct remote_entry {
     char *etag;                  /* "sha256:HEX", "sha1:HEX" or NULL */
     char **urls;                 /* mirrors; none: url_prefix + path */
     size_t n_urls;
+    bool hub;                    /* listed from the Hub: its redirects are its CDN's */
 };
 
 struct remote_backend {

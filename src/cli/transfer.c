@@ -266,13 +266,13 @@ int cmd_transfer(struct cli *cli, const char *command)
     struct ferry_error err = {0};
     int rc = job_transfer(MPI_COMM_WORLD, &job, &report, &err);
     bool ran = rc == 0 || rc == FERRY_EFAIL || rc == FERRY_EINTR;
-    bool reported = ran && (report.items > 0 || report.n_failures > 0 || report.archives);
-    if (cli->rank == 0 && reported)
+    bool summary = ran && (report.items > 0 || report.n_failures > 0 || report.archives);
+    /* A failure before the run (a bad listing, a lock) has no summary to
+     * tell it, whatever its code: its message is all the user gets. */
+    if (cli->rank == 0 && summary)
         print_summary(cli, command, &report, rc);
-    /* A failure before any item ran (a source that could not be listed) has
-     * no report to name it. */
-    if (cli->rank == 0 && rc != 0 && !reported)
-        fprintf(stderr, "ferry: %s\n", err.msg);
+    else if (cli->rank == 0 && rc != 0)
+        fprintf(stderr, "ferry: %s\n", err.msg[0] ? err.msg : "stopped before any transfer");
     sched_report_free(&report);
     free_plan_options(&job.plan);
     free(cli->default_cache);

@@ -73,6 +73,19 @@ static int parse_positive(const cJSON *item, const char *origin, double *out,
     return 0;
 }
 
+/* An empty prefix would allow every repository: say so instead.  The forms
+ * a prefix takes are read by backend_prefix_allows. */
+static int parse_prefixes(const cJSON *item, const char *origin, struct ferry_config *cfg,
+                          struct ferry_error *err)
+{
+    int rc = parse_strings(item, origin, &cfg->allowed_prefixes, &cfg->n_allowed_prefixes, err);
+    for (size_t i = 0; rc == 0 && i < cfg->n_allowed_prefixes; i++)
+        if (!*cfg->allowed_prefixes[i])
+            rc = type_error(err, origin, item->string, "prefixes such as \"hf://datasets/OWNER/\", "
+                            "\"datasets/OWNER/NAME\" or \"https://HOST/\" (\"\" is none of them)");
+    return rc;
+}
+
 static int parse_key(const cJSON *item, const char *origin, struct ferry_config *cfg,
                      struct ferry_error *err)
 {
@@ -86,7 +99,7 @@ static int parse_key(const cJSON *item, const char *origin, struct ferry_config 
     if (strcmp(key, "default_excludes") == 0)
         return parse_strings(item, origin, &cfg->default_excludes, &cfg->n_default_excludes, err);
     if (strcmp(key, "allowed_prefixes") == 0)
-        return parse_strings(item, origin, &cfg->allowed_prefixes, &cfg->n_allowed_prefixes, err);
+        return parse_prefixes(item, origin, cfg, err);
     if (strcmp(key, "rate") == 0) {
         if (!cJSON_IsString(item))
             return type_error(err, origin, key, "a string like \"api=2500/300\"");

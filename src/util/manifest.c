@@ -1,5 +1,6 @@
 #include "ferry/manifest.h"
 #include "ferry/fsutil.h"
+#include "ferry/hfurl.h"
 #include "ferry/xalloc.h"
 
 #include <ctype.h>
@@ -19,7 +20,27 @@ struct pending {
 static bool known_scheme(const char *url)
 {
     return strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0 ||
-           strncmp(url, "file://", 7) == 0;
+           strncmp(url, "file://", 7) == 0 || strncmp(url, "hf://", 5) == 0;
+}
+
+/* An hf:// line stands alone (the Hub has no mirrors, and gives the hashes);
+ * its folder in the destination is out=, else OWNER/NAME. */
+static int hub_folder(const struct pending *p, const char *name, char **file,
+                      struct ferry_error *err)
+{
+    int line = p->e.line;
+    if (p->e.n_urls > 1)
+        return err_set(err, FERRY_EUSAGE, "%s:%d: an hf:// location has no mirrors", name, line);
+    if (p->e.sha256)
+        return err_set(err, FERRY_EUSAGE, "%s:%d: an hf:// location takes no checksum= (the "
+                       "Hub gives each file's hash)", name, line);
+    struct hf_url url;
+    struct ferry_error why = {0};
+    if (hfurl_parse(p->e.urls[0], &url, &why) != 0)
+        return err_set(err, FERRY_EUSAGE, "%s:%d: %s", name, line, why.msg);
+    *file = p->out ? xstrdup(p->out) : xstrdup(url.repo_id);
+    hfurl_free(&url);
+    return 0;
 }
 
 static int hex_value(int c)
@@ -103,7 +124,17 @@ static int apply_option(struct pending *p, const char *opt, const char *name, in
 static int close_entry(struct manifest *m, struct pending *p, const char *name,
                        struct ferry_error *err)
 {
-    char *file = p->out ? xstrdup(p->out) : url_basename(p->e.urls[0]);
+    char *file = NULL;
+    bool hub = false;
+    for (size_t i = 0; i < p->e.n_urls; i++)
+        hub = hub || strncmp(p->e.urls[i], "hf://", 5) == 0;
+    if (hub) {
+        int rc = hub_folder(p, name, &file, err);
+        if (rc != 0)
+            return rc;
+    } else {
+        file = p->out ? xstrdup(p->out) : url_basename(p->e.urls[0]);
+    }
     if (!*file) {
         free(file);
         return err_set(err, FERRY_EUSAGE, "%s:%d: the URL names no file: add an out= line",
@@ -165,8 +196,8 @@ static int open_entry(struct pending *p, char *line, const char *name, int linen
         if (!len)
             continue;
         if (!known_scheme(url))
-            return err_set(err, FERRY_EUSAGE, "%s:%d: '%.60s': only http://, https:// and "
-                           "file:// URLs are supported", name, lineno, url);
+            return err_set(err, FERRY_EUSAGE, "%s:%d: '%.60s': only http://, https://, "
+                           "file:// and hf:// locations are supported", name, lineno, url);
         p->e.urls = xrealloc(p->e.urls, (p->e.n_urls + 1) * sizeof *p->e.urls);
         p->e.urls[p->e.n_urls++] = xstrdup(url);
     }

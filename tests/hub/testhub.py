@@ -58,6 +58,9 @@ FAULT_KEYS = {"error_rate": 0.0, "error_codes": [500, 502, 503], "reset_rate": 0
               "latency_ms": 0, "cdn_limit_rate": 0, "cdn_expire_now": False, "lose_commit_response": 0,
               "cdn_reset_rate": 0.0, "cdn_flip_rate": 0.0, "cdn_latency_ms": 0, "storage_latency_ms": 0,
               "foreign_links": False, "stall_rate": 0.0, "stall_ms": 0}
+# Hostile answers: {"tree": TEXT, "revision": TEXT, "paths-info": TEXT} answers that API call of
+# any repo with 200 and TEXT as the body, as a broken or malicious Hub would.
+FAULT_KEYS["hostile_answers"] = {}
 
 
 def free_port():
@@ -446,6 +449,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         write = verb in ("preupload", "commit")
         repo = self.repo(kind, repo_id, write=write)
         rev, path = self.split_rev(rest)
+        hostile = (self.hub.faults.get("hostile_answers") or {}).get(verb)
+        if hostile is not None:
+            raise Reply(200, hostile.encode("utf-8", "surrogatepass"))
         if verb == "revision":
             return self.revision(kind, repo, rev)
         if verb == "tree":

@@ -63,6 +63,23 @@ check "the PATH's files land at DST's root" matches_manifest "$WORK/pinned" "$WO
 check "nothing else came" test "$(find "$WORK/pinned" -type f -not -path '*/.ferry/*' | wc -l)" \
   -eq "$(grep -c '"scene_001/' "$WORK/ds.jsonl")"
 
+# A PATH that names a file gets that file, into DST by its basename; an
+# LFS file and a regular one.
+for lfs in True False; do
+  file=$(python3 -c 'import json, sys
+print(next(m["path"] for m in map(json.loads, open(sys.argv[1])) if m["lfs"] == (sys.argv[2] == "True")))' \
+         "$WORK/ds.jsonl" $lfs)
+  n=$lfs
+  may_fail get 2 "hf://datasets/alice/ds@$commit/$file" "$WORK/one$n" > /dev/null 2>&1
+  check "a PATH naming a file ($file, LFS $lfs): exit 0 ($status)" test "$status" -eq 0
+  check "it lands as DST/$(basename "$file") with its sha256" \
+    matches_manifest "$WORK/one$n" <(grep -F "\"$file\"" "$WORK/ds.jsonl") "$(dirname "$file")"
+  check "and alone" test "$(find "$WORK/one$n" -type f -not -path '*/.ferry/*' | wc -l)" -eq 1
+done
+may_fail "$FERRY_BIN" get --yes hf://datasets/alice/ds/scene_000/nothing.bin "$WORK/e7" 2> "$WORK/e7.err"
+check "a PATH that is neither file nor folder: exit 4 ($status)" test "$status" -eq 4
+check "and it names it" grep -q "no file or folder 'scene_000/nothing.bin'" "$WORK/e7.err"
+
 # Errors: exit statuses and messages, and nothing written.
 make_repo secret "$WORK/secret.jsonl" --scenes 1 --files 3 --sizes 1k --seed 2 --private
 may_fail env -u HF_TOKEN "$FERRY_BIN" get --yes hf://datasets/alice/secret "$WORK/e1" 2> "$WORK/e1.err"

@@ -52,6 +52,11 @@ static void test_errors(void)
     CHECK(parse("{\"default_excludes\": \"misc/\"}", &cfg, &err) == FERRY_EUSAGE);
     CHECK(parse("[1, 2]", &cfg, &err) == FERRY_EUSAGE);
     config_free(&cfg);
+
+    /* An empty prefix would allow everything. */
+    CHECK(parse("{\"allowed_prefixes\": [\"datasets/me/gt\", \"\"]}", &cfg, &err) == FERRY_EUSAGE);
+    CHECK(strstr(err.msg, "\"allowed_prefixes\" must be prefixes such as") != NULL);
+    config_free(&cfg);
 }
 
 static void test_sizes(void)

@@ -87,10 +87,37 @@ static void test_load(void)
     CHECK(manifest_load(path, &m, &err) == FERRY_ENOTFOUND);
 }
 
+/* hf:// lines: their folder, and what they refuse. */
+static void test_hub_lines(void)
+{
+    struct manifest m;
+    struct ferry_error err = {0};
+    CHECK(parse("hf://datasets/me/gt\nhf://datasets/me/b@v1/train\n  dir=sets\n"
+                "hf://me/model/w.bin\n  out=w\n", &m, &err) == 0);
+    CHECK(m.count == 3 && strcmp(m.entries[0].path, "me/gt") == 0);
+    CHECK(m.count == 3 && strcmp(m.entries[1].path, "sets/me/b") == 0);
+    CHECK(m.count == 3 && strcmp(m.entries[2].path, "w") == 0 &&
+          strcmp(m.entries[2].urls[0], "hf://me/model/w.bin") == 0);
+    manifest_free(&m);
+    CHECK(parse("hf://datasets/me/gt\thttps://a.example/x\n", &m, &err) == FERRY_EUSAGE &&
+          strstr(err.msg, "list.txt:1: an hf:// location has no mirrors"));
+    CHECK(parse("https://a.example/x\thf://datasets/me/gt\n", &m, &err) == FERRY_EUSAGE &&
+          strstr(err.msg, "has no mirrors"));
+    CHECK(parse("hf://datasets/me/gt\n  checksum=sha-256=" "0123456789abcdef0123456789abcdef"
+                "0123456789abcdef0123456789abcdef\n", &m, &err) == FERRY_EUSAGE &&
+          strstr(err.msg, "takes no checksum="));
+    CHECK(parse("hf://datasets/me\n", &m, &err) == FERRY_EUSAGE &&
+          strstr(err.msg, "list.txt:1: hf://datasets/me"));
+    CHECK(parse("hf://datasets/me/gt\n  out=../up\n", &m, &err) == FERRY_EUSAGE);
+    CHECK(parse("hf://datasets/me/gt\nhf://datasets/me/gt@v2\n", &m, &err) == FERRY_EUSAGE &&
+          strstr(err.msg, "also the output of line 1"));
+}
+
 int main(void)
 {
     test_entries();
     test_refusals();
+    test_hub_lines();
     test_load();
     return check_summary("test_manifest");
 }
