@@ -117,11 +117,27 @@ static int take_lock(const struct job_options *opts, const char *state_dir,
     return rc;
 }
 
+/* What the part files of an earlier run already hold is not written again
+ * (a rerun after a disk-full failure); a stale, longer part file is cut. */
+static long long bytes_in_parts(const struct plan *plan, struct backend *dst)
+{
+    long long have = 0;
+    for (size_t i = 0; dst->ops->part_size && i < plan->n_transfer; i++) {
+        long long part = dst->ops->part_size(dst, plan->transfer[i].path);
+        if (part > 0)
+            have += part < plan->transfer[i].size ? part : plan->transfer[i].size;
+    }
+    return have;
+}
+
 static int check_space(const struct plan *plan, struct backend *dst,
                        struct ferry_error *err)
 {
     long long free_bytes = dst->ops->free_bytes ? dst->ops->free_bytes(dst) : -1;
     long long need = plan->total_transfer.bytes;
+    /* Looking for part files costs a stat per file: only when it matters. */
+    if (free_bytes >= 0 && free_bytes < need)
+        need -= bytes_in_parts(plan, dst);
     if (free_bytes < 0 || free_bytes >= need)
         return 0;
     char have[32], want[32];
