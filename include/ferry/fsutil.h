@@ -25,4 +25,14 @@ int fs_write_atomic(const char *path, const char *data, size_t len,
  * empty segment, no backslash?  *why says what is wrong when not. */
 bool fs_relpath_safe(const char *path, const char **why);
 
+/* file:///abs/path and file://localhost/abs/path as /abs/path; anything
+ * else as it is. */
+const char *fs_file_url_path(const char *location);
+
+/* Refuse (FERRY_EUSAGE, naming both and their real paths) two folders that
+ * are the same or one inside the other, compared by real path (links and
+ * relative paths resolved; a folder that does not exist yet by its nearest
+ * existing parent). */
+int fs_check_apart(const char *src, const char *dst, struct ferry_error *err);
+
 #endif

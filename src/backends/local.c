@@ -35,21 +35,10 @@ static bool local_claims(const char *location)
     return strncmp(location, "file://", 7) == 0 || !strstr(location, "://");
 }
 
-/* file:///abs/path and file://localhost/abs/path to /abs/path. */
-static const char *local_path_of(const char *location)
-{
-    if (strncmp(location, "file://", 7) != 0)
-        return location;
-    const char *rest = location + 7;
-    if (strncmp(rest, "localhost/", 10) == 0)
-        rest += 9;
-    return rest;
-}
-
 static int local_open(const char *location, struct backend **out,
                       struct ferry_error *err)
 {
-    const char *path = local_path_of(location);
+    const char *path = fs_file_url_path(location);
     if (*path == '\0')
         return err_set(err, FERRY_EUSAGE, "%s: empty path", location);
     struct local_backend *lb = xcalloc(1, sizeof *lb);

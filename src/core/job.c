@@ -40,13 +40,16 @@ static int open_ends(const struct job_options *opts, struct backend **src,
     int rc = backend_open(opts->src, src, err);
     if (rc == 0 && !opts->hf_cache && (rc = backend_open(opts->dst, dst, err)) == 0)
         rc = writable(opts, dst, err);
+    if (rc == 0 && *dst && (*src)->ops == &backend_local && (*dst)->ops == &backend_local)
+        rc = fs_check_apart(fs_file_url_path(opts->src), fs_file_url_path(opts->dst), err);
     /* Refused before the source lists itself over the network. */
     if (rc == 0 && opts->hf_cache && !(*src)->ops->cache_place)
         rc = err_set(err, FERRY_EUSAGE, "%s: --hf-cache needs a Hub repository (hf://...) "
                      "as the source", opts->src);
-    if (rc != 0 && *src) {
+    if (rc != 0) {
         backend_close(*src);
-        *src = NULL;
+        backend_close(*dst);
+        *src = *dst = NULL;
     }
     return rc;
 }

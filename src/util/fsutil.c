@@ -95,3 +95,59 @@ bool fs_relpath_safe(const char *path, const char **why)
     }
     return true;
 }
+
+const char *fs_file_url_path(const char *location)
+{
+    if (strncmp(location, "file://", 7) != 0)
+        return location;
+    const char *rest = location + 7;
+    if (strncmp(rest, "localhost/", 10) == 0)
+        rest += 9;
+    return rest;
+}
+
+/* realpath(3) of path, or of its nearest existing parent with the rest
+ * appended. */
+static char *real_path(const char *path)
+{
+    char *head = xstrdup(path), *real;
+    while (!(real = realpath(*head ? head : ".", NULL))) {
+        char *slash = strrchr(head, '/');
+        if (!slash)
+            *head = '\0';
+        else
+            slash[slash == head] = '\0';
+    }
+    const char *rest = path + strlen(head);
+    rest += strspn(rest, "/");
+    size_t n = strlen(rest);
+    while (n > 0 && rest[n - 1] == '/')
+        n--;
+    char *full = n == 0 ? xstrdup(real)
+               : xasprintf("%s%s%.*s", real, strcmp(real, "/") ? "/" : "", (int)n, rest);
+    free(real);
+    free(head);
+    return full;
+}
+
+static bool path_within(const char *inner, const char *outer)
+{
+    size_t n = strlen(outer);
+    return strncmp(inner, outer, n) == 0 &&
+           (inner[n] == '/' || inner[n] == '\0' || outer[n - 1] == '/');
+}
+
+int fs_check_apart(const char *src, const char *dst, struct ferry_error *err)
+{
+    char *rs = real_path(src), *rd = real_path(dst);
+    int rc = 0;
+    if (strcmp(rs, rd) == 0)
+        rc = err_set(err, FERRY_EUSAGE, "SRC %s and DST %s overlap: both are %s", src, dst, rs);
+    else if (path_within(rs, rd) || path_within(rd, rs))
+        rc = err_set(err, FERRY_EUSAGE, "SRC %s (%s) and DST %s (%s) overlap: one lies inside "
+                     "the other, so a copy would read its own output and sync would delete "
+                     "the source", src, rs, dst, rd);
+    free(rs);
+    free(rd);
+    return rc;
+}

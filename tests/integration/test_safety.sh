@@ -40,6 +40,25 @@ check "sync deleted nothing in scene_001, empty on the source" \
 check "sync touched nothing outside the selection" test -e "$dst/scene_002/extra.bin"
 check "sync reports 2 deletions" test "$(json_field "$WORK/sync.json" files_deleted)" = 2
 
+# Source and destination overlapping: refused before anything is read or
+# deleted (real paths compared, so a link or a relative path is no way round).
+osrc=$WORK/over/a/b
+gen_tree "$osrc/inner" --scenes 2 --small 3 --large 0 --seed 54
+echo keep > "$osrc/keep.bin"
+before=$(cd "$WORK/over" && find . -type f | sort | xargs sha256sum)
+may_fail ferry_np 2 sync --yes "$osrc/inner" "$osrc" > "$WORK/over1.out" 2>&1
+check "sync of a folder into its parent exits 2 ($status)" test "$status" -eq 2
+check "naming both" grep -q "$osrc/inner.*$osrc.*overlap" "$WORK/over1.out"
+ln -s "$osrc" "$WORK/alias"
+may_fail "$FERRY_BIN" sync --yes "$WORK/alias" "$osrc/inner" > "$WORK/over2.out" 2>&1
+check "sync into a folder inside the source, through a link, exits 2 ($status)" test "$status" -eq 2
+may_fail "$FERRY_BIN" get --yes "$osrc" "$osrc/" > "$WORK/over3.out" 2>&1
+check "get of a folder onto itself exits 2 ($status)" test "$status" -eq 2
+may_fail "$FERRY_BIN" plan "$osrc/inner" "$osrc/inner/scene_000/new" > "$WORK/over4.out" 2>&1
+check "plan with DST inside SRC exits 2 ($status)" test "$status" -eq 2
+check "and nothing under them changed" \
+  test "$(cd "$WORK/over" && find . -type f | sort | xargs sha256sum)" = "$before"
+
 # One unreadable file fails alone (as an unprivileged user: root reads anything).
 if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
   as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups)
