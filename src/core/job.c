@@ -101,6 +101,32 @@ static int prepare_destination(MPI_Comm comm, const struct job_options *opts,
     return rc;
 }
 
+/* The folder the user named that holds state_dir: --state-dir itself, DST,
+ * or SRC (the Hub's push state).  Below it no folder is made through a link.
+ * A fresh string. */
+static char *state_base(const struct job_options *opts, const char *state_dir)
+{
+    const char *ends[] = {fs_file_url_path(opts->dst), fs_file_url_path(opts->src)};
+    for (size_t i = 0; !opts->state_dir && i < 2; i++) {
+        size_t n = strlen(ends[i]);
+        while (n > 1 && ends[i][n - 1] == '/')
+            n--;
+        if (strncmp(state_dir, ends[i], n) == 0 && state_dir[n] == '/')
+            return xstrndup(ends[i], n);
+    }
+    return xstrdup(state_dir);
+}
+
+/* Any failure to write the state is a pre-flight failure: nothing has moved. */
+static int not_writable(int rc, struct ferry_error *err)
+{
+    if (rc == 0 || rc == FERRY_EPREFLIGHT)
+        return rc;
+    char cause[FERRY_ERRMSG_MAX];
+    snprintf(cause, sizeof cause, "%s", err->msg);
+    return err_set(err, FERRY_EPREFLIGHT, "destination not writable: %s", cause);
+}
+
 /* Rank 0: make the state directory and take the lock.  Anything but a held
  * lock is a destination we cannot write to: a pre-flight failure too. */
 static int take_lock(const struct job_options *opts, const char *state_dir,
@@ -109,15 +135,12 @@ static int take_lock(const struct job_options *opts, const char *state_dir,
     if (!state_dir)
         return err_set(err, FERRY_EUSAGE, "%s cannot hold ferry's state: pass --state-dir",
                        opts->dst);
-    int rc = fs_mkdirs(state_dir, err);
+    char *base = state_base(opts, state_dir);
+    int rc = fs_mkdirs_under(base, state_dir, err);
+    free(base);
     if (rc == 0)
         rc = lock_acquire(state_dir, opts->force, opts->lock_ttl, err);
-    if (rc != 0 && rc != FERRY_EPREFLIGHT) {
-        char cause[FERRY_ERRMSG_MAX];
-        snprintf(cause, sizeof cause, "%s", err->msg);
-        rc = err_set(err, FERRY_EPREFLIGHT, "destination not writable: %s", cause);
-    }
-    return rc;
+    return not_writable(rc, err);
 }
 
 /* What the part files of an earlier run already hold is not written again
@@ -252,9 +275,9 @@ static int prepare(const struct job_options *opts, const struct plan *plan,
         return rc;
     rc = check_space(plan, dst, err);
     if (rc == 0)
-        rc = journal_open(state_dir, journal, err);
+        rc = not_writable(journal_open(state_dir, journal, err), err);
     if (rc == 0)
-        rc = journal_open_named(state_dir, JOB_CATALOG, catalog, err);
+        rc = not_writable(journal_open_named(state_dir, JOB_CATALOG, catalog, err), err);
     return rc == 0 ? 1 : rc;
 }
 
@@ -377,7 +400,7 @@ static int transfer(MPI_Comm comm, const struct job_options *opts,
         ? xasprintf("%s/%s", opts->extract_dest, EXTRACT_STATE) : NULL;
     bool extract_locked = false;
     if (rc == 0 && locking && rank == 0 && extract_state) {
-        rc = fs_mkdirs(extract_state, err);
+        rc = fs_mkdirs_under(opts->extract_dest, extract_state, err);
         if (rc == 0)
             rc = lock_acquire(extract_state, opts->force, opts->lock_ttl, err);
         extract_locked = rc == 0;

@@ -1,4 +1,5 @@
 #include "ferry/lock.h"
+#include "ferry/fsutil.h"
 #include "ferry/log.h"
 #include "ferry/xalloc.h"
 
@@ -72,7 +73,7 @@ static int parse_info(const char *text, const char *path, struct lock_info *info
 /* Read path into a fresh string; NULL with errno set when it cannot. */
 static char *read_small(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return NULL;
     char *buf = xcalloc(1, 4096);
@@ -174,12 +175,13 @@ static int try_create(const char *path, struct ferry_error *err)
     self_info(&me);
     char *text = info_json(&me);
     char *tmp = xasprintf("%s.%s.%ld", path, me.host, me.pid);
-    int rc = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text) || fsync(fd) != 0)
+    int fd;
+    int rc = fs_create_excl(tmp, O_WRONLY, &fd, err);
+    if (rc == 0 && (write(fd, text, strlen(text)) != (ssize_t)strlen(text) || fsync(fd) != 0))
         rc = err_sys(err, FERRY_EPREFLIGHT, errno, "cannot write %s", tmp);
     if (fd >= 0)
         close(fd);
+    /* link(2) never follows a link at path: it fails with EEXIST. */
     if (rc == 0 && link(tmp, path) != 0)
         rc = errno == EEXIST ? 1 : err_sys(err, FERRY_EPREFLIGHT, errno, "cannot create %s", path);
     unlink(tmp);

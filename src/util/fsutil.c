@@ -56,25 +56,103 @@ int fs_mkdirs(const char *path, struct ferry_error *err)
     return rc;
 }
 
+/* Links are never followed in what ferry creates: a link planted where a
+ * temporary file will be is removed (the link, not what it names), and
+ * O_EXCL catches one planted again in between. */
+int fs_create_excl(const char *path, int flags, int *fd, struct ferry_error *err)
+{
+    *fd = -1;
+    if (unlink(path) != 0 && errno != ENOENT)
+        return err_sys(err, FERRY_EFAIL, errno, "%s", path);
+    *fd = open(path, flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    return *fd < 0 ? err_sys(err, FERRY_EFAIL, errno, "%s", path) : 0;
+}
+
 int fs_write_atomic(const char *path, const char *data, size_t len,
                     struct ferry_error *err)
 {
     char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int rc = 0;
-    if (fd < 0) {
-        rc = err_sys(err, FERRY_EFAIL, errno, "%s", tmp);
-    } else {
+    int fd;
+    int rc = fs_create_excl(tmp, O_WRONLY, &fd, err);
+    if (rc == 0) {
         ssize_t n = write(fd, data, len);
         if (n != (ssize_t)len || fsync(fd) != 0)
             rc = err_sys(err, FERRY_EFAIL, n < 0 ? errno : EIO, "writing %s", tmp);
         close(fd);
+        /* rename replaces a link at path; it never writes through one. */
         if (rc == 0 && rename(tmp, path) != 0)
             rc = err_sys(err, FERRY_EFAIL, errno, "rename %s to %s", tmp, path);
         if (rc != 0)
             unlink(tmp);
     }
     free(tmp);
+    return rc;
+}
+
+/* Open (or make) the folder seg, of length len, in dir_fd without
+ * following a link; errno set when it cannot. */
+static int open_step(int dir_fd, const char *seg, size_t len, bool create)
+{
+    char *name = xstrndup(seg, len);
+    int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    int fd = openat(dir_fd, name, flags);
+    if (fd < 0 && errno == ENOENT && create &&
+        (mkdirat(dir_fd, name, 0777) == 0 || errno == EEXIST))
+        fd = openat(dir_fd, name, flags);
+    int saved = errno;
+    struct stat st;
+    if (fd < 0 && (saved == ELOOP || saved == ENOTDIR) &&
+        fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+        saved = ELOOP;
+    free(name);
+    errno = saved;
+    return fd;
+}
+
+int fs_open_dir(const char *base, const char *rel, bool create, int *fd,
+                struct ferry_error *err)
+{
+    int rc = create ? fs_mkdirs(base, err) : 0;
+    if (rc != 0)
+        return rc;
+    *fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*fd < 0)
+        return err_sys(err, errno == ENOENT ? FERRY_ENOTFOUND : FERRY_EFAIL, errno, "%s", base);
+    for (const char *seg = rel; *seg;) {
+        size_t len = strcspn(seg, "/");
+        int next = len ? open_step(*fd, seg, len, create) : *fd;
+        if (next < 0) {
+            int code = errno == ENOENT ? FERRY_ENOTFOUND : FERRY_EFAIL;
+            int end = (int)(seg + len - rel);
+            if (errno == ELOOP)
+                rc = err_set(err, FERRY_EFAIL, "%s/%.*s is a symbolic link: ferry never "
+                             "writes through a link inside a destination", base, end, rel);
+            else
+                rc = err_sys(err, code, errno, "%s/%.*s", base, end, rel);
+            close(*fd);
+            *fd = -1;
+            return rc;
+        }
+        if (next != *fd) {
+            close(*fd);
+            *fd = next;
+        }
+        seg += len + (seg[len] == '/');
+    }
+    return 0;
+}
+
+int fs_mkdirs_under(const char *base, const char *path, struct ferry_error *err)
+{
+    size_t n = strlen(base);
+    const char *rel = strncmp(path, base, n) == 0 && (path[n] == '/' || !path[n])
+                    ? path + n + (path[n] == '/') : NULL;
+    if (!rel)
+        return fs_mkdirs(path, err);
+    int fd;
+    int rc = fs_open_dir(base, rel, true, &fd, err);
+    if (rc == 0)
+        close(fd);
     return rc;
 }
 

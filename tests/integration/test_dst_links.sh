@@ -70,8 +70,8 @@ make_outside
 mkdir -p "$dst/.ferry"
 ln -s "$out/victim" "$dst/.ferry/journal"
 may_fail "$FERRY_BIN" get --yes "$src" "$dst" > "$WORK/d5.out" 2>&1
-check "a linked journal stops the run (exit $status)" test "$status" -ne 0
-check "naming it" grep -q "$dst/.ferry/journal" "$WORK/d5.out"
+check "a linked journal stops the run (exit $status)" test "$status" -eq 5
+check "naming it" grep -q "ferry: destination not writable: $dst/.ferry/journal" "$WORK/d5.out"
 check "and the file it points to is untouched" untouched
 rm "$dst/.ferry/journal"
 make_outside
