@@ -271,8 +271,10 @@ static int prepare(const struct job_options *opts, const struct plan *plan,
                    struct journal **catalog, struct ferry_error *err)
 {
     int rc = opts->confirm(plan, opts->confirm_ud, err);
+    /* FERRY_EFAIL says some items failed: before any ran, a file that could
+     * not be written (--schedule's job script) fails the pre-flight. */
     if (rc <= 0)
-        return rc;
+        return rc == FERRY_EFAIL ? not_writable(rc, err) : rc;
     rc = check_space(plan, dst, err);
     if (rc == 0)
         rc = not_writable(journal_open(state_dir, journal, err), err);

@@ -84,4 +84,18 @@ check "which completes" same_tree "$src" "$dst"
 check "and writes its report" grep -q '"status":0' "$dst/.ferry/report.json"
 check "and nothing was written through them" untouched
 
+# --schedule's folder of job scripts: a link where it will be made (named
+# after the second it is made in) is refused before anything is submitted.
+dst=$WORK/d7
+make_outside
+mkdir -p "$dst/.ferry"
+now=$(date +%s)
+for t in $(seq $((now - 1)) $((now + 10))); do
+  ln -s "$out/dir" "$dst/.ferry/slurm-$(date -u -d "@$t" +%Y%m%d-%H%M%S)"
+done
+may_fail "$FERRY_BIN" get --yes --schedule "$src" "$dst" > "$WORK/d7.out" 2>&1
+check "a linked job-script folder stops --schedule (exit $status)" test "$status" -eq 5
+check "naming it" grep -q "$dst/.ferry/slurm-.* is a symbolic link" "$WORK/d7.out"
+check "and nothing was written through it" untouched
+
 finish
