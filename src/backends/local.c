@@ -27,6 +27,7 @@ struct dir_slot {
 
 struct local_backend {
     struct backend base;
+    char *top;               /* root, or the folder that holds a layout's parts */
     char *root;              /* no trailing '/' (except "/" itself) */
     char *state_dir;
     char *parts_root;        /* where NAME.ferry-part files go: root, or apart */
@@ -57,6 +58,7 @@ static int local_open(const char *location, struct backend **out,
     while (n > 1 && path[n - 1] == '/')
         n--;
     lb->root = xstrndup(path, n);
+    lb->top = xstrdup(lb->root);
     lb->state_dir = xasprintf("%s/.ferry", lb->root);
     lb->parts_root = xstrdup(lb->root);
     *out = &lb->base;
@@ -72,6 +74,8 @@ int local_open_layout(const struct local_layout *layout, struct backend **out,
     struct local_backend *lb = local_of(*out);
     lb->base.ops = &backend_local;
     lb->base.location = xstrdup(lb->root);
+    free(lb->top);
+    lb->top = xstrdup(layout->top);
     free(lb->state_dir);
     lb->state_dir = xstrdup(layout->state_dir);
     free(lb->parts_root);
@@ -239,7 +243,7 @@ static void forget_dirs(struct local_backend *lb)
 }
 
 /* *dir: the folder that holds base/rel, opened without following a link
- * below base (made if create); *name: rel's last part.  The descriptor
+ * below top (made if create); *name: rel's last part.  The descriptor
  * stays lb's. */
 static int dir_of(struct local_backend *lb, const char *base, const char *rel, bool create,
                   int *dir, const char **name, struct ferry_error *err)
@@ -252,8 +256,11 @@ static int dir_of(struct local_backend *lb, const char *base, const char *rel, b
     while (slot < LOCAL_DIR_SLOTS && !(lb->dirs[slot].path && strcmp(lb->dirs[slot].path, path) == 0))
         slot++;
     if (slot == LOCAL_DIR_SLOTS) {
+        size_t n = strlen(lb->top);
+        bool below = strncmp(path, lb->top, n) == 0 && path[n] == '/';
         char *folder = xstrndup(rel, (size_t)len);
-        int fd, rc = fs_open_dir(base, folder, create, &fd, err);
+        int fd, rc = fs_open_dir(below ? lb->top : base, below ? path + n + 1 : folder, create,
+                                 &fd, err);
         free(folder);
         if (rc != 0) {
             free(path);
@@ -487,9 +494,7 @@ static int local_finish(struct backend *b, struct ferry_error *err)
     char *dir = xstrdup(lb->ref_file ? lb->ref_file : lb->refs);
     if (lb->ref_file)
         *strrchr(dir, '/') = '\0';
-    char *repo = xstrndup(lb->refs, (size_t)(strrchr(lb->refs, '/') - lb->refs));
-    int rc = fs_mkdirs_under(repo, dir, err);
-    free(repo);
+    int rc = fs_mkdirs_under(lb->top, dir, err);
     free(dir);
     if (rc == 0 && lb->ref_file)
         rc = fs_write_atomic(lb->ref_file, lb->ref_text, strlen(lb->ref_text), err);
@@ -499,10 +504,11 @@ static int local_finish(struct backend *b, struct ferry_error *err)
 static void local_close(struct backend *b)
 {
     struct local_backend *lb = local_of(b);
+    forget_dirs(lb);
+    free(lb->top);
     free(lb->root);
     free(lb->state_dir);
     free(lb->parts_root);
-    forget_dirs(lb);
     free(lb->blobs);
     free(lb->blobs_up);
     free(lb->refs);
