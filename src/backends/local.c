@@ -253,7 +253,8 @@ static int dir_of(struct local_backend *lb, const char *base, const char *rel, b
     *name = slash ? slash + 1 : rel;
     char *path = xasprintf("%s/%.*s", base, len, rel);
     int slot = 0;
-    while (slot < LOCAL_DIR_SLOTS && !(lb->dirs[slot].path && strcmp(lb->dirs[slot].path, path) == 0))
+    while (slot < LOCAL_DIR_SLOTS &&
+           !(lb->dirs[slot].path && strcmp(lb->dirs[slot].path, path) == 0))
         slot++;
     if (slot == LOCAL_DIR_SLOTS) {
         size_t n = strlen(lb->top);

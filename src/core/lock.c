@@ -177,6 +177,11 @@ static int try_create(const char *path, struct ferry_error *err)
     char *tmp = xasprintf("%s.%s.%ld", path, me.host, me.pid);
     int fd;
     int rc = fs_create_excl(tmp, O_WRONLY, &fd, err);
+    if (rc != 0) {
+        char cause[FERRY_ERRMSG_MAX];
+        snprintf(cause, sizeof cause, "%s", err->msg);
+        rc = err_set(err, FERRY_EPREFLIGHT, "cannot write the lock: %s", cause);
+    }
     if (rc == 0 && (write(fd, text, strlen(text)) != (ssize_t)strlen(text) || fsync(fd) != 0))
         rc = err_sys(err, FERRY_EPREFLIGHT, errno, "cannot write %s", tmp);
     if (fd >= 0)

@@ -185,24 +185,36 @@ const char *fs_file_url_path(const char *location)
 }
 
 /* realpath(3) of path, or of its nearest existing parent with the rest
- * appended. */
+ * appended, its '.' and '..' resolved by name (below a real path that is
+ * what they will mean once the folders are made). */
 static char *real_path(const char *path)
 {
     char *head = xstrdup(path), *real;
-    while (!(real = realpath(*head ? head : ".", NULL))) {
+    while (!(real = realpath(*head ? head : ".", NULL)) && *head && strcmp(head, "/") != 0) {
         char *slash = strrchr(head, '/');
         if (!slash)
             *head = '\0';
         else
             slash[slash == head] = '\0';
     }
-    const char *rest = path + strlen(head);
-    rest += strspn(rest, "/");
-    size_t n = strlen(rest);
-    while (n > 0 && rest[n - 1] == '/')
-        n--;
-    char *full = n == 0 ? xstrdup(real)
-               : xasprintf("%s%s%.*s", real, strcmp(real, "/") ? "/" : "", (int)n, rest);
+    if (!real) {
+        free(head);
+        return xstrdup(path);
+    }
+    char *full = xmalloc(strlen(real) + strlen(path) + 2);
+    size_t len = stpcpy(full, real) - full;
+    for (const char *seg = path + strlen(head); *seg;) {
+        size_t n = strcspn(seg, "/");
+        if (n == 2 && seg[0] == '.' && seg[1] == '.') {
+            while (len > 1 && full[--len] != '/')
+                ;
+            full[len] = '\0';
+            len = strlen(full);
+        } else if (n > 0 && !(n == 1 && seg[0] == '.')) {
+            len += (size_t)sprintf(full + len, "%s%.*s", len > 1 ? "/" : "", (int)n, seg);
+        }
+        seg += n + (seg[n] == '/');
+    }
     free(real);
     free(head);
     return full;

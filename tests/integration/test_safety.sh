@@ -114,7 +114,8 @@ fi
 
 # A run cut short leaves part files; with less free space than the whole plan
 # but enough for what the part files lack, the rerun goes ahead.
-if [ "$(id -u)" -eq 0 ] && mkdir -p "$WORK/part" && mount -t tmpfs -o size=200m tmpfs "$WORK/part" 2>/dev/null; then
+if [ "$(id -u)" -eq 0 ] && mkdir -p "$WORK/part" &&
+   mount -t tmpfs -o size=200m tmpfs "$WORK/part" 2>/dev/null; then
   psrc=$WORK/psrc pdst=$WORK/part/dst
   gen_tree "$psrc" --scenes 1 --small 1 --large 1 --large-size 160M --seed 53
   ferry_np 2 get --yes -q --progress never --chunk-size 512K "$psrc" "$pdst" > /dev/null 2>&1 &
