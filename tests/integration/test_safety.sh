@@ -112,31 +112,36 @@ else
   echo "skipped: no-space check (needs root to mount a small tmpfs)"
 fi
 
-# A run cut short leaves part files; with less free space than the whole plan
-# but enough for what the part files lack, the rerun goes ahead.
+# The disk fills up mid-run (the run is held while a filler takes the free
+# space); once some space is freed, less than the whole plan but enough for
+# what the part files lack, the rerun goes ahead.
 if [ "$(id -u)" -eq 0 ] && mkdir -p "$WORK/part" &&
    mount -t tmpfs -o size=200m tmpfs "$WORK/part" 2>/dev/null; then
   psrc=$WORK/psrc pdst=$WORK/part/dst
   gen_tree "$psrc" --scenes 1 --small 1 --large 1 --large-size 160M --seed 53
-  ferry_np 2 get --yes -q --progress never --chunk-size 512K "$psrc" "$pdst" > /dev/null 2>&1 &
+  ferry_np 2 get --yes --progress never --chunk-size 512K "$psrc" "$pdst" \
+    > "$WORK/full.out" 2>&1 &
   job=$!
   wait_for_journal "$pdst" '^C ' 40 || true
-  pkill -9 -f "^$FERRY_BIN .*$pdst\$" || true
-  kill -9 "$job" 2>/dev/null || true
-  wait "$job" 2>/dev/null || true
+  pkill -STOP -f "^$FERRY_BIN .*$pdst\$" || true
+  free_now() { echo $(( $(stat -f -c '%a * %S' "$WORK/part") )); }
+  fallocate -l "$(free_now)" "$WORK/part/filler"
+  pkill -CONT -f "^$FERRY_BIN .*$pdst\$" || true
+  may_fail wait "$job"
+  check "a full disk fails the run (exit $status)" test "$status" -eq 1
+  check "saying so" grep -q "No space left on device" "$WORK/full.out"
   part=$(find "$pdst" -name '*.ferry-part' -printf '%s\n' | awk '{s += $1} END {print s + 0}')
-  check "the cut run left part files ($part bytes)" test "$part" -ge $((16 << 20))
-  # Leave 6 MiB more than the part files lack, less than the whole file.
-  free=$(( $(stat -f -c '%a * %S' "$WORK/part") ))
-  fill=$(( free - (160 << 20) + part - (6 << 20) ))
-  head -c "$fill" /dev/zero > "$WORK/part/filler"
+  check "and leaves part files ($part bytes)" test "$part" -ge $((16 << 20))
+  # Free 6 MiB more than the part files lack: less than the whole file.
+  rm "$WORK/part/filler"
+  fallocate -l $(( $(free_now) - (160 << 20) + part - (6 << 20) )) "$WORK/part/filler"
   may_fail ferry_np 2 get --yes --progress never --chunk-size 512K "$psrc" "$pdst" \
     > "$WORK/partrun.out" 2>&1
   check "the rerun counts the part files' bytes as written (exit $status)" test "$status" -eq 0
   check "and completes the copy" same_tree "$psrc" "$pdst"
   umount "$WORK/part"
 else
-  echo "skipped: rerun with part files (needs root to mount a small tmpfs)"
+  echo "skipped: rerun after a full disk (needs root to mount a small tmpfs)"
 fi
 
 finish
