@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Links planted in a destination never lead a write outside it: part files,
 # scene and sub-folders, the state folder, the journal, the report's and the
-# lock's temporary files, and what sync deletes.
+# lock's temporary files, --schedule's script folder, and what sync deletes.
 source "$(dirname "$0")/lib.sh"
 
 src=$WORK/src out=$WORK/outside
@@ -32,6 +32,16 @@ check "a linked part file fails its file (exit $status)" test "$status" -eq 1
 check "naming the link" grep -q "$dst/scene/a.bin.ferry-part.*link" "$WORK/d1.out"
 check "the file it points to is untouched" untouched
 check "the other files arrive" cmp -s "$src/other/c.bin" "$dst/other/c.bin"
+
+# A part file that is another name (a hard link) of a file elsewhere.
+dst=$WORK/d1h
+make_outside
+mkdir -p "$dst/scene"
+ln "$out/victim" "$dst/scene/a.bin.ferry-part"
+may_fail ferry_np 1 get --yes --progress never "$src" "$dst" > "$WORK/d1h.out" 2>&1
+check "a hard-linked part file fails its file (exit $status)" test "$status" -eq 1
+check "naming it" grep -q "$dst/scene/a.bin.ferry-part has other hard links" "$WORK/d1h.out"
+check "the file it names is untouched" untouched
 
 # A scene, and a folder inside one, that are links to folders elsewhere.
 for link in scene scene/sub; do
