@@ -4,9 +4,11 @@
  * The lock file is JSON: {"host", "pid", "slurm_job_id", "start_time"}.
  * It is created atomically (written to a temporary name, then link(2)ed into
  * place, which is atomic on NFS and Lustre as well).  A lock whose holder is
- * a dead process on this host is taken over with a warning, so a rerun after
- * a crash just works; any other lock older than the TTL is reported as stale
- * and left to `ferry locks DIR --cleanup`. */
+ * a dead process on this host, or an earlier run of our own Slurm job on
+ * another node (a requeue), is taken over with a warning, so a rerun after a
+ * crash just works.  Whether a holder on another host runs cannot be told;
+ * any lock older than the TTL is reported as stale and left to
+ * `ferry locks DIR --cleanup`. */
 #ifndef FERRY_LOCK_H
 #define FERRY_LOCK_H
 
@@ -26,7 +28,8 @@ struct lock_info {
 enum lock_state {
     LOCK_FREE,               /* no lock file */
     LOCK_HELD,               /* a live (or unknowable) holder within the TTL */
-    LOCK_DEAD_HOLDER,        /* holder is on this host and no longer runs */
+    LOCK_DEAD_HOLDER,        /* holder is on this host and no longer runs, or
+                              * is an earlier run of our Slurm job */
     LOCK_STALE,              /* older than the TTL, holder elsewhere */
 };
 
@@ -48,6 +51,9 @@ int lock_inspect(const char *state_dir, double ttl, struct lock_info *info,
  * negative on error. */
 int lock_cleanup(const char *state_dir, double ttl, bool force,
                  struct ferry_error *err);
+
+/* Is the holder on this host (so whether it runs can be checked)? */
+bool lock_is_local(const struct lock_info *info);
 
 /* One line describing a lock: "host h, pid 12, Slurm job 345, since ...". */
 void lock_describe(const struct lock_info *info, char *buf, size_t len);

@@ -62,11 +62,13 @@ int hfcache_open(const char *cache_dir, struct backend *src, struct backend **ou
     char *refs = xasprintf("%s/refs", repo);
     char *ref = place.ref ? xasprintf("%s/%s", refs, place.ref) : NULL;
 
+    char *top = xstrndup(cache_dir, n);
     struct local_layout layout = {
-        .root = root, .state_dir = state, .parts_root = parts, .blobs = blobs,
+        .top = top, .root = root, .state_dir = state, .parts_root = parts, .blobs = blobs,
         .blobs_up = up, .refs = refs, .ref_file = ref, .ref_text = place.commit,
     };
     rc = local_open_layout(&layout, out, err);
+    free(top);
     free(repo);
     free(root);
     free(parts);

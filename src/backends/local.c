@@ -15,12 +15,24 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+/* Folders written in are opened once from the root without following links
+ * (see fs_open_dir) and kept open: consecutive files mostly share their
+ * folder, and a part file and its final name one or two. */
+#define LOCAL_DIR_SLOTS 2
+
+struct dir_slot {
+    char *path;              /* BASE/FOLDER, or NULL */
+    int fd;
+};
+
 struct local_backend {
     struct backend base;
+    char *top;               /* root, or the folder that holds a layout's parts */
     char *root;              /* no trailing '/' (except "/" itself) */
     char *state_dir;
     char *parts_root;        /* where NAME.ferry-part files go: root, or apart */
-    char *made_dir;          /* the last directory created, to skip mkdir calls */
+    struct dir_slot dirs[LOCAL_DIR_SLOTS];
+    int next_slot;           /* the one used least recently */
     /* A blob store (see local.h), or NULLs: */
     char *blobs, *blobs_up, *refs, *ref_file, *ref_text;
 };
@@ -35,21 +47,10 @@ static bool local_claims(const char *location)
     return strncmp(location, "file://", 7) == 0 || !strstr(location, "://");
 }
 
-/* file:///abs/path and file://localhost/abs/path to /abs/path. */
-static const char *local_path_of(const char *location)
-{
-    if (strncmp(location, "file://", 7) != 0)
-        return location;
-    const char *rest = location + 7;
-    if (strncmp(rest, "localhost/", 10) == 0)
-        rest += 9;
-    return rest;
-}
-
 static int local_open(const char *location, struct backend **out,
                       struct ferry_error *err)
 {
-    const char *path = local_path_of(location);
+    const char *path = fs_file_url_path(location);
     if (*path == '\0')
         return err_set(err, FERRY_EUSAGE, "%s: empty path", location);
     struct local_backend *lb = xcalloc(1, sizeof *lb);
@@ -57,6 +58,7 @@ static int local_open(const char *location, struct backend **out,
     while (n > 1 && path[n - 1] == '/')
         n--;
     lb->root = xstrndup(path, n);
+    lb->top = xstrdup(lb->root);
     lb->state_dir = xasprintf("%s/.ferry", lb->root);
     lb->parts_root = xstrdup(lb->root);
     *out = &lb->base;
@@ -72,6 +74,8 @@ int local_open_layout(const struct local_layout *layout, struct backend **out,
     struct local_backend *lb = local_of(*out);
     lb->base.ops = &backend_local;
     lb->base.location = xstrdup(lb->root);
+    free(lb->top);
+    lb->top = xstrdup(layout->top);
     free(lb->state_dir);
     lb->state_dir = xstrdup(layout->state_dir);
     free(lb->parts_root);
@@ -228,62 +232,101 @@ static int local_open_read(struct backend *b, const char *path, int *fd,
     return rc;
 }
 
-/* mkdir -p of the directory that will hold full (a file path), remembering
- * the last one: consecutive files mostly share their folder. */
-static int make_parent(struct local_backend *lb, const char *full,
-                       struct ferry_error *err)
+static void forget_dirs(struct local_backend *lb)
 {
-    const char *slash = strrchr(full, '/');
-    if (!slash || slash == full)
-        return 0;
-    size_t len = (size_t)(slash - full);
-    if (lb->made_dir && strlen(lb->made_dir) == len && strncmp(lb->made_dir, full, len) == 0)
-        return 0;
-    char *dir = xstrndup(full, len);
-    int rc = fs_mkdirs(dir, err);
-    if (rc != 0) {
-        free(dir);
-        return rc;
+    for (int i = 0; i < LOCAL_DIR_SLOTS; i++) {
+        if (lb->dirs[i].path)
+            close(lb->dirs[i].fd);
+        free(lb->dirs[i].path);
+        lb->dirs[i].path = NULL;
     }
-    free(lb->made_dir);
-    lb->made_dir = dir;
+}
+
+/* *dir: the folder that holds base/rel, opened without following a link
+ * below top (made if create); *name: rel's last part.  The descriptor
+ * stays lb's. */
+static int dir_of(struct local_backend *lb, const char *base, const char *rel, bool create,
+                  int *dir, const char **name, struct ferry_error *err)
+{
+    const char *slash = strrchr(rel, '/');
+    int len = slash ? (int)(slash - rel) : 0;
+    *name = slash ? slash + 1 : rel;
+    char *path = xasprintf("%s/%.*s", base, len, rel);
+    int slot = 0;
+    while (slot < LOCAL_DIR_SLOTS &&
+           !(lb->dirs[slot].path && strcmp(lb->dirs[slot].path, path) == 0))
+        slot++;
+    if (slot == LOCAL_DIR_SLOTS) {
+        size_t n = strlen(lb->top);
+        bool below = strncmp(path, lb->top, n) == 0 && path[n] == '/';
+        char *folder = xstrndup(rel, (size_t)len);
+        int fd, rc = fs_open_dir(below ? lb->top : base, below ? path + n + 1 : folder, create,
+                                 &fd, err);
+        free(folder);
+        if (rc != 0) {
+            free(path);
+            return rc;
+        }
+        slot = lb->next_slot;
+        if (lb->dirs[slot].path)
+            close(lb->dirs[slot].fd);
+        free(lb->dirs[slot].path);
+        lb->dirs[slot] = (struct dir_slot){xstrdup(path), fd};
+    }
+    /* Two slots: the one just used is never the next to go, so a caller
+     * may hold a part file's folder while it opens the final one. */
+    lb->next_slot = (slot + 1) % LOCAL_DIR_SLOTS;
+    *dir = lb->dirs[slot].fd;
+    free(path);
     return 0;
 }
 
-static char *part_path(struct local_backend *lb, const char *path)
+static int open_error(struct ferry_error *err, int e, const char *base, const char *rel)
 {
-    return xasprintf("%s/%s" BACKEND_PART_SUFFIX, lb->parts_root, path);
+    if (e == ELOOP)
+        return err_set(err, FERRY_EFAIL, "%s/%s is a symbolic link: ferry never writes "
+                       "through a link inside a destination", base, rel);
+    return err_sys(err, FERRY_EFAIL, e, "%s/%s", base, rel);
 }
 
 static int local_open_part(struct backend *b, const char *path, long long size,
                            int *fd, struct ferry_error *err)
 {
     struct local_backend *lb = local_of(b);
-    char *part = part_path(lb, path);
-    int rc = make_parent(lb, part, err);
+    char *part = xasprintf("%s" BACKEND_PART_SUFFIX, path);
+    int dir;
+    const char *name;
+    *fd = -1;
+    int rc = dir_of(lb, lb->parts_root, part, true, &dir, &name, err);
     if (rc == 0) {
-        *fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        *fd = openat(dir, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (*fd < 0)
-            rc = err_sys(err, FERRY_EFAIL, errno, "%s", part);
+            rc = open_error(err, errno, lb->parts_root, part);
     }
     /* Never pre-size the file: writing into a sparse file is much slower on
      * ext4 than extending one.  Only cut what a stale, longer part file has
-     * beyond the new size; chunks written at any offset extend it. */
+     * beyond the new size; chunks written at any offset extend it.  A part
+     * file with another name (a hard link) could be anyone's file. */
     struct stat st;
-    if (rc == 0 && fstat(*fd, &st) == 0 && st.st_size > size &&
-        ftruncate(*fd, size) != 0) {
-        rc = err_sys(err, FERRY_EFAIL, errno, "%s: cannot size to %lld bytes", part, size);
+    if (rc == 0 && fstat(*fd, &st) != 0)
+        rc = err_sys(err, FERRY_EFAIL, errno, "%s/%s", lb->parts_root, part);
+    else if (rc == 0 && st.st_nlink > 1)
+        rc = err_set(err, FERRY_EFAIL, "%s/%s has other hard links: not ferry's to write",
+                     lb->parts_root, part);
+    else if (rc == 0 && st.st_size > size && ftruncate(*fd, size) != 0)
+        rc = err_sys(err, FERRY_EFAIL, errno, "%s/%s: cannot size to %lld bytes",
+                     lb->parts_root, part, size);
+    if (rc != 0 && *fd >= 0)
         close(*fd);
-    }
     free(part);
     return rc;
 }
 
 static long long local_part_size(struct backend *b, const char *path)
 {
-    char *part = part_path(local_of(b), path);
+    char *part = xasprintf("%s/%s" BACKEND_PART_SUFFIX, local_of(b)->parts_root, path);
     struct stat st;
-    long long size = stat(part, &st) == 0 ? (long long)st.st_size : -1;
+    long long size = lstat(part, &st) == 0 && S_ISREG(st.st_mode) ? (long long)st.st_size : -1;
     free(part);
     return size;
 }
@@ -308,10 +351,11 @@ static int finish_part(int fd, const char *part, const struct file_meta *meta,
     return 0;
 }
 
-/* A blob store's commit: the part file becomes blobs/HEX (the same content
- * under any name or commit is one blob), and path a relative symlink to it,
- * swapped in with a rename so that it is never missing or dangling. */
-static int commit_blob(struct local_backend *lb, const char *part, const char *full,
+/* A blob store's commit: the part file (name in folder dir) becomes
+ * blobs/HEX (the same content under any name or commit is one blob), and
+ * path a relative symlink to it, swapped in with a rename so that it is
+ * never missing or dangling. */
+static int commit_blob(struct local_backend *lb, int dir, const char *name,
                        const struct file_meta *meta, struct ferry_error *err)
 {
     const char *hex = meta->etag ? strchr(meta->etag, ':') : NULL;
@@ -320,10 +364,12 @@ static int commit_blob(struct local_backend *lb, const char *part, const char *f
         return err_set(err, FERRY_EFAIL, "%s: no usable content hash (%s) to name its blob",
                        meta->path, meta->etag ? meta->etag : "none");
     hex++;
-    char *blob = xasprintf("%s/%s", lb->blobs, hex);
-    int rc = make_parent(lb, blob, err);
-    if (rc == 0 && rename(part, blob) != 0)
-        rc = err_sys(err, FERRY_EFAIL, errno, "rename %s to %s", part, blob);
+    int blobs;
+    const char *blob;
+    int rc = dir_of(lb, lb->blobs, hex, true, &blobs, &blob, err);
+    if (rc == 0 && renameat(dir, name, blobs, blob) != 0)
+        rc = err_sys(err, FERRY_EFAIL, errno, "rename %s/%s" BACKEND_PART_SUFFIX " to %s/%s",
+                     lb->parts_root, meta->path, lb->blobs, hex);
     size_t depth = 0;        /* the folders between path and the snapshot root */
     for (const char *c = meta->path; (c = strchr(c, '/')); c++)
         depth++;
@@ -332,61 +378,85 @@ static int commit_blob(struct local_backend *lb, const char *part, const char *f
     while (depth--)
         end = stpcpy(end, "../");
     sprintf(end, "blobs/%s", hex);
-    char *link = xasprintf("%s.link" BACKEND_PART_SUFFIX, full);
+    int tree;
+    const char *file;
     if (rc == 0)
-        rc = make_parent(lb, full, err);
-    if (rc == 0 && ((unlink(link) != 0 && errno != ENOENT) || symlink(target, link) != 0))
-        rc = err_sys(err, FERRY_EFAIL, errno, "symlink %s", link);
-    if (rc == 0 && rename(link, full) != 0)
-        rc = err_sys(err, FERRY_EFAIL, errno, "rename %s to %s", link, full);
+        rc = dir_of(lb, lb->root, meta->path, true, &tree, &file, err);
+    char *link = rc == 0 ? xasprintf("%s.link" BACKEND_PART_SUFFIX, file) : NULL;
+    if (rc == 0 && ((unlinkat(tree, link, 0) != 0 && errno != ENOENT) ||
+                    symlinkat(target, tree, link) != 0))
+        rc = err_sys(err, FERRY_EFAIL, errno, "symlink %s/%s.link" BACKEND_PART_SUFFIX,
+                     lb->root, meta->path);
+    if (rc == 0 && renameat(tree, link, tree, file) != 0)
+        rc = err_sys(err, FERRY_EFAIL, errno, "rename %s/%s.link" BACKEND_PART_SUFFIX " to %s/%s",
+                     lb->root, meta->path, lb->root, meta->path);
     free(target);
     free(link);
-    free(blob);
     return rc;
 }
 
+/* The part file, checked and finished, takes its final name.  Both folders
+ * are reached without following links: rename(2) would follow them. */
 static int local_commit(struct backend *b, const struct file_meta *meta, int fd,
                         struct ferry_error *err)
 {
     struct local_backend *lb = local_of(b);
-    char *part = part_path(lb, meta->path);
-    char *full = local_full(lb, meta->path);
-    int own_fd = fd < 0 ? open(part, O_RDONLY | O_CLOEXEC) : -1;
-    int rc;
-    if (fd < 0 && own_fd < 0)
-        rc = err_sys(err, FERRY_EFAIL, errno, "%s", part);
-    else
-        rc = finish_part(fd < 0 ? own_fd : fd, part, meta, err);
+    char *part = xasprintf("%s" BACKEND_PART_SUFFIX, meta->path);
+    int dir, own_fd = -1;
+    const char *name;
+    int rc = dir_of(lb, lb->parts_root, part, false, &dir, &name, err);
+    if (rc == 0 && fd < 0 && (own_fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        rc = open_error(err, errno, lb->parts_root, part);
+    char *shown = xasprintf("%s/%s", lb->parts_root, part);
+    if (rc == 0)
+        rc = finish_part(fd < 0 ? own_fd : fd, shown, meta, err);
+    free(shown);
     if (own_fd >= 0)
         close(own_fd);
-    if (rc == 0 && lb->blobs)
-        rc = commit_blob(lb, part, full, meta, err);
-    else if (rc == 0 && rename(part, full) != 0)
-        rc = err_sys(err, FERRY_EFAIL, errno, "rename %s to %s", part, full);
+    int tree;
+    const char *file;
+    if (rc == 0 && lb->blobs) {
+        rc = commit_blob(lb, dir, name, meta, err);
+    } else if (rc == 0 && (rc = dir_of(lb, lb->root, meta->path, true, &tree, &file, err)) == 0 &&
+               renameat(dir, name, tree, file) != 0) {
+        rc = err_sys(err, FERRY_EFAIL, errno, "rename %s/%s to %s/%s", lb->parts_root, part,
+                     lb->root, meta->path);
+    }
     free(part);
-    free(full);
     return rc;
+}
+
+/* Remove the folders that deleting path left empty, up to but not the scene. */
+static void prune_empty(struct local_backend *lb, const char *path)
+{
+    char *dir = xstrdup(path);
+    struct ferry_error ignored = {0};
+    for (char *slash = strrchr(dir, '/'); slash && slash != strchr(dir, '/');
+         slash = strrchr(dir, '/')) {
+        *slash = '\0';
+        int parent;
+        const char *name;
+        if (dir_of(lb, lb->root, dir, false, &parent, &name, &ignored) != 0 ||
+            unlinkat(parent, name, AT_REMOVEDIR) != 0)
+            break;
+        forget_dirs(lb);     /* a kept descriptor may be the folder just removed */
+    }
+    free(dir);
 }
 
 static int local_remove(struct backend *b, const char *path, struct ferry_error *err)
 {
     struct local_backend *lb = local_of(b);
-    char *full = local_full(lb, path);
-    if (unlink(full) != 0 && errno != ENOENT) {
-        int rc = err_sys(err, FERRY_EFAIL, errno, "cannot delete %s", full);
-        free(full);
-        return rc;
-    }
-    /* Remove the directories this leaves empty, but never the scene itself. */
-    size_t keep = strlen(lb->root) + 1 + strcspn(path, "/");
-    for (char *slash = strrchr(full, '/'); slash && (size_t)(slash - full) > keep;
-         slash = strrchr(full, '/')) {
-        *slash = '\0';
-        if (rmdir(full) != 0)
-            break;
-    }
-    free(full);
-    return 0;
+    int dir;
+    const char *name;
+    int rc = dir_of(lb, lb->root, path, false, &dir, &name, err);
+    if (rc == FERRY_ENOTFOUND)
+        return 0;
+    if (rc == 0 && unlinkat(dir, name, 0) != 0 && errno != ENOENT)
+        rc = err_sys(err, FERRY_EFAIL, errno, "cannot delete %s/%s", lb->root, path);
+    if (rc == 0)
+        prune_empty(lb, path);
+    return rc;
 }
 
 static long long local_free_bytes(struct backend *b)
@@ -425,7 +495,7 @@ static int local_finish(struct backend *b, struct ferry_error *err)
     char *dir = xstrdup(lb->ref_file ? lb->ref_file : lb->refs);
     if (lb->ref_file)
         *strrchr(dir, '/') = '\0';
-    int rc = fs_mkdirs(dir, err);
+    int rc = fs_mkdirs_under(lb->top, dir, err);
     free(dir);
     if (rc == 0 && lb->ref_file)
         rc = fs_write_atomic(lb->ref_file, lb->ref_text, strlen(lb->ref_text), err);
@@ -435,10 +505,11 @@ static int local_finish(struct backend *b, struct ferry_error *err)
 static void local_close(struct backend *b)
 {
     struct local_backend *lb = local_of(b);
+    forget_dirs(lb);
+    free(lb->top);
     free(lb->root);
     free(lb->state_dir);
     free(lb->parts_root);
-    free(lb->made_dir);
     free(lb->blobs);
     free(lb->blobs_up);
     free(lb->refs);

@@ -7,6 +7,8 @@
 #include "ferry/backend.h"
 
 struct local_layout {
+    const char *top;         /* the folder named by the user, which holds the
+                              * others: below it no write goes through a link */
     const char *root;        /* the tree of symlinks */
     const char *state_dir;   /* journal, lock, catalog */
     const char *parts_root;  /* part files, outside the tree others read */

@@ -246,7 +246,9 @@ static const struct command_help commands[] = {
     {"locks", "ferry locks [--cleanup] [--force] DIR",
      "Show who holds the lock on the destination DIR.  --cleanup removes it if\n"
      "its holder is a dead process on this host or it is older than the TTL\n"
-     "(config lock_ttl, default 24 h); with --force, whatever holds it.\n", false},
+     "(config lock_ttl, default 24 h); with --force, whatever holds it.  Whether a\n"
+     "holder on another host still runs cannot be told: --cleanup --force clears\n"
+     "it.  A run of the same Slurm job (a requeue) takes over its own lock.\n", false},
 };
 
 bool help_print(const char *command)

@@ -30,11 +30,17 @@ int cmd_locks(struct cli *cli)
         char who[512] = "";
         if (state != LOCK_FREE)
             lock_describe(&info, who, sizeof who);
-        printf("%s: %s%s%s\n", cli->args[0], state_names[state], *who ? ": " : "", who);
+        bool elsewhere = state == LOCK_HELD && !lock_is_local(&info);
+        printf("%s: %s%s%s%s\n", cli->args[0], state_names[state], *who ? ": " : "", who,
+               elsewhere ? " (on another host: ferry cannot tell whether it still runs)" : "");
         if (cli->cleanup && state != LOCK_FREE) {
             rc = lock_cleanup(state_dir, ttl, cli->force, &err);
             if (rc > 0)
                 printf("%s: lock removed\n", cli->args[0]);
+            else if (rc == 0 && !lock_is_local(&info))
+                printf("%s: the holder is on another host, so ferry cannot tell whether it "
+                       "still runs: left alone (if it is gone, `ferry locks %s --cleanup "
+                       "--force` removes it)\n", cli->args[0], cli->args[0]);
             else if (rc == 0)
                 printf("%s: the holder is alive and within the TTL: left alone "
                        "(--force removes it anyway)\n", cli->args[0]);

@@ -12,6 +12,7 @@
 #include "ferry/xalloc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,9 +115,14 @@ static size_t busy_scenes(const struct plan *plan, const char **names)
 static int write_script(const struct cli *cli, const char *dir, const char *path,
                         const char **scenes, size_t n, struct ferry_error *err)
 {
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return err_sys(err, FERRY_EPREFLIGHT, errno, "%s", path);
+    int fd;
+    FILE *f = fs_create_excl(path, O_WRONLY, &fd, err) == 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return err_sys(err, FERRY_EPREFLIGHT, e, "%s", path);
+    }
     fprintf(f, "#!/bin/bash\n# Written by ferry --schedule: one scene per array task.\n");
     put_directive(f, "job-name", cli->slurm.job_name ? cli->slurm.job_name : "ferry");
     fprintf(f, "#SBATCH --array=0-%zu", n - 1);
@@ -186,7 +192,7 @@ int schedule_submit(const struct cli *cli, const char *state_base, const struct 
     rc = rc ? rc : check_word("--slurm-gres", cli->slurm.gres, err);
     rc = rc ? rc : check_word("--slurm-partition", cli->slurm.partition, err);
     rc = rc ? rc : check_word("--slurm-account", cli->slurm.account, err);
-    rc = rc ? rc : fs_mkdirs(made, err);
+    rc = rc ? rc : fs_mkdirs_under(state_base, made, err);
     char *real = rc == 0 ? realpath(made, NULL) : NULL, *dir = made;
     if (real) {
         free(made);

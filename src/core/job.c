@@ -40,13 +40,16 @@ static int open_ends(const struct job_options *opts, struct backend **src,
     int rc = backend_open(opts->src, src, err);
     if (rc == 0 && !opts->hf_cache && (rc = backend_open(opts->dst, dst, err)) == 0)
         rc = writable(opts, dst, err);
+    if (rc == 0 && *dst && (*src)->ops == &backend_local && (*dst)->ops == &backend_local)
+        rc = fs_check_apart(fs_file_url_path(opts->src), fs_file_url_path(opts->dst), err);
     /* Refused before the source lists itself over the network. */
     if (rc == 0 && opts->hf_cache && !(*src)->ops->cache_place)
         rc = err_set(err, FERRY_EUSAGE, "%s: --hf-cache needs a Hub repository (hf://...) "
                      "as the source", opts->src);
-    if (rc != 0 && *src) {
+    if (rc != 0) {
         backend_close(*src);
-        *src = NULL;
+        backend_close(*dst);
+        *src = *dst = NULL;
     }
     return rc;
 }
@@ -98,6 +101,32 @@ static int prepare_destination(MPI_Comm comm, const struct job_options *opts,
     return rc;
 }
 
+/* The folder the user named that holds state_dir: --state-dir itself, DST,
+ * or SRC (the Hub's push state).  Below it no folder is made through a link.
+ * A fresh string. */
+static char *state_base(const struct job_options *opts, const char *state_dir)
+{
+    const char *ends[] = {fs_file_url_path(opts->dst), fs_file_url_path(opts->src)};
+    for (size_t i = 0; !opts->state_dir && i < 2; i++) {
+        size_t n = strlen(ends[i]);
+        while (n > 1 && ends[i][n - 1] == '/')
+            n--;
+        if (strncmp(state_dir, ends[i], n) == 0 && state_dir[n] == '/')
+            return xstrndup(ends[i], n);
+    }
+    return xstrdup(state_dir);
+}
+
+/* Any failure to write the state is a pre-flight failure: nothing has moved. */
+static int not_writable(int rc, struct ferry_error *err)
+{
+    if (rc == 0 || rc == FERRY_EPREFLIGHT)
+        return rc;
+    char cause[FERRY_ERRMSG_MAX];
+    snprintf(cause, sizeof cause, "%s", err->msg);
+    return err_set(err, FERRY_EPREFLIGHT, "destination not writable: %s", cause);
+}
+
 /* Rank 0: make the state directory and take the lock.  Anything but a held
  * lock is a destination we cannot write to: a pre-flight failure too. */
 static int take_lock(const struct job_options *opts, const char *state_dir,
@@ -106,15 +135,25 @@ static int take_lock(const struct job_options *opts, const char *state_dir,
     if (!state_dir)
         return err_set(err, FERRY_EUSAGE, "%s cannot hold ferry's state: pass --state-dir",
                        opts->dst);
-    int rc = fs_mkdirs(state_dir, err);
+    char *base = state_base(opts, state_dir);
+    int rc = fs_mkdirs_under(base, state_dir, err);
+    free(base);
     if (rc == 0)
         rc = lock_acquire(state_dir, opts->force, opts->lock_ttl, err);
-    if (rc != 0 && rc != FERRY_EPREFLIGHT) {
-        char cause[FERRY_ERRMSG_MAX];
-        snprintf(cause, sizeof cause, "%s", err->msg);
-        rc = err_set(err, FERRY_EPREFLIGHT, "destination not writable: %s", cause);
+    return not_writable(rc, err);
+}
+
+/* What the part files of an earlier run already hold is not written again
+ * (a rerun after a disk-full failure); a stale, longer part file is cut. */
+static long long bytes_in_parts(const struct plan *plan, struct backend *dst)
+{
+    long long have = 0;
+    for (size_t i = 0; dst->ops->part_size && i < plan->n_transfer; i++) {
+        long long part = dst->ops->part_size(dst, plan->transfer[i].path);
+        if (part > 0)
+            have += part < plan->transfer[i].size ? part : plan->transfer[i].size;
     }
-    return rc;
+    return have;
 }
 
 static int check_space(const struct plan *plan, struct backend *dst,
@@ -122,6 +161,9 @@ static int check_space(const struct plan *plan, struct backend *dst,
 {
     long long free_bytes = dst->ops->free_bytes ? dst->ops->free_bytes(dst) : -1;
     long long need = plan->total_transfer.bytes;
+    /* Looking for part files costs a stat per file: only when it matters. */
+    if (free_bytes >= 0 && free_bytes < need)
+        need -= bytes_in_parts(plan, dst);
     if (free_bytes < 0 || free_bytes >= need)
         return 0;
     char have[32], want[32];
@@ -130,18 +172,22 @@ static int check_space(const struct plan *plan, struct backend *dst,
     return err_set(err, FERRY_EPREFLIGHT, "%s: %s free, %s to write", dst->location, have, want);
 }
 
+static void report_failure(struct sched_report *report, const char *path, const char *reason)
+{
+    report->failures = xrealloc(report->failures,
+                                (report->n_failures + 1) * sizeof *report->failures);
+    report->failures[report->n_failures++] = (struct sched_failure){xstrdup(path),
+                                                                    xstrdup(reason)};
+}
+
 /* Scenes that could not be read completely count as failures of the run. */
 static void report_walk_errors(const struct plan *plan, struct sched_report *report)
 {
     for (size_t i = 0; i < plan->n_scenes; i++) {
         if (!plan->scenes[i].walk_error)
             continue;
-        report->failures = xrealloc(report->failures,
-                                    (report->n_failures + 1) * sizeof *report->failures);
-        report->failures[report->n_failures++] = (struct sched_failure){
-            xstrdup(*plan->scenes[i].name ? plan->scenes[i].name : "(root files)"),
-            xstrdup("could not be read completely (see the log); nothing deleted in it"),
-        };
+        report_failure(report, *plan->scenes[i].name ? plan->scenes[i].name : "(root files)",
+                       "could not be read completely (see the log); nothing deleted in it");
         report->files_failed++;
     }
 }
@@ -229,13 +275,15 @@ static int prepare(const struct job_options *opts, const struct plan *plan,
                    struct journal **catalog, struct ferry_error *err)
 {
     int rc = opts->confirm(plan, opts->confirm_ud, err);
+    /* FERRY_EFAIL says some items failed: before any ran, a file that could
+     * not be written (--schedule's job script) fails the pre-flight. */
     if (rc <= 0)
-        return rc;
+        return rc == FERRY_EFAIL ? not_writable(rc, err) : rc;
     rc = check_space(plan, dst, err);
     if (rc == 0)
-        rc = journal_open(state_dir, journal, err);
+        rc = not_writable(journal_open(state_dir, journal, err), err);
     if (rc == 0)
-        rc = journal_open_named(state_dir, JOB_CATALOG, catalog, err);
+        rc = not_writable(journal_open_named(state_dir, JOB_CATALOG, catalog, err), err);
     return rc == 0 ? 1 : rc;
 }
 
@@ -308,8 +356,8 @@ static int run_planned(MPI_Comm comm, const struct job_options *opts, struct pla
         report_walk_errors(plan, report);
         if (rc == 0 && report->files_failed)
             rc = FERRY_EFAIL;
-        if (rc == 0 && dst->ops->finish)
-            rc = dst->ops->finish(dst, err);
+        if (rc == 0 && dst->ops->finish && (rc = dst->ops->finish(dst, err)) != 0)
+            report_failure(report, dst->location, err->msg);
         /* All in place: the destination itself is now the record. */
         if (rc == 0 && journal_reset(journal, err) != 0)
             FLOG(LOG_WARN, "could not reset the journal: %s", err->msg);
@@ -358,7 +406,7 @@ static int transfer(MPI_Comm comm, const struct job_options *opts,
         ? xasprintf("%s/%s", opts->extract_dest, EXTRACT_STATE) : NULL;
     bool extract_locked = false;
     if (rc == 0 && locking && rank == 0 && extract_state) {
-        rc = fs_mkdirs(extract_state, err);
+        rc = fs_mkdirs_under(opts->extract_dest, extract_state, err);
         if (rc == 0)
             rc = lock_acquire(extract_state, opts->force, opts->lock_ttl, err);
         extract_locked = rc == 0;

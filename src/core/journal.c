@@ -185,7 +185,7 @@ int journal_open_named(const char *state_dir, const char *name, struct journal *
     j->last_sync = now_seconds();
     rc = replay(j, err);
     if (rc == 0) {
-        j->fd = open(j->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        j->fd = open(j->path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (j->fd < 0)
             rc = err_sys(err, FERRY_EFAIL, errno, "%s", j->path);
     }

@@ -1,4 +1,5 @@
 #include "ferry/lock.h"
+#include "ferry/fsutil.h"
 #include "ferry/log.h"
 #include "ferry/xalloc.h"
 
@@ -72,7 +73,7 @@ static int parse_info(const char *text, const char *path, struct lock_info *info
 /* Read path into a fresh string; NULL with errno set when it cannot. */
 static char *read_small(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return NULL;
     char *buf = xcalloc(1, 4096);
@@ -105,11 +106,28 @@ static bool process_gone(long pid)
     return paren && paren[1] == ' ' && paren[2] == 'Z';
 }
 
-static enum lock_state classify(const struct lock_info *info, double ttl)
+bool lock_is_local(const struct lock_info *info)
 {
     char host[256] = "";
     gethostname(host, sizeof host - 1);
-    if (strcmp(host, info->host) == 0 && info->pid > 0 && process_gone(info->pid))
+    return strcmp(host, info->host) == 0;
+}
+
+/* Held by our own Slurm job on another node: an earlier run of this job,
+ * which Slurm requeued (its node died), for a job runs only once at a time. */
+static bool earlier_run_of_job(const struct lock_info *info)
+{
+    struct lock_info me;
+    self_info(&me);
+    return *me.slurm_job_id && strcmp(me.slurm_job_id, info->slurm_job_id) == 0 &&
+           !lock_is_local(info);
+}
+
+static enum lock_state classify(const struct lock_info *info, double ttl)
+{
+    if (lock_is_local(info) && info->pid > 0 && process_gone(info->pid))
+        return LOCK_DEAD_HOLDER;
+    if (earlier_run_of_job(info))
         return LOCK_DEAD_HOLDER;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
@@ -157,12 +175,18 @@ static int try_create(const char *path, struct ferry_error *err)
     self_info(&me);
     char *text = info_json(&me);
     char *tmp = xasprintf("%s.%s.%ld", path, me.host, me.pid);
-    int rc = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text) || fsync(fd) != 0)
+    int fd;
+    int rc = fs_create_excl(tmp, O_WRONLY, &fd, err);
+    if (rc != 0) {
+        char cause[FERRY_ERRMSG_MAX];
+        snprintf(cause, sizeof cause, "%s", err->msg);
+        rc = err_set(err, FERRY_EPREFLIGHT, "cannot write the lock: %s", cause);
+    }
+    if (rc == 0 && (write(fd, text, strlen(text)) != (ssize_t)strlen(text) || fsync(fd) != 0))
         rc = err_sys(err, FERRY_EPREFLIGHT, errno, "cannot write %s", tmp);
     if (fd >= 0)
         close(fd);
+    /* link(2) never follows a link at path: it fails with EEXIST. */
     if (rc == 0 && link(tmp, path) != 0)
         rc = errno == EEXIST ? 1 : err_sys(err, FERRY_EPREFLIGHT, errno, "cannot create %s", path);
     unlink(tmp);
@@ -182,6 +206,24 @@ static bool remove_if_same(const char *path, const struct lock_info *seen)
                 now.start_time == seen->start_time;
     free(text);
     return same && unlink(path) == 0;
+}
+
+static int refuse(const char *state_dir, const struct lock_info *holder,
+                  enum lock_state state, struct ferry_error *err)
+{
+    char who[512];
+    lock_describe(holder, who, sizeof who);
+    if (state == LOCK_STALE)
+        return err_set(err, FERRY_EPREFLIGHT, "%s is locked by %s (stale: older than the "
+                       "TTL); wait for that run, or run `ferry locks` on the destination "
+                       "with --cleanup", state_dir, who);
+    if (!lock_is_local(holder))
+        return err_set(err, FERRY_EPREFLIGHT, "%s is locked by %s, on another host: ferry "
+                       "cannot tell from here whether it still runs; wait for that run, or if "
+                       "it is gone, clear the lock with `ferry locks DST --cleanup --force` "
+                       "(or pass --force)", state_dir, who);
+    return err_set(err, FERRY_EPREFLIGHT, "%s is locked by %s; wait for that run, or pass "
+                   "--force if it is not running", state_dir, who);
 }
 
 int lock_acquire(const char *state_dir, bool force, double ttl, struct ferry_error *err)
@@ -210,14 +252,12 @@ int lock_acquire(const char *state_dir, bool force, double ttl, struct ferry_err
         lock_describe(&holder, who, sizeof who);
         if (state == LOCK_DEAD_HOLDER || force) {
             FLOG(LOG_WARN, "%s: taking over the lock of %s (%s)", state_dir, who,
-                 force ? "--force" : "that process is gone");
+                 force ? "--force" : lock_is_local(&holder) ? "that process is gone"
+                                   : "an earlier run of this Slurm job, requeued");
             remove_if_same(path, &holder);
             continue;
         }
-        rc = err_set(err, FERRY_EPREFLIGHT, "%s is locked by %s%s; wait for that run, or %s",
-                     state_dir, who, state == LOCK_STALE ? " (stale: older than the TTL)" : "",
-                     state == LOCK_STALE ? "run `ferry locks` on the destination with --cleanup"
-                                         : "pass --force if it is not running");
+        rc = refuse(state_dir, &holder, state, err);
         break;
     }
     if (rc == 1)

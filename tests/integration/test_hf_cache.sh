@@ -67,4 +67,17 @@ mkdir -p "$WORK/plain"
 may_fail "$FERRY_BIN" get --yes -q "$WORK/plain" --hf-cache "$WORK/x" > "$WORK/bad.out" 2>&1
 check "a local source with --hf-cache is a usage error ($status)" test "$status" -eq 2
 check "the error says why" grep -q "needs a Hub repository" "$WORK/bad.out"
+
+# A link planted inside the cache (the repo's folder, its blobs, its refs)
+# never leads a write outside it.
+for planted in datasets--alice--ds datasets--alice--ds/blobs datasets--alice--ds/refs; do
+  rm -rf "$WORK/linked" "$WORK/outside"
+  mkdir -p "$WORK/outside" "$(dirname "$WORK/linked/$planted")"
+  ln -s "$WORK/outside" "$WORK/linked/$planted"
+  may_fail get 2 hf://datasets/alice/ds/scene_000 --hf-cache "$WORK/linked" \
+    > "$WORK/linked.out" 2>&1
+  check "a linked $planted: refused (exit $status)" test "$status" -ne 0
+  check "naming it" grep -q "$WORK/linked/$planted is a symbolic link" "$WORK/linked.out"
+  check "nothing written through it" test -z "$(ls -A "$WORK/outside")"
+done
 finish

@@ -53,6 +53,29 @@ check "and is called stale" grep -q "stale" "$WORK/stale.out"
 "$FERRY_BIN" locks --cleanup "$dst" > "$WORK/cleanup2.out"
 check "locks --cleanup removes a stale lock" test ! -e "$dst/.ferry/lock"
 
+# On another host and within the TTL: nobody can tell whether it runs.
+printf '{"host":"other-node","pid":1,"slurm_job_id":"555","start_time":%d}' "$(date +%s)" \
+  > "$dst/.ferry/lock"
+may_fail ferry_np 1 get --yes -q "$src" "$dst" > "$WORK/remote.out" 2>&1
+check "a holder on another host stops a run (exit $status)" test "$status" -eq 5
+check "which says it cannot tell whether it runs, and how to clear it" \
+  grep -q "cannot tell.*ferry locks .* --cleanup --force" "$WORK/remote.out"
+"$FERRY_BIN" locks --cleanup "$dst" > "$WORK/cleanup3.out"
+check "locks --cleanup does not call it alive" test -z "$(grep alive "$WORK/cleanup3.out" || true)"
+check "but says it cannot tell, and how to remove it" \
+  grep -q "cannot tell.*--cleanup --force" "$WORK/cleanup3.out"
+check "and leaves it" test -e "$dst/.ferry/lock"
+
+# The same Slurm job on another node (requeued after its node died): the
+# rerun takes the lock over.
+touch "$src/scene_000/requeued.bin"
+printf '{"host":"dead-node","pid":4242,"slurm_job_id":"555","start_time":%d}' "$(date +%s)" \
+  > "$dst/.ferry/lock"
+SLURM_JOB_ID=555 ferry_np 2 get --yes -q "$src" "$dst" > "$WORK/requeue.out" 2>&1
+check "a requeued job takes over its own lock" \
+  grep -q "taking over the lock of host dead-node.*earlier run of this Slurm job" "$WORK/requeue.out"
+check "and the run completes" test -e "$dst/scene_000/requeued.bin"
+
 # --force takes any lock.
 printf '{"host":"other-node","pid":1,"slurm_job_id":"","start_time":%d}' "$(date +%s)" \
   > "$dst/.ferry/lock"

@@ -40,6 +40,25 @@ check "sync deleted nothing in scene_001, empty on the source" \
 check "sync touched nothing outside the selection" test -e "$dst/scene_002/extra.bin"
 check "sync reports 2 deletions" test "$(json_field "$WORK/sync.json" files_deleted)" = 2
 
+# Source and destination overlapping: refused before anything is read or
+# deleted (real paths compared, so a link or a relative path is no way round).
+osrc=$WORK/over/a/b
+gen_tree "$osrc/inner" --scenes 2 --small 3 --large 0 --seed 54
+echo keep > "$osrc/keep.bin"
+before=$(cd "$WORK/over" && find . -type f | sort | xargs sha256sum)
+may_fail ferry_np 2 sync --yes "$osrc/inner" "$osrc" > "$WORK/over1.out" 2>&1
+check "sync of a folder into its parent exits 2 ($status)" test "$status" -eq 2
+check "naming both" grep -q "$osrc/inner.*$osrc.*overlap" "$WORK/over1.out"
+ln -s "$osrc" "$WORK/alias"
+may_fail "$FERRY_BIN" sync --yes "$WORK/alias" "$osrc/inner" > "$WORK/over2.out" 2>&1
+check "sync into a folder inside the source, through a link, exits 2 ($status)" test "$status" -eq 2
+may_fail "$FERRY_BIN" get --yes "$osrc" "$osrc/" > "$WORK/over3.out" 2>&1
+check "get of a folder onto itself exits 2 ($status)" test "$status" -eq 2
+may_fail "$FERRY_BIN" plan "$osrc/inner" "$osrc/inner/scene_000/new" > "$WORK/over4.out" 2>&1
+check "plan with DST inside SRC exits 2 ($status)" test "$status" -eq 2
+check "and nothing under them changed" \
+  test "$(cd "$WORK/over" && find . -type f | sort | xargs sha256sum)" = "$before"
+
 # One unreadable file fails alone (as an unprivileged user: root reads anything).
 if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
   as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups)
@@ -91,6 +110,38 @@ if [ "$(id -u)" -eq 0 ] && mkdir -p "$WORK/small" && mount -t tmpfs -o size=256k
   umount "$WORK/small"
 else
   echo "skipped: no-space check (needs root to mount a small tmpfs)"
+fi
+
+# The disk fills up mid-run (the run is held while a filler takes the free
+# space); once some space is freed, less than the whole plan but enough for
+# what the part files lack, the rerun goes ahead.
+if [ "$(id -u)" -eq 0 ] && mkdir -p "$WORK/part" &&
+   mount -t tmpfs -o size=200m tmpfs "$WORK/part" 2>/dev/null; then
+  psrc=$WORK/psrc pdst=$WORK/part/dst
+  gen_tree "$psrc" --scenes 1 --small 1 --large 1 --large-size 160M --seed 53
+  ferry_np 2 get --yes --progress never --chunk-size 512K "$psrc" "$pdst" \
+    > "$WORK/full.out" 2>&1 &
+  job=$!
+  wait_for_journal "$pdst" '^C ' 40 || true
+  pkill -STOP -f "^$FERRY_BIN .*$pdst\$" || true
+  free_now() { echo $(( $(stat -f -c '%a * %S' "$WORK/part") )); }
+  fallocate -l "$(free_now)" "$WORK/part/filler"
+  pkill -CONT -f "^$FERRY_BIN .*$pdst\$" || true
+  may_fail wait "$job"
+  check "a full disk fails the run (exit $status)" test "$status" -eq 1
+  check "saying so" grep -q "No space left on device" "$WORK/full.out"
+  part=$(find "$pdst" -name '*.ferry-part' -printf '%s\n' | awk '{s += $1} END {print s + 0}')
+  check "and leaves part files ($part bytes)" test "$part" -ge $((16 << 20))
+  # Free 6 MiB more than the part files lack: less than the whole file.
+  rm "$WORK/part/filler"
+  fallocate -l $(( $(free_now) - (160 << 20) + part - (6 << 20) )) "$WORK/part/filler"
+  may_fail ferry_np 2 get --yes --progress never --chunk-size 512K "$psrc" "$pdst" \
+    > "$WORK/partrun.out" 2>&1
+  check "the rerun counts the part files' bytes as written (exit $status)" test "$status" -eq 0
+  check "and completes the copy" same_tree "$psrc" "$pdst"
+  umount "$WORK/part"
+else
+  echo "skipped: rerun after a full disk (needs root to mount a small tmpfs)"
 fi
 
 finish

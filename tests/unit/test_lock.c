@@ -11,15 +11,21 @@
 
 static char dir[64];
 
-static void write_lock(long pid, double start)
+static void write_lock_of(const char *host, const char *job, long pid, double start)
 {
-    char host[256] = "", path[128];
-    gethostname(host, sizeof host - 1);
+    char path[128];
     snprintf(path, sizeof path, "%s/lock", dir);
     FILE *f = fopen(path, "w");
-    fprintf(f, "{\"host\":\"%s\",\"pid\":%ld,\"slurm_job_id\":\"4242\",\"start_time\":%.0f}",
-            host, pid, start);
+    fprintf(f, "{\"host\":\"%s\",\"pid\":%ld,\"slurm_job_id\":\"%s\",\"start_time\":%.0f}",
+            host, pid, job, start);
     fclose(f);
+}
+
+static void write_lock(long pid, double start)
+{
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    write_lock_of(host, "4242", pid, start);
 }
 
 static long dead_pid(void)
@@ -69,6 +75,30 @@ int main(void)
     CHECK(strstr(err.msg, "stale") != NULL);
     CHECK(lock_cleanup(dir, 60, false, &err) == 1);
     CHECK(lock_inspect(dir, 60, &info, &state, &err) == 0 && state == LOCK_FREE);
+
+    /* On another host: nobody can tell whether it runs; the lock stays and
+     * the message says how to clear it. */
+    unsetenv("SLURM_ARRAY_JOB_ID");
+    unsetenv("SLURM_ARRAY_TASK_ID");
+    setenv("SLURM_JOB_ID", "777", 1);
+    write_lock_of("node-elsewhere", "4242", 1, (double)time(NULL));
+    CHECK(lock_inspect(dir, 60, &info, &state, &err) == 0 && state == LOCK_HELD);
+    CHECK(!lock_is_local(&info));
+    CHECK(lock_acquire(dir, false, 60, &err) == FERRY_EPREFLIGHT);
+    CHECK(strstr(err.msg, "cannot tell") != NULL);
+    CHECK(strstr(err.msg, "--cleanup --force") != NULL);
+    CHECK(lock_cleanup(dir, 60, false, &err) == 0);
+
+    /* The same Slurm job on another node: a requeued job's earlier run. */
+    write_lock_of("node-elsewhere", "777", 1, (double)time(NULL));
+    CHECK(lock_inspect(dir, 60, &info, &state, &err) == 0 && state == LOCK_DEAD_HOLDER);
+    CHECK(lock_acquire(dir, false, 60, &err) == 0);
+    CHECK(lock_inspect(dir, 60, &info, &state, &err) == 0 && info.pid == (long)getpid());
+    lock_release(dir);
+    unsetenv("SLURM_JOB_ID");
+    write_lock_of("node-elsewhere", "777", 1, (double)time(NULL));
+    CHECK(lock_inspect(dir, 60, &info, &state, &err) == 0 && state == LOCK_HELD);
+    CHECK(lock_cleanup(dir, 60, true, &err) == 1);
 
     char buf[256];
     info = (struct lock_info){.host = "node7", .pid = 12, .start_time = 0};
