@@ -172,23 +172,14 @@ static int check_space(const struct plan *plan, struct backend *dst,
     return err_set(err, FERRY_EPREFLIGHT, "%s: %s free, %s to write", dst->location, have, want);
 }
 
-static void report_failure(struct sched_report *report, const char *path, const char *reason)
-{
-    report->failures = xrealloc(report->failures,
-                                (report->n_failures + 1) * sizeof *report->failures);
-    report->failures[report->n_failures++] = (struct sched_failure){xstrdup(path),
-                                                                    xstrdup(reason)};
-}
-
 /* Scenes that could not be read completely count as failures of the run. */
 static void report_walk_errors(const struct plan *plan, struct sched_report *report)
 {
     for (size_t i = 0; i < plan->n_scenes; i++) {
         if (!plan->scenes[i].walk_error)
             continue;
-        report_failure(report, *plan->scenes[i].name ? plan->scenes[i].name : "(root files)",
-                       "could not be read completely (see the log); nothing deleted in it");
-        report->files_failed++;
+        sched_report_fail(report, *plan->scenes[i].name ? plan->scenes[i].name : "(root files)",
+                          "could not be read completely (see the log); nothing deleted in it");
     }
 }
 
@@ -357,7 +348,7 @@ static int run_planned(MPI_Comm comm, const struct job_options *opts, struct pla
         if (rc == 0 && report->files_failed)
             rc = FERRY_EFAIL;
         if (rc == 0 && dst->ops->finish && (rc = dst->ops->finish(dst, err)) != 0)
-            report_failure(report, dst->location, err->msg);
+            sched_report_fail(report, dst->location, err->msg);
         /* All in place: the destination itself is now the record. */
         if (rc == 0 && journal_reset(journal, err) != 0)
             FLOG(LOG_WARN, "could not reset the journal: %s", err->msg);
