@@ -41,7 +41,7 @@ void log_write(enum log_level level, const char *fmt, ...)
         len = sizeof message - 1;
     /* A record is one line, and the names it quotes are escaped: a name
      * from an archive or a listing can neither fake a line of its own nor
-     * send the terminal a sequence.  No message means a newline. */
+     * send the terminal a sequence. */
     char shown[4 * sizeof message];
     escape_display_into(shown, sizeof shown, message, (size_t)len);
     /* One fprintf per line, so lines from ranks sharing a stderr pipe stay whole. */
