@@ -19,8 +19,9 @@
  * cut before an escape that does not fit).  Returns the length written. */
 size_t escape_display_into(char *out, size_t cap, const char *s, size_t len);
 
-/* s escaped, in one of a few buffers that later calls reuse: for printf
- * arguments, up to ESCAPE_SLOTS in one call (ferry has no threads). */
+/* s (NULL: "(null)") escaped, in one of a few buffers that later calls
+ * reuse: for printf arguments, up to ESCAPE_SLOTS in one call (ferry has no
+ * threads). */
 #define ESCAPE_SLOTS 4
 const char *escape_display(const char *s);
 

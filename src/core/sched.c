@@ -594,7 +594,7 @@ static void runner_end(struct runner *r, int i, int status, const char *message,
 
 static long long entries_of(const struct work_run *run)
 {
-    return run->counts.extracted + run->counts.skipped + run->counts.refused;
+    return run->counts.extracted + run->counts.skipped + run->counts.refused + run->counts.failed;
 }
 
 /* One step of every item; *moved gets the bytes transferred, *unpacked the

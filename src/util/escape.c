@@ -98,6 +98,8 @@ const char *escape_display(const char *s)
     static size_t caps[ESCAPE_SLOTS];
     static unsigned next;
     unsigned k = next++ % ESCAPE_SLOTS;
+    if (!s)
+        s = "(null)";                 /* as printf's %s has it, so a wrap changes nothing else */
     size_t len = strlen(s), need = 4 * len + 1;      /* \xHH is the longest form of a byte */
     if (caps[k] < need) {
         slots[k] = xrealloc(slots[k], need);

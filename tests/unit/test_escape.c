@@ -50,5 +50,6 @@ int main(void)
     memset(big, '\n', sizeof big - 1);
     big[sizeof big - 1] = '\0';
     CHECK(strlen(escape_display(big)) == 2 * (sizeof big - 1));
+    CHECK(strcmp(escape_display(NULL), "(null)") == 0);
     return check_summary("test_escape");
 }
