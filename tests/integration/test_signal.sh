@@ -79,10 +79,10 @@ check "TERM to mpirun: Open MPI's own exit 1 ($status)" test "$status" -eq 1
 check "no file under its real name is torn" complete "$WORK/term"
 
 # jobs/pull.sbatch under mpirun.  run_job DST: the script in a session of
-# its own ($job), its launcher's abort delay short for the test.
+# its own ($job).
 run_job() {
   SRC=$src DST=$1 FERRY=$FERRY_BIN FERRY_LAUNCH="mpirun -np 2 --oversubscribe" \
-    FERRY_ARGS="--json --chunk-size 256K" OMPI_MCA_odls_base_sigkill_timeout=3 \
+    FERRY_ARGS="--json --chunk-size 256K" \
     setsid bash "$FERRY_SOURCE_DIR/jobs/pull.sbatch" > "$1.json" 2> "$1.err" &
   job=$!
   wait_for_journal "$1" '^[CF] ' 50 || true
