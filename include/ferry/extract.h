@@ -54,10 +54,12 @@ int extract_job_open(const char *archive, int dest_fd, bool overwrite, long long
 
 /* Extract until about max_bytes are written (an entry costs a little too,
  * so a step of tiny entries ends as well).  Refused entries are logged and
- * counted.  *consumed gets the archive bytes read in this step.  Returns 1
- * while more remain, 0 when done, or a negative ferry_err when the archive
- * failed (corrupt, truncated, unreadable, a write error; err says which
- * archive and entry). */
+ * counted.  An entry that cannot be written (a name too long, a full disk,
+ * data that does not match its CRC) is logged, counted as failed and
+ * removed, and the rest goes on.  *consumed gets the archive bytes read in
+ * this step.  Returns 1 while more remain, 0 when done, or FERRY_EFAIL when
+ * the archive failed (corrupt, truncated, unreadable) or, at its end, when
+ * some entries failed; err names the archive and the (first) entry. */
 int extract_job_step(struct extract_job *job, long long max_bytes, struct extract_counts *counts,
                      long long *consumed, struct ferry_error *err);
 

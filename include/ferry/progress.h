@@ -19,6 +19,11 @@ struct progress *progress_new(enum progress_mode mode, bool json, const char *wh
 void progress_add(struct progress *p, long long files, long long bytes);
 /* Archive entries extracted (shown once there are any). */
 void progress_add_entries(struct progress *p, long long entries);
+/* A run that extracts what it transfers (get --extract): the archive bytes
+ * its extraction reads, of total, shown apart from the bytes transferred so
+ * that each figure means one thing. */
+void progress_expect_unpacked(struct progress *p, long long total);
+void progress_add_unpacked(struct progress *p, long long bytes);
 /* Print if it is time to; cheap to call often. */
 void progress_tick(struct progress *p);
 /* Clear the bar; p may be NULL. */

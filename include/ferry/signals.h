@@ -1,5 +1,9 @@
 /* SIGINT, SIGTERM and SIGUSR1 ask for a clean stop: no new work is handed out, the
- * journal is flushed, and the run exits 75 so the same command resumes it. */
+ * journal is flushed, and the run exits 75 so the same command resumes it.
+ * SIGUSR1 is also the one Open MPI's mpirun forwards to the ranks and then
+ * exits with their 75; a SIGTERM or SIGINT to mpirun itself aborts the job
+ * with mpirun's own exit 1, which nothing in the ranks can change (the
+ * jobs/ scripts pass TERM on as USR1). */
 #ifndef FERRY_SIGNALS_H
 #define FERRY_SIGNALS_H
 

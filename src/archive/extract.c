@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,9 @@ struct extract_job {
     unsigned perm;
     bool has_mtime;
     long long mtime;
+    /* Entries that could not be written: the job goes on, and ends failed. */
+    long long entries_failed;
+    char *first_failure;
 };
 
 static void refuse(struct extract_job *j, struct extract_counts *counts, const char *entry,
@@ -206,23 +210,38 @@ static void drop_file(struct extract_job *j)
     j->path = j->part = NULL;
 }
 
-static int file_failed(struct extract_job *j, int code, int errnum, const char *why,
-                       struct ferry_error *err)
+/* An entry that cannot be written (a name too long, a full disk, data that
+ * does not match its CRC) fails alone: its part is removed, the rest of the
+ * archive goes on, and the archive ends failed, as tar does.  Returns 1. */
+static int entry_failed(struct extract_job *j, struct extract_counts *counts, const char *entry,
+                        int errnum, const char *why)
 {
-    if (why)
-        err_set(err, code, "%s: entry '%s': %s", j->archive, j->path, why);
+    char *msg = xasprintf("%s: entry '%s': %s", j->archive, entry, why ? why : strerror(errnum));
+    FLOG(LOG_ERROR, "%s", msg);
+    if (!j->first_failure)
+        j->first_failure = msg;
     else
-        err_sys(err, code, errnum, "%s: entry '%s'", j->archive, j->path);
+        free(msg);
+    j->entries_failed++;
+    counts->failed++;
     drop_file(j);
-    return code;
+    return 1;
+}
+
+/* The archive itself failed while an entry was being written: the job ends. */
+static int file_failed(struct extract_job *j, const char *why, struct ferry_error *err)
+{
+    err_set(err, FERRY_EFAIL, "%s: entry '%s': %s", j->archive, j->path, why);
+    drop_file(j);
+    return FERRY_EFAIL;
 }
 
 /* All of the entry's bytes are in its part: mode, mtime, then the rename. */
-static int end_file(struct extract_job *j, struct extract_counts *counts, struct ferry_error *err)
+static int end_file(struct extract_job *j, struct extract_counts *counts)
 {
     /* A sparse entry whose end is a hole has not reached its size yet. */
     if (j->size > j->written && ftruncate(j->fd, j->size) != 0)
-        return file_failed(j, FERRY_EFAIL, errno, NULL, err);
+        return entry_failed(j, counts, j->path, errno, NULL);
     if ((j->perm & 0777 & ~j->umask) != (j->perm & 0777))
         fchmod(j->fd, j->perm & 0777);
     if (j->has_mtime) {
@@ -234,7 +253,7 @@ static int end_file(struct extract_job *j, struct extract_counts *counts, struct
     if (close(fd) != 0 || renameat(j->parent, j->part, j->parent, j->base) != 0) {
         int saved = errno;
         unlinkat(j->parent, j->part, 0);
-        return file_failed(j, FERRY_EFAIL, saved, NULL, err);
+        return entry_failed(j, counts, j->path, saved, NULL);
     }
     counts->extracted++;
     counts->bytes += j->written;
@@ -252,18 +271,22 @@ static int write_some(struct extract_job *j, long long *budget, struct extract_c
         la_int64_t offset;
         int r = archive_read_data_block(j->a, &block, &size, &offset);
         if (r == ARCHIVE_EOF)
-            return end_file(j, counts, err);
-        if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-            const char *why = archive_error_string(j->a);
-            return file_failed(j, FERRY_EFAIL, 0, why ? why : "read error", err);
-        }
+            return end_file(j, counts);
+        const char *why = archive_error_string(j->a);
+        /* WARN is how a zip reports data that does not match its CRC (with
+         * the last block); FAILED, an entry it cannot read (an unknown
+         * method); both leave the reader at the next entry.  FATAL does not. */
+        if (r == ARCHIVE_WARN || r == ARCHIVE_FAILED)
+            return entry_failed(j, counts, j->path, 0, why ? why : "unreadable data");
+        if (r != ARCHIVE_OK)
+            return file_failed(j, why ? why : "read error", err);
         for (size_t done = 0; done < size;) {
             ssize_t w = pwrite(j->fd, (const char *)block + done, size - done,
                                offset + (off_t)done);
             if (w < 0 && errno == EINTR)
                 continue;
             if (w < 0)
-                return file_failed(j, FERRY_EFAIL, errno, NULL, err);
+                return entry_failed(j, counts, j->path, errno, NULL);
             done += (size_t)w;
         }
         j->written += (long long)size;
@@ -273,9 +296,10 @@ static int write_some(struct extract_job *j, long long *budget, struct extract_c
 }
 
 /* A regular file: skipped when already there, else opened as its part, to
- * be written by write_some.  Takes path and parent. */
-static int begin_file(struct extract_job *j, struct archive_entry *e, char *path, int parent,
-                      const char *base, struct extract_counts *counts, struct ferry_error *err)
+ * be written by write_some, which then owns path (base is in it).  Returns
+ * path where the job did not keep it. */
+static char *begin_file(struct extract_job *j, struct archive_entry *e, char *path, int parent,
+                        const char *base, struct extract_counts *counts)
 {
     long long size = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
     struct stat st;
@@ -283,8 +307,7 @@ static int begin_file(struct extract_job *j, struct archive_entry *e, char *path
         S_ISREG(st.st_mode) && st.st_size == size &&
         (!archive_entry_mtime_is_set(e) || st.st_mtime == archive_entry_mtime(e))) {
         counts->skipped++;
-        free(path);
-        return 1;
+        return path;
     }
     j->path = path;
     j->parent = parent;
@@ -306,20 +329,52 @@ static int begin_file(struct extract_job *j, struct archive_entry *e, char *path
     if (j->fd < 0 && errno == EEXIST && unlinkat(parent, j->part, 0) == 0)
         j->fd = openat(parent, j->part, flags, mode);      /* a killed run's part */
     if (j->fd < 0)
-        return file_failed(j, FERRY_EFAIL, errno, NULL, err);
-    return 1;
+        entry_failed(j, counts, j->path, errno, NULL);
+    return NULL;
 }
 
-/* One entry.  Returns 1 (go on) or a negative ferry_err. */
-static int extract_entry(struct extract_job *j, struct archive_entry *e,
-                         struct extract_counts *counts, struct ferry_error *err)
+/* A folder, hardlink or symlink entry, its path already checked. */
+static void make_other(struct extract_job *j, struct archive_entry *e, const char *path,
+                       char *target, int parent, const char *base,
+                       struct extract_counts *counts)
+{
+    mode_t type = archive_entry_filetype(e);
+    if (type == AE_IFDIR) {
+        if (mkdirat(parent, base, 0755) != 0 && errno != EEXIST)
+            entry_failed(j, counts, path, errno, NULL);
+    } else if (target) {
+        /* The target must be a file already extracted here, reached without symlinks. */
+        const char *tbase;
+        int tparent = open_parent(j->dest_fd, target, &tbase, false);
+        struct stat st;
+        if (tparent < 0 || fstatat(tparent, tbase, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode))
+            refuse(j, counts, path, "a hardlink to nothing extracted in the destination");
+        else if (linkat(tparent, tbase, parent, base, 0) == 0 || errno == EEXIST)
+            counts->extracted++;
+        else
+            entry_failed(j, counts, path, errno, NULL);
+        if (tparent >= 0)
+            close(tparent);
+    } else if (symlinkat(archive_entry_symlink(e), parent, base) == 0) {
+        counts->extracted++;
+    } else if (errno == EEXIST) {
+        counts->skipped++;
+    } else {
+        entry_failed(j, counts, path, errno, NULL);
+    }
+}
+
+/* One entry: extracted, skipped, refused or failed alone. */
+static void extract_entry(struct extract_job *j, struct archive_entry *e,
+                          struct extract_counts *counts)
 {
     const char *name = archive_entry_pathname(e);
     const char *why = NULL;
     char *path = clean_path(name ? name : "", &why);
     if (!path) {
         refuse(j, counts, name ? name : "", why);
-        return 1;
+        return;
     }
     mode_t type = archive_entry_filetype(e);
     const char *hardlink = archive_entry_hardlink(e);
@@ -331,56 +386,39 @@ static int extract_entry(struct extract_job *j, struct archive_entry *e,
         why = "a symlink that leads outside the destination";
     else if (hardlink && !(target = clean_path(hardlink, &why)))
         why = "a hardlink to a path outside the destination";
-    if (why) {
-        refuse(j, counts, path, why);
-        free(path);
-        return 1;
-    }
     const char *base;
-    int parent = folder_of(j, path, &base);
-    if (parent < 0) {
-        refuse(j, counts, path, errno == ELOOP || errno == ENOTDIR
-                   ? "its folder is a symlink or a file (nothing is written through one)"
-                   : strerror(errno));
-        free(target);
-        free(path);
-        return 1;
-    }
-    if (type == AE_IFREG && !hardlink)
-        return begin_file(j, e, path, parent, base, counts, err);
-    int rc = 1;
-    if (type == AE_IFDIR) {
-        if (mkdirat(parent, base, 0755) != 0 && errno != EEXIST)
-            rc = err_sys(err, FERRY_EFAIL, errno, "%s: entry '%s'", j->archive, path);
-    } else if (hardlink) {
-        /* The target must be a file already extracted here, reached without symlinks. */
-        const char *tbase;
-        int tparent = open_parent(j->dest_fd, target, &tbase, false);
-        struct stat st;
-        if (tparent < 0 || fstatat(tparent, tbase, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-            !S_ISREG(st.st_mode))
-            refuse(j, counts, path, "a hardlink to nothing extracted in the destination");
-        else if (linkat(tparent, tbase, parent, base, 0) == 0 || errno == EEXIST)
-            counts->extracted++;
-        else
-            rc = err_sys(err, FERRY_EFAIL, errno, "%s: entry '%s'", j->archive, path);
-        if (tparent >= 0)
-            close(tparent);
-    } else {
-        if (symlinkat(symlink, parent, base) == 0)
-            counts->extracted++;
-        else if (errno == EEXIST)
-            counts->skipped++;
-        else
-            rc = err_sys(err, FERRY_EFAIL, errno, "%s: entry '%s'", j->archive, path);
-    }
+    int parent = why ? -1 : folder_of(j, path, &base);
+    if (why)
+        refuse(j, counts, path, why);
+    else if (parent < 0 && (errno == ELOOP || errno == ENOTDIR))
+        refuse(j, counts, path,
+               "its folder is a symlink or a file (nothing is written through one)");
+    else if (parent < 0)
+        entry_failed(j, counts, path, errno, NULL);
+    else if (type == AE_IFREG && !hardlink)
+        path = begin_file(j, e, path, parent, base, counts);
+    else
+        make_other(j, e, path, target, parent, base, counts);
     free(target);
     free(path);
-    return rc;
+}
+
+/* libarchive converts the names an archive marks as UTF-8 (a zip's flag,
+ * pax headers) into the locale's charset; in the C locale ferry starts in,
+ * any name beyond ASCII is lost ("cannot be converted").  Names are written
+ * as the UTF-8 bytes they are, so the reader works in a UTF-8 locale where
+ * the system has one. */
+static void names_in_utf8(void)
+{
+    static bool done;
+    if (!done && !setlocale(LC_CTYPE, "C.UTF-8"))
+        setlocale(LC_CTYPE, "C.utf8");
+    done = true;
 }
 
 static struct archive *reader_new(void)
 {
+    names_in_utf8();
     struct archive *a = archive_read_new();
     archive_read_support_filter_all(a);
     archive_read_support_format_tar(a);
@@ -434,6 +472,9 @@ int extract_job_step(struct extract_job *j, long long max_bytes, struct extract_
             rc = 0;
             break;
         }
+        /* A warning on a header (a name the locale cannot convert, a zip's
+         * local header that disagrees with its directory) leaves the entry
+         * readable; its data is still checked as it is read. */
         if (r == ARCHIVE_WARN) {
             FLOG(LOG_WARN, "%s: %s", j->archive, archive_error_string(j->a));
         } else if (r != ARCHIVE_OK) {
@@ -444,7 +485,7 @@ int extract_job_step(struct extract_job *j, long long max_bytes, struct extract_
         if (j->index++ < j->first)
             continue;                  /* another part's entry (zip: a seek, not a read) */
         budget -= EXTRACT_ENTRY_COST;
-        rc = extract_entry(j, e, counts, err);
+        extract_entry(j, e, counts);
     }
     long long read = archive_filter_bytes(j->a, -1);
     *consumed = read > j->consumed ? read - j->consumed : 0;
@@ -452,6 +493,10 @@ int extract_job_step(struct extract_job *j, long long max_bytes, struct extract_
         j->consumed = read;
     if (rc < 0)
         counts->failed++;
+    if (rc == 0 && j->entries_failed > 0)
+        rc = err_set(err, FERRY_EFAIL, "%lld %s not extracted (the first: %s)",
+                     j->entries_failed, j->entries_failed == 1 ? "entry" : "entries",
+                     j->first_failure);
     return rc;
 }
 
@@ -463,6 +508,7 @@ void extract_job_close(struct extract_job *j)
     if (j->folder_fd >= 0)
         close(j->folder_fd);
     free(j->folder);
+    free(j->first_failure);
     archive_read_free(j->a);
     if (j->dest_fd >= 0)
         close(j->dest_fd);

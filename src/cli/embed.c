@@ -1,6 +1,7 @@
 /* ferry embed INPUT... --out FILE.h5 */
 #include "cli.h"
 #include "ferry/embed.h"
+#include "ferry/escape.h"
 
 #include <mpi.h>
 #include <stdio.h>
@@ -25,8 +26,8 @@ static void print_text(const struct embed_report *r, const char *out)
            r->undecodable, r->seconds, r->seconds > 0 ? (double)r->computed / r->seconds : 0.0,
            where, r->interrupted ? "; interrupted: run the same command again to resume" : "");
     for (size_t i = 0; i < r->n_undecodable_items && i < 20; i++)
-        printf("  undecodable: %s: %s\n", r->undecodable_items[i].path,
-               r->undecodable_items[i].reason);
+        printf("  undecodable: %s: %s\n", escape_display(r->undecodable_items[i].path),
+               escape_display(r->undecodable_items[i].reason));
     if (r->n_undecodable_items > 20)
         printf("  (and %zu more undecodable)\n", r->n_undecodable_items - 20);
 }

@@ -1,5 +1,6 @@
 /* ferry extract ARCHIVE...|DIR -C DEST */
 #include "cli.h"
+#include "ferry/escape.h"
 #include "ferry/extract.h"
 #include "ferry/job.h"
 #include "ferry/plan.h"
@@ -40,7 +41,7 @@ int cmd_extract(struct cli *cli)
                r.entries.failed, r.seconds,
                r.interrupted ? "; interrupted: run the same command again to resume" : "");
         for (size_t i = 0; i < r.n_failures; i++)
-            printf("  failed: %s\n", r.failures[i].reason);
+            printf("  failed: %s\n", escape_display(r.failures[i].reason));
     }
     sched_report_free(&r);
     return err_exit_status(rc);

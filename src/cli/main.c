@@ -2,6 +2,7 @@
  * stop MPI, exit with the status DESIGN.md gives. */
 #include "cli.h"
 #include "ferry/err.h"
+#include "ferry/escape.h"
 #include "ferry/libversions.h"
 #include "ferry/limiter.h"
 #include "ferry/log.h"
@@ -84,7 +85,7 @@ static const struct option long_options[] = {
 int cli_fail(const struct cli *cli, int code, const char *msg)
 {
     if (cli->rank == 0)
-        fprintf(stderr, "ferry: %s\n", msg);
+        fprintf(stderr, "ferry: %s\n", escape_display(msg));
     return err_exit_status(code);
 }
 

@@ -1,6 +1,7 @@
 /* ferry run JOB.json: the phases of a pipeline in order, each resumable, with
  * a marker per finished phase; and ferry status JOB.json. */
 #include "cli.h"
+#include "ferry/escape.h"
 #include "ferry/extract.h"
 #include "ferry/h5store.h"
 #include "ferry/journal.h"
@@ -190,7 +191,7 @@ static void rows_remain(const char *file, const char *which, const char *what)
     long long rows, done;
     struct ferry_error err = {0};
     if (h5store_progress(file, which, &rows, &done, &err) != 0)
-        printf("    %s\n", err.msg);
+        printf("    %s\n", escape_display(err.msg));
     else if (rows == 0)
         printf("    %s not started in %s\n", what, file);
     else

@@ -1,6 +1,7 @@
 /* get, put, sync and plan: resolve the locations, build the options, let the
  * job run, print the plan and the report. */
 #include "cli.h"
+#include "ferry/escape.h"
 #include "ferry/hfcache.h"
 #include "ferry/job.h"
 #include "ferry/lock.h"
@@ -190,8 +191,9 @@ static void print_summary(const struct cli *cli, const char *command,
         char up[32], same[32];
         plan_format_bytes(s->bytes_up, up, sizeof up);
         plan_format_bytes(s->bytes_unchanged, same, sizeof same);
-        printf("%-30s %9lld %11s %9lld %9lld %11s\n", *s->name ? s->name : "(root files)",
-               s->files_up, up, s->files_deleted, s->files_unchanged, same);
+        printf("%-30s %9lld %11s %9lld %9lld %11s\n",
+               *s->name ? escape_display(s->name) : "(root files)", s->files_up, up,
+               s->files_deleted, s->files_unchanged, same);
     }
     const struct limiter_stats *l = &r->limits;
     if (l->calls[LIMIT_API] + l->calls[LIMIT_RESOLVE] + l->calls[LIMIT_COMMIT] > 0)
@@ -208,7 +210,8 @@ static void print_summary(const struct cli *cli, const char *command,
                r->entries.extracted, unpacked, r->entries.skipped, r->entries.refused);
     }
     for (size_t i = 0; i < r->n_failures; i++)
-        printf("  failed: %s: %s\n", r->failures[i].path, r->failures[i].reason);
+        printf("  failed: %s: %s\n", escape_display(r->failures[i].path),
+               escape_display(r->failures[i].reason));
 }
 
 static void free_plan_options(struct plan_options *opts)
@@ -272,7 +275,8 @@ int cmd_transfer(struct cli *cli, const char *command)
     if (cli->rank == 0 && summary)
         print_summary(cli, command, &report, rc);
     else if (cli->rank == 0 && rc != 0)
-        fprintf(stderr, "ferry: %s\n", err.msg[0] ? err.msg : "stopped before any transfer");
+        fprintf(stderr, "ferry: %s\n",
+                err.msg[0] ? escape_display(err.msg) : "stopped before any transfer");
     sched_report_free(&report);
     free_plan_options(&job.plan);
     free(cli->default_cache);

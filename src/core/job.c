@@ -279,8 +279,7 @@ static int prepare(const struct job_options *opts, const struct plan *plan,
 }
 
 /* get --extract: the bytes of the archives to extract, which the progress
- * counts on top of the transfer's (extraction reports the archive's bytes
- * read). */
+ * shows apart from the transfer's. */
 static long long archive_bytes(const struct plan *plan)
 {
     long long bytes = 0;
@@ -317,8 +316,9 @@ static int run_planned(MPI_Comm comm, const struct job_options *opts, struct pla
     if (rank == 0)
         progress = progress_new(opts->quiet ? PROGRESS_NEVER : opts->progress, opts->json,
                                 opts->command, plan->total_transfer.files,
-                                plan->total_transfer.bytes +
-                                    (extract_state ? archive_bytes(plan) : 0));
+                                plan->total_transfer.bytes);
+    if (progress && extract_state)
+        progress_expect_unpacked(progress, archive_bytes(plan));
     struct sched_extract x = {
         .dest = opts->extract_dest, .root = dst->location, .journal = extracted,
     };

@@ -1,4 +1,5 @@
 #include "ferry/log.h"
+#include "ferry/escape.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,14 +30,21 @@ void log_write(enum log_level level, const char *fmt, ...)
     gmtime_r(&now.tv_sec, &tm);
     strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
 
-    /* One fprintf per line, so lines from ranks sharing a stderr pipe stay whole. */
-    char line[2048];
-    int n = snprintf(line, sizeof line, "%s.%03ldZ [r%d] %-5s ", stamp,
-                     now.tv_nsec / 1000000, log_rank, names[level]);
+    char message[2048];
     va_list ap;
     va_start(ap, fmt);
-    if (n > 0 && (size_t)n < sizeof line)
-        vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    int len = vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "%s\n", line);
+    if (len < 0)
+        len = 0;
+    else if ((size_t)len >= sizeof message)
+        len = sizeof message - 1;
+    /* A record is one line, and the names it quotes are escaped: a name
+     * from an archive or a listing can neither fake a line of its own nor
+     * send the terminal a sequence. */
+    char shown[4 * sizeof message];
+    escape_display_into(shown, sizeof shown, message, (size_t)len);
+    /* One fprintf per line, so lines from ranks sharing a stderr pipe stay whole. */
+    fprintf(stderr, "%s.%03ldZ [r%d] %-5s %s\n", stamp, now.tv_nsec / 1000000, log_rank,
+            names[level], shown);
 }

@@ -1,5 +1,6 @@
 #include "ferry/plan.h"
 #include "ferry/comm.h"
+#include "ferry/escape.h"
 #include "ferry/log.h"
 #include "ferry/pack.h"
 #include "ferry/sched.h"
@@ -452,7 +453,7 @@ static void print_row(FILE *out, const char *name, const struct plan_counts *tra
     plan_format_bytes(transfer->bytes, tb, sizeof tb);
     plan_format_bytes(unchanged->bytes, ub, sizeof ub);
     plan_format_bytes(remove->bytes, db, sizeof db);
-    fprintf(out, "%-32s %9lld %11s %9lld %11s %9lld %11s\n", name,
+    fprintf(out, "%-32s %9lld %11s %9lld %11s %9lld %11s\n", escape_display(name),
             transfer->files, tb, unchanged->files, ub, remove->files, db);
 }
 

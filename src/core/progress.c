@@ -17,6 +17,7 @@ struct progress {
     long long total_files, total_bytes;
     long long files, bytes;
     long long entries;       /* archive entries extracted, when there are any */
+    long long unpacked, total_unpacked;     /* archive bytes read by extraction */
     double start, last_bar, last_line, last_json;
     double rate;             /* bytes per second, smoothed */
     double rate_at;
@@ -56,13 +57,30 @@ void progress_add_entries(struct progress *p, long long entries)
     p->entries += entries;
 }
 
-/* " entries N" when archives are being extracted, else "". */
+void progress_expect_unpacked(struct progress *p, long long total)
+{
+    p->total_unpacked = total;
+}
+
+void progress_add_unpacked(struct progress *p, long long bytes)
+{
+    p->unpacked += bytes;
+}
+
+/* ", archives read A/B" where the run extracts what it transfers, and
+ * ", entries N" once archives are being extracted; else "". */
 static void format_entries(const struct progress *p, char *buf, size_t len)
 {
-    if (p->entries > 0)
-        snprintf(buf, len, ", entries %lld", p->entries);
-    else
-        buf[0] = '\0';
+    int n = 0;
+    buf[0] = '\0';
+    if (p->total_unpacked > 0) {
+        char done[32], total[32];
+        plan_format_bytes(p->unpacked, done, sizeof done);
+        plan_format_bytes(p->total_unpacked, total, sizeof total);
+        n = snprintf(buf, len, ", archives read %s/%s", done, total);
+    }
+    if (p->entries > 0 && n >= 0 && (size_t)n < len)
+        snprintf(buf + n, len - (size_t)n, ", entries %lld", p->entries);
 }
 
 static void update_rate(struct progress *p, double now)
@@ -93,7 +111,7 @@ static void print_bar(const struct progress *p)
     double frac = p->total_bytes > 0 ? (double)p->bytes / (double)p->total_bytes : 1.0;
     if (frac > 1.0)
         frac = 1.0;
-    char bar[31], done[32], total[32], rate[32], eta[32], entries[48];
+    char bar[31], done[32], total[32], rate[32], eta[32], entries[96];
     int fill = (int)(frac * 30);
     for (int i = 0; i < 30; i++)
         bar[i] = i < fill ? '#' : '-';
@@ -111,7 +129,7 @@ static void print_bar(const struct progress *p)
 
 static void print_line(const struct progress *p, double now)
 {
-    char done[32], total[32], rate[32], eta[32], entries[48];
+    char done[32], total[32], rate[32], eta[32], entries[96];
     plan_format_bytes(p->bytes, done, sizeof done);
     plan_format_bytes(p->total_bytes, total, sizeof total);
     plan_format_bytes((long long)p->rate, rate, sizeof rate);
@@ -124,9 +142,10 @@ static void print_line(const struct progress *p, double now)
 static void print_json(const struct progress *p, double now)
 {
     printf("{\"event\":\"progress\",\"files\":%lld,\"total_files\":%lld,\"bytes\":%lld,"
-           "\"total_bytes\":%lld,\"entries\":%lld,\"seconds\":%.1f,\"rate\":%.0f}\n",
-           p->files, p->total_files, p->bytes, p->total_bytes, p->entries, now - p->start,
-           p->rate);
+           "\"total_bytes\":%lld,\"entries\":%lld,\"extract_bytes\":%lld,"
+           "\"extract_total_bytes\":%lld,\"seconds\":%.1f,\"rate\":%.0f}\n",
+           p->files, p->total_files, p->bytes, p->total_bytes, p->entries, p->unpacked,
+           p->total_unpacked, now - p->start, p->rate);
     fflush(stdout);
 }
 

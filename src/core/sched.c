@@ -15,7 +15,7 @@ enum sched_tag {
     TAG_REQUEST = 101,   /* worker -> 0: progress bytes, signal seen, results */
     TAG_WORK,            /* 0 -> worker: a batch of items */
     TAG_STOP,            /* 0 -> worker: no more work; the run's status */
-    TAG_PROGRESS,        /* worker -> 0: bytes moved and entries extracted since the last report */
+    TAG_PROGRESS,        /* worker -> 0: bytes moved, archive bytes read, entries extracted */
     TAG_RESULTS,         /* worker -> 0: results and progress, without asking for work */
 };
 
@@ -443,18 +443,30 @@ static void on_result(struct sched *s, const struct work_result *r)
         on_copy_done(s, r);
 }
 
+/* What ranks report: the bytes transferred, the archive bytes extraction
+ * read, the entries it extracted.  Where the run only extracts (ferry
+ * extract) the archives' bytes are its bytes; where it transfers too, they
+ * are shown apart, so that no figure counts a byte twice. */
+static void add_progress(struct sched *s, long long moved, long long unpacked, long long entries)
+{
+    struct progress *p = s->opts->progress;
+    if (!p)
+        return;
+    progress_add(p, 0, s->src ? moved : moved + unpacked);
+    if (s->src)
+        progress_add_unpacked(p, unpacked);
+    progress_add_entries(p, entries);
+}
+
 static void on_request(struct sched *s, int source, struct pack *in, bool asks)
 {
     int want = (int)unpack_i64(in);
-    long long bytes = unpack_i64(in), entries = unpack_i64(in);
+    long long bytes = unpack_i64(in), unpacked = unpack_i64(in), entries = unpack_i64(in);
     if (unpack_i64(in) != 0 && !s->stopping) {
         FLOG(LOG_WARN, "rank %d was signalled: stopping", source);
         s->stopping = true;
     }
-    if (s->opts->progress) {
-        progress_add(s->opts->progress, 0, bytes);
-        progress_add_entries(s->opts->progress, entries);
-    }
+    add_progress(s, bytes, unpacked, entries);
     while (!pack_done(in)) {
         struct work_result r;
         work_result_unpack(in, &r);
@@ -484,11 +496,10 @@ static bool serve_mailbox(struct sched *s)
         MPI_Recv(buf, len, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG, s->comm, MPI_STATUS_IGNORE);
         struct pack in;
         pack_wrap(&in, buf, (size_t)len);
-        if (st.MPI_TAG == TAG_PROGRESS && s->opts->progress) {
-            progress_add(s->opts->progress, 0, unpack_i64(&in));
-            progress_add_entries(s->opts->progress, unpack_i64(&in));
-        }
-        else if (st.MPI_TAG == TAG_REQUEST || st.MPI_TAG == TAG_RESULTS)
+        if (st.MPI_TAG == TAG_PROGRESS) {
+            long long moved = unpack_i64(&in), unpacked = unpack_i64(&in);
+            add_progress(s, moved, unpacked, unpack_i64(&in));
+        } else if (st.MPI_TAG == TAG_REQUEST || st.MPI_TAG == TAG_RESULTS)
             on_request(s, st.MPI_SOURCE, &in, st.MPI_TAG == TAG_REQUEST);
         free(buf);
     }
@@ -581,18 +592,20 @@ static void runner_end(struct runner *r, int i, int status, const char *message,
     r->active--;
 }
 
-/* One step of every item; *moved gets the bytes moved.  Returns true when
- * something happened (bytes, an item finished).  A remote source's network
- * is driven first, blocking briefly only when every item was waiting. */
 static long long entries_of(const struct work_run *run)
 {
-    return run->counts.extracted + run->counts.skipped + run->counts.refused;
+    return run->counts.extracted + run->counts.skipped + run->counts.refused + run->counts.failed;
 }
 
+/* One step of every item; *moved gets the bytes transferred, *unpacked the
+ * archive bytes extraction read, *entries the entries it went through.
+ * Returns true when something happened (bytes, an item finished).  A remote
+ * source's network is driven first, blocking briefly only when every item
+ * was waiting. */
 static bool runner_step(struct runner *r, bool waited_last, long long *moved,
-                        long long *entries, result_fn done, void *ud)
+                        long long *unpacked, long long *entries, result_fn done, void *ud)
 {
-    *moved = *entries = 0;
+    *moved = *unpacked = *entries = 0;
     if (r->active == 0)
         return false;
     if (r->src && r->src->ops->wait)
@@ -605,7 +618,7 @@ static bool runner_step(struct runner *r, bool waited_last, long long *moved,
         long long n = 0, before = entries_of(&r->runs[i]);
         int rc = signals_pending() ? FERRY_EINTR
                : work_run_step(&r->runs[i], r->src, r->dst, SCHED_STEP_BYTES, &n, &err);
-        *moved += n;
+        *(r->runs[i].item.kind == WORK_EXTRACT ? unpacked : moved) += n;
         *entries += entries_of(&r->runs[i]) - before;
         if (rc == WORK_WAITING) {
             busy |= n > 0;
@@ -653,12 +666,9 @@ static bool work_self(struct sched *s, bool waited_last, bool *waiting)
         runner_stop(&s->self, self_result, s);
         return false;
     }
-    long long moved, entries;
-    bool busy = runner_step(&s->self, waited_last, &moved, &entries, self_result, s);
-    if (s->opts->progress) {
-        progress_add(s->opts->progress, 0, moved);
-        progress_add_entries(s->opts->progress, entries);
-    }
+    long long moved, unpacked, entries;
+    bool busy = runner_step(&s->self, waited_last, &moved, &unpacked, &entries, self_result, s);
+    add_progress(s, moved, unpacked, entries);
     *waiting = s->self.active > 0 && !busy && s->src && s->src->ops->wait;
     return busy;
 }
@@ -699,7 +709,7 @@ struct worker {
     struct work_item *queue;        /* received, not started */
     size_t n_queue, queue_cap, queue_next;
     struct pack results;
-    long long unreported, unreported_entries;
+    long long unreported, unreported_unpacked, unreported_entries;
     double last_report;
     bool asked;                     /* a request is out, no answer yet */
 };
@@ -723,6 +733,7 @@ static void worker_send(struct worker *w, int tag)
     int free_slots = runner_free_slots(&w->runner) - (int)worker_queued(w);
     pack_i64(&out, free_slots > 0 ? free_slots : 1);
     pack_i64(&out, w->unreported);
+    pack_i64(&out, w->unreported_unpacked);
     pack_i64(&out, w->unreported_entries);
     pack_i64(&out, signals_pending());
     out.data = xrealloc(out.data, out.len + w->results.len);
@@ -731,7 +742,7 @@ static void worker_send(struct worker *w, int tag)
     MPI_Send(out.data, (int)out.len, MPI_BYTE, 0, tag, w->comm);
     pack_free(&out);
     pack_clear(&w->results);
-    w->unreported = w->unreported_entries = 0;
+    w->unreported = w->unreported_unpacked = w->unreported_entries = 0;
     w->last_report = progress_now();
     if (tag == TAG_REQUEST)
         w->asked = true;
@@ -744,10 +755,11 @@ static void worker_report(struct worker *w)
     bool due = progress_now() - w->last_report >= SCHED_PROGRESS_EVERY;
     if (w->results.len > 0 && (due || w->runner.active == 0 || w->asked))
         worker_send(w, TAG_RESULTS);
-    else if (due && (w->unreported > 0 || w->unreported_entries > 0)) {
-        int64_t counts[2] = {w->unreported, w->unreported_entries};
+    else if (due && (w->unreported > 0 || w->unreported_unpacked > 0 ||
+                     w->unreported_entries > 0)) {
+        int64_t counts[3] = {w->unreported, w->unreported_unpacked, w->unreported_entries};
         MPI_Send(counts, (int)sizeof counts, MPI_BYTE, 0, TAG_PROGRESS, w->comm);
-        w->unreported = w->unreported_entries = 0;
+        w->unreported = w->unreported_unpacked = w->unreported_entries = 0;
         w->last_report = progress_now();
     }
 }
@@ -808,10 +820,12 @@ static int worker_loop(MPI_Comm comm, struct backend *src, struct backend *dst, 
         if (worker_receive(&w, idle, &status))
             break;
         limiter_poll();
-        long long moved, entries;
-        bool busy = runner_step(&w.runner, waited, &moved, &entries, worker_result, &w);
+        long long moved, unpacked, entries;
+        bool busy = runner_step(&w.runner, waited, &moved, &unpacked, &entries, worker_result,
+                                &w);
         waited = w.runner.active > 0 && !busy && src && src->ops->wait;
         w.unreported += moved;
+        w.unreported_unpacked += unpacked;
         w.unreported_entries += entries;
         worker_report(&w);
         if (!busy && !waited && !idle)

@@ -1,4 +1,5 @@
 #include "ferry/spec.h"
+#include "ferry/escape.h"
 #include "ferry/xalloc.h"
 
 #include <cjson/cJSON.h>
@@ -26,7 +27,7 @@ static void result(struct checker *c, bool ok, const char *fmt, const char *what
                    const char *detail)
 {
     fprintf(c->out, "%s: ", ok ? "ok" : "FAIL");
-    fprintf(c->out, fmt, what, detail ? detail : "");
+    fprintf(c->out, fmt, escape_display(what), detail ? escape_display(detail) : "");
     fputc('\n', c->out);
     c->failed += !ok;
 }

@@ -1,5 +1,6 @@
 #include "ferry/verify.h"
 #include "ferry/comm.h"
+#include "ferry/escape.h"
 #include "ferry/hash.h"
 #include "ferry/pack.h"
 #include "ferry/xalloc.h"
@@ -72,16 +73,17 @@ static void compare(const struct listing *want, const struct listing *have, FILE
         int order = i == want->count ? 1 : j == have->count ? -1
                   : strcmp(want->files[i].path, have->files[j].path);
         if (order < 0) {
-            fprintf(out, "missing: %s\n", want->files[i++].path);
+            fprintf(out, "missing: %s\n", escape_display(want->files[i++].path));
             r->missing++;
         } else if (order > 0) {
-            fprintf(out, "extra: %s\n", have->files[j++].path);
+            fprintf(out, "extra: %s\n", escape_display(have->files[j++].path));
             r->extra++;
         } else {
             const struct listed *w = &want->files[i++], *h = &have->files[j++];
             r->checked++;
             if (w->size != h->size) {
-                fprintf(out, "corrupt: %s: %lld bytes, expected %lld\n", w->path, h->size, w->size);
+                fprintf(out, "corrupt: %s: %lld bytes, expected %lld\n", escape_display(w->path),
+                        h->size, w->size);
                 r->corrupt++;
             } else if (w->etag && strchr(w->etag, ':')) {
                 pack_str(jobs, w->path);
@@ -172,7 +174,7 @@ int verify_run(MPI_Comm comm, const char *dir, const char *against, FILE *out,
                 }
                 while (!pack_done(&in)) {
                     char *line = unpack_str(&in);
-                    fprintf(out, "corrupt: %s\n", line);
+                    fprintf(out, "corrupt: %s\n", escape_display(line));
                     report->corrupt++;
                     free(line);
                 }

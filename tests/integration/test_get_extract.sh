@@ -69,6 +69,25 @@ x = s["extract"]
 sys.exit(0 if x["archives_done"] == 3 and x["entries_extracted"] == 135 else 1)
 PY
 check "no part file is left" test -z "$(find "$WORK/x" "$WORK/dl" -name '*.ferry-part')"
+check "each byte figure means one thing: downloaded, extracted, archives read" \
+  python3 - "$WORK/get.out" "$WORK/x" "$www" <<'PY'
+import json, os, sys
+out, x, www = sys.argv[1:]
+lines = [json.loads(l) for l in open(out) if l.startswith("{")]
+s = [l for l in lines if l["event"] == "summary"][-1]
+events = [l for l in lines if l["event"] == "progress"]
+archives = sum(os.path.getsize(f"{www}/arch/{a}") for a in ("one.tar.gz", "two.tar.zst", "three.zip"))
+written = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(x)
+              if "/.ferry" not in d for f in fs)
+ok = (s["bytes_done"] == s["planned_bytes"] and s["extract"]["bytes"] == written and events
+      and all(e["total_bytes"] == s["planned_bytes"] and e["bytes"] <= e["total_bytes"]
+              and e.get("extract_total_bytes") == archives
+              and e["extract_bytes"] <= e["extract_total_bytes"] for e in events))
+print("summary:", s["bytes_done"], s["planned_bytes"], s["extract"]["bytes"], written,
+      "events:", [(e["bytes"], e["total_bytes"], e.get("extract_bytes"))
+                  for e in events][-2:], "archives:", archives) if not ok else None
+sys.exit(0 if ok else 1)
+PY
 
 requests=$(wc -l < "$NGINX_PREFIX/logs/access.log")
 may_fail ferry_np 2 get --yes --progress never "@$WORK/list.txt" "$WORK/dl" --extract "$WORK/x" \

@@ -51,9 +51,10 @@ hostile tree '[{"type": "file", "path": "a.txt", "size": -5}]'
 refused negative 1 "$tree_url" "entry \"a.txt\" has a bad size \"-5\""
 hostile tree '[{"type": "file", "path": "a.txt", "size": 1e300}]'
 refused huge 1 "$tree_url" "entry \"a.txt\" has a bad size \"1e+300\""
-# A NUL would have cut the path to "evil": refused, shown whole and escaped.
+# A NUL would have cut the path to "evil": refused, shown whole (as the JSON
+# wrote it, its backslash doubled on the terminal like any other).
 hostile tree '[{"type": "file", "path": "evil\u0000.txt", "size": 1}]'
-refused nul 2 "$tree_url" 'NUL byte in "evil\u0000.txt"'
+refused nul 2 "$tree_url" 'NUL byte in "evil\\u0000.txt"'
 
 hostile revision '{"sha": "abc123"}'
 refused short-sha 1 "$HUB/api/datasets/alice/ds/revision/main" \

@@ -103,4 +103,19 @@ print("bytes served", sent)
 sys.exit(0 if sent < 28 * 1024 * 1024 else 1)
 PY
 
+# --- jobs/pull.sbatch under mpirun, cancelled: scancel signals every process ----------
+# of the job, mpirun too, which then exits 1; the script ends the job with 75.
+gen_tree "$WORK/big" --scenes 2 --small 3000 --small-size 2K --large 1 --large-size 40M --seed 9
+job=$(SRC=$WORK/big DST=$WORK/cancelled FERRY_ARGS="--json --chunk-size 256K" \
+  FERRY_LAUNCH="mpirun --oversubscribe -np 2" sbatch --parsable --nodes=1 --ntasks-per-node=2 \
+  --output="$WORK/cancel-%j.out" "$FERRY_SOURCE_DIR/jobs/pull.sbatch")
+wait_for_journal "$WORK/cancelled" '^[CF] ' 50 || true
+scancel "$job"
+check "the cancelled job ended" wait_job "$job"
+check "with exit 75" bash -c "scontrol show job '$job' | grep -q 'ExitCode=75:0'"
+check "its ranks stopped cleanly" python3 -c "
+import json, sys
+r = json.load(open('$WORK/cancelled/.ferry/report.json'))
+sys.exit(0 if r['interrupted'] and r['status'] == 75 else 1)"
+
 finish
