@@ -70,6 +70,36 @@ static int resolve_locations(struct cli *cli, const char *command, const char **
     return 0;
 }
 
+/* A folder ferry reads and writes files in directly. */
+static bool is_local(const char *location)
+{
+    const struct backend_ops *kind = backend_kind(location);
+    return kind && kind->open_read && kind->open_part;
+}
+
+/* get fills a local folder and put reads one; sync and plan need a local
+ * side too, as no kind copies between two remotes (a Hub upload reads its
+ * files with open_read, which only a folder has; no other remote takes
+ * files). */
+static int check_kinds(const struct cli *cli, const char *command, const char *src,
+                       const char *dst)
+{
+    bool src_local = is_local(src);
+    bool dst_local = cli->hf_cache || is_local(dst);
+    const char *why = NULL, *where = NULL;
+    if (strcmp(command, "get") == 0 && !dst_local)
+        why = "get downloads into a local folder", where = dst;
+    else if (strcmp(command, "put") == 0 && !src_local)
+        why = "put uploads a local folder (get downloads)", where = src;
+    else if (!src_local && !dst_local)
+        why = "one side must be a local folder", where = dst;
+    if (!why)
+        return 0;
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s: not a local path or file:// URL: %s", where, why);
+    return cli_fail(cli, FERRY_EUSAGE, msg);
+}
+
 static void split_scenes(const char *list, struct plan_options *opts)
 {
     char *copy = xstrdup(list), *save = NULL;
@@ -251,6 +281,8 @@ int cmd_transfer(struct cli *cli, const char *command)
         return status;
     if (resolve_locations(cli, command, &job.src, &job.dst) != 0)
         return err_exit_status(FERRY_EUSAGE);
+    if ((status = check_kinds(cli, command, job.src, job.dst)) != 0)
+        return status;
     if (cli->scenes && cli->scene_includes)
         return cli_fail(cli, FERRY_EUSAGE, "--scenes and --scene-includes exclude each other");
     build_plan_options(cli, command, &job.plan);
