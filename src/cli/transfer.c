@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 /* A bare word that the config names stands for its location; remote_first
@@ -146,6 +147,18 @@ static char *schedule_base(const struct job_options *job)
     return xasprintf("%s/.ferry", job->dst);
 }
 
+/* Only Enter, y or yes (any case) starts a job: a stray answer such as "n"
+ * must never start a transfer that deletes or uploads. */
+static bool agreed(const char *line)
+{
+    char word[8];
+    int end = 0;
+    if (sscanf(line, " %7s%n", word, &end) != 1)
+        return true;                 /* Enter alone */
+    return line[end + strspn(line + end, " \t\r\n")] == '\0' &&
+           (strcasecmp(word, "y") == 0 || strcasecmp(word, "yes") == 0);
+}
+
 static int ask(const struct plan *plan, void *ud, struct ferry_error *err)
 {
     const struct confirm_context *cc = ud;
@@ -172,12 +185,13 @@ static int ask(const struct plan *plan, void *ud, struct ferry_error *err)
         return err_set(err, FERRY_EUSAGE, "stdin is not a terminal, so nobody can confirm "
                        "the plan: pass --yes to start without asking (under mpirun or srun "
                        "stdin is never a terminal)");
-    printf("Press Enter to start, Ctrl+C to cancel: ");
+    printf("Press Enter (or y) to start; any other answer cancels: ");
     fflush(stdout);
     char line[64];
-    if (!fgets(line, sizeof line, stdin))
-        return err_set(err, FERRY_EINTR, "cancelled");
-    return 1;
+    if (fgets(line, sizeof line, stdin) && agreed(line))
+        return 1;
+    printf("cancelled\n");
+    return 0;
 }
 
 /* The plan shown and agreed to: run it, or with --schedule hand it to Slurm. */

@@ -110,4 +110,32 @@ for line in "get --connections 0 $S $D" "put $M hf://datasets/me/x" "embed $I --
   check "-np 2: exit 2 for ferry $line ($status)" test "$status" -eq 2
 done
 
+# The plan prompt needs a terminal: script(1) gives ferry one and types the
+# answer.  Only Enter, y or yes (any case) starts; anything else cancels.
+# answer TEXT ARGS...: run ferry ARGS on a terminal that reads TEXT.
+answer() {
+  local text=$1
+  shift
+  printf '%b' "$text" | script -qec "$FERRY_BIN --progress never $*" /dev/null > "$WORK/tty" 2>&1
+}
+n=0
+for reply in 'n\n' 'no\n' 'N\n' 'x\n' 'yes please\n' 'yy\n' 'q\n' ''; do
+  n=$((n + 1))
+  may_fail answer "$reply" get "$S" "$WORK/cancel_$n"
+  check "answer '$reply': exit 0 ($status), 'cancelled'" \
+    test "$status" -eq 0 -a "$(grep -c '^.*cancels: cancelled' "$WORK/tty")" = 1
+  check "answer '$reply': nothing copied" test ! -e "$WORK/cancel_$n/scene_a/f.txt"
+done
+for reply in '\n' 'y\n' 'Y\n' 'yes\n' 'YES\n' ' Yes \n'; do
+  n=$((n + 1))
+  may_fail answer "$reply" get "$S" "$WORK/go_$n"
+  check "answer '$reply': exit 0 ($status), the file is there" \
+    test "$status" -eq 0 -a "$(cat "$WORK/go_$n/scene_a/f.txt" 2>/dev/null)" = data
+done
+# --schedule asks the same question before it writes or submits a job.
+may_fail answer 'n\n' get --schedule "$S" "$WORK/sched"
+check "--schedule, answer n: exit 0 ($status), cancelled" \
+  test "$status" -eq 0 -a "$(grep -c 'cancelled' "$WORK/tty")" = 1
+check "--schedule, answer n: no job written" test -z "$(ls -d "$WORK"/sched/.ferry/slurm-* 2>/dev/null)"
+
 finish
