@@ -16,7 +16,7 @@ struct cli {
     enum progress_mode progress;
     const char *state_dir;
     /* selection and transfer */
-    bool all, force, no_default_excludes, cleanup, delete, fsync;
+    bool all, force, no_default_excludes, cleanup, delete, fsync, recheck;
     const char *scenes;              /* comma list */
     const char *scene_includes;
     const char **includes, **excludes;

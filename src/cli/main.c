@@ -24,7 +24,7 @@ enum long_only {
     OPT_FILES_PER_COMMIT, OPT_OVERWRITE, OPT_REMOVE_ARCHIVE, OPT_SPEC,
     OPT_EXTRACT, OPT_OUT, OPT_EMBEDDER, OPT_DIM, OPT_SEED, OPT_WEIGHTS, OPT_BATCH, OPT_METRIC,
     OPT_GEO, OPT_COMMIT_EVERY, OPT_DEVICE, OPT_SCHEDULE, OPT_SLURM_JOB_NAME, OPT_SLURM_TIME,
-    OPT_SLURM_PARALLELISM, OPT_SLURM_GRES, OPT_SLURM_PARTITION, OPT_SLURM_ACCOUNT,
+    OPT_SLURM_PARALLELISM, OPT_SLURM_GRES, OPT_SLURM_PARTITION, OPT_SLURM_ACCOUNT, OPT_RECHECK,
 };
 
 static const struct option long_options[] = {
@@ -49,6 +49,7 @@ static const struct option long_options[] = {
     {"cleanup", no_argument, NULL, OPT_CLEANUP},
     {"delete", no_argument, NULL, OPT_DELETE},
     {"fsync", no_argument, NULL, OPT_FSYNC},
+    {"recheck", no_argument, NULL, OPT_RECHECK},
     {"connections", required_argument, NULL, OPT_CONNECTIONS},
     {"against", required_argument, NULL, OPT_AGAINST},
     {"hf-cache", optional_argument, NULL, OPT_HF_CACHE},
@@ -141,6 +142,7 @@ static bool parse_flag(struct cli *cli, int c)
     case OPT_CLEANUP: cli->cleanup = true; break;
     case OPT_DELETE: cli->delete = true; break;
     case OPT_FSYNC: cli->fsync = true; break;
+    case OPT_RECHECK: cli->recheck = true; break;
     case OPT_OVERWRITE: cli->overwrite = true; break;
     case OPT_SCHEDULE: cli->schedule = true; break;
     case OPT_REMOVE_ARCHIVE: cli->remove_archive = true; break;

@@ -117,6 +117,7 @@ static void build_plan_options(const struct cli *cli, const char *command,
     bool upload = strcmp(command, "put") == 0 || strcmp(command, "sync") == 0;
     memset(opts, 0, sizeof *opts);
     opts->all = cli->all;
+    opts->recheck = cli->recheck;
     if (cli->scenes)
         split_scenes(cli->scenes, opts);
     opts->scene_includes = cli->scene_includes;

@@ -78,6 +78,55 @@ static bool same_version(const struct plan_options *opts, const struct plan_file
     return journal_has_file(opts->catalog, src->path, version);
 }
 
+/* Does a content hash ("sha256:HEX" or "sha1:HEX", a git blob) name these bytes? */
+static bool etag_matches(const char *etag, const char *sha256, const char *sha1)
+{
+    if (!etag)
+        return false;
+    if (strncmp(etag, "sha256:", 7) == 0)
+        return strcmp(etag + 7, sha256) == 0;
+    if (strncmp(etag, "sha1:", 5) == 0)
+        return strcmp(etag + 5, sha1) == 0;
+    return false;
+}
+
+static int read_hashes(struct backend *b, const struct plan_file *f,
+                       char sha256[HASH_SHA256_HEX], char sha1[HASH_SHA1_HEX],
+                       struct ferry_error *err)
+{
+    int fd = -1;
+    int rc = b->ops->open_read(b, f->path, &fd, err);
+    if (rc == 0) {
+        rc = hash_fd(fd, f->size, f->path, sha256, sha1, err);
+        close(fd);
+    }
+    return rc;
+}
+
+/* --recheck: does the destination's file, which size and mtime (or the
+ * catalog) call unchanged, hold the source's bytes?  The source's own hash
+ * decides where it names one (the Hub, a manifest's checksum=); a local
+ * source is hashed too.  A file that cannot be read is fetched again; a
+ * remote source without a hash leaves nothing to compare with. */
+static bool recheck_same(struct backend *src, struct backend *dst, const struct plan_file *f,
+                         const struct plan_file *d)
+{
+    char sha256[HASH_SHA256_HEX], sha1[HASH_SHA1_HEX];
+    char src256[HASH_SHA256_HEX], src1[HASH_SHA1_HEX];
+    struct ferry_error err = {0};
+    if (!f->etag && !src->ops->open_read)
+        return true;
+    if (read_hashes(dst, d, sha256, sha1, &err) != 0 ||
+        (!f->etag && read_hashes(src, f, src256, src1, &err) != 0)) {
+        FLOG(LOG_WARN, "--recheck: %s: fetching it again", err.msg);
+        return false;
+    }
+    bool same = f->etag ? etag_matches(f->etag, sha256, sha1) : strcmp(sha256, src256) == 0;
+    if (!same)
+        FLOG(LOG_INFO, "--recheck: %s differs from the source: fetching it again", d->path);
+    return same;
+}
+
 /* A source file's sha256 and git sha1: from the cache, else read now (and
  * packed into fresh for rank 0's cache). */
 static int source_hashes(struct backend *src, const struct plan_options *opts,
@@ -87,12 +136,7 @@ static int source_hashes(struct backend *src, const struct plan_options *opts,
 {
     if (hashcache_get(opts->hashes, f->path, f->size, f->mtime, sha256, sha1))
         return 0;
-    int fd = -1;
-    int rc = src->ops->open_read(src, f->path, &fd, err);
-    if (rc == 0) {
-        rc = hash_fd(fd, f->size, f->path, sha256, sha1, err);
-        close(fd);
-    }
+    int rc = read_hashes(src, f, sha256, sha1, err);
     if (rc != 0)
         return rc;
     pack_str(fresh, f->path);
@@ -102,18 +146,6 @@ static int source_hashes(struct backend *src, const struct plan_options *opts,
     pack_str(fresh, sha1);
     (*n_fresh)++;
     return 0;
-}
-
-/* Does the destination's file (named by its hash) hold these bytes? */
-static bool same_content(const struct plan_file *dst, const char *sha256, const char *sha1)
-{
-    if (!dst->etag)
-        return false;
-    if (strncmp(dst->etag, "sha256:", 7) == 0)
-        return strcmp(dst->etag + 7, sha256) == 0;
-    if (strncmp(dst->etag, "sha1:", 5) == 0)
-        return strcmp(dst->etag + 5, sha1) == 0;
-    return false;
 }
 
 static void add(struct plan_counts *c, long long bytes)
@@ -185,8 +217,10 @@ static void plan_scene(struct backend *src, struct backend *dst, const char *sce
             j += order == 0;
             continue;
         }
-        bool same = order == 0 && (hashed ? same_content(&to.files[j], sha256, sha1)
+        bool same = order == 0 && (hashed ? etag_matches(to.files[j].etag, sha256, sha1)
                                           : same_version(opts, f, &to.files[j]));
+        if (same && !hashed && opts->recheck && dst->ops->open_read)
+            same = recheck_same(src, dst, f, &to.files[j]);
         if (same) {
             add(&s.unchanged, f->size);
             if (unextracted(opts, &to.files[j])) {

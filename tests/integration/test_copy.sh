@@ -72,6 +72,21 @@ check "--include: only matching files" \
   test "$(find "$WORK/inc" -type f -not -path '*/.ferry/*' | wc -l)" = 3
 
 
+# --recheck: a byte flipped in DST with size and mtime kept is found by
+# hashing both sides (-np 2), and only that file is copied again.
+r=$WORK/recheck
+ferry_np 1 get --yes -q "$src" "$r"
+for f in scene_000/meta.json scene_001/video_0.bin; do
+  stamp=$(stat -c %Y "$r/$f")
+  printf 'X' | dd of="$r/$f" bs=1 seek=2 conv=notrunc status=none
+  touch -d "@$stamp" "$r/$f"
+done
+ferry_np 2 get --yes --json --progress never "$src" "$r" > "$WORK/norecheck.json"
+check "without --recheck the damage goes unseen" test "$(tree_sums "$src")" != "$(tree_sums "$r")"
+ferry_np 2 get --yes --json --progress never --recheck "$src" "$r" > "$WORK/recheck.json"
+check "--recheck: every file byte-identical again" same_tree "$src" "$r"
+check "--recheck: two files copied" test "$(json_field "$WORK/recheck.json" files_done)" = 2
+
 # misc/ folders (a scene's debug output) stay out of put and sync at any
 # depth unless --no-default-excludes; get copies everything.
 m=$WORK/misc_src
