@@ -360,8 +360,10 @@ void cli_free(struct cli *cli)
 {
     free(cli->argv);
     free(cli->self);
+    free(cli->default_cache);
     cli->argv = NULL;
     cli->self = NULL;
+    cli->default_cache = NULL;
     config_free(&cli->config);
     free(cli->includes);
     free(cli->excludes);

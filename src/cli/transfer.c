@@ -315,6 +315,5 @@ int cmd_transfer(struct cli *cli, const char *command)
         fprintf(stderr, "ferry: %s\n", err.msg);
     sched_report_free(&report);
     free_plan_options(&job.plan);
-    free(cli->default_cache);
     return err_exit_status(rc);
 }
