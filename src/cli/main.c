@@ -153,8 +153,9 @@ static bool parse_flag(struct cli *cli, int c)
     return true;
 }
 
-/* Options whose value is kept as given: the command that uses one checks it. */
-static void parse_string(struct cli *cli, int c, const char *arg)
+/* Options whose value is kept as given: the command that uses one checks
+ * it.  False when c is not one of them. */
+static bool parse_string(struct cli *cli, int c, const char *arg)
 {
     switch (c) {
     case OPT_CONFIG: cli->config_path = arg; break;
@@ -169,6 +170,7 @@ static void parse_string(struct cli *cli, int c, const char *arg)
         cli->hf_cache_dir = arg;
         break;
     case OPT_RATE: cli->rate = arg; break;
+    case OPT_LIMITER_FILE: cli->limiter_file = arg; break;
     case 'C': cli->extract_dest = arg; break;
     case OPT_SPEC: cli->spec = arg; break;
     case OPT_EXTRACT: cli->extract_into = arg; break;
@@ -183,7 +185,9 @@ static void parse_string(struct cli *cli, int c, const char *arg)
     case OPT_SLURM_GRES: cli->slurm.gres = arg; break;
     case OPT_SLURM_PARTITION: cli->slurm.partition = arg; break;
     case OPT_SLURM_ACCOUNT: cli->slurm.account = arg; break;
+    default: return false;
     }
+    return true;
 }
 
 /* Every numeric option goes through here, so none can take junk after its
@@ -263,8 +267,8 @@ static int parse_value(struct cli *cli, int c, const char *arg)
     case OPT_COMMIT_EVERY:
         return seconds_option(cli, "--commit-every", arg, &cli->commit_every);
     default:
-        parse_string(cli, c, arg);
-        return 0;
+        /* An option in long_options that nothing here takes: never ignored. */
+        return cli_fail(cli, FERRY_EUSAGE, "an option this build of ferry does not handle");
     }
 }
 
@@ -295,7 +299,7 @@ static int parse_args(struct cli *cli, int argc, char **argv, bool *done)
             version = true;
         else if (c == '?' || c == ':')
             status = unknown_option(cli, argv);
-        else if (!parse_flag(cli, c))
+        else if (!parse_flag(cli, c) && !parse_string(cli, c, optarg))
             status = parse_value(cli, c, optarg);
         if (status != 0)
             return status;

@@ -103,6 +103,23 @@ for line in "${cases[@]}"; do
 done
 check "no usage error left anything behind" test ! -e "$D" -a ! -e "$H"
 
+# Every option with a good value is taken (none silently dropped): the
+# parse gets as far as the command, which is unknown here.
+good=(-n -y -q -v --json "--progress never" "--state-dir $WORK/s" --all "--scenes a"
+  "--scene-includes a" "--include '*.png'" "--exclude 'misc/'" "--chunk-size 1M" --force
+  --no-default-excludes --cleanup --delete --fsync --recheck "--connections 4" "--against $S"
+  --hf-cache "--hf-cache=$WORK/c" "--rate api=10/60" "--limiter-file $WORK/l" "--limiter-jobs 2"
+  --create --public "--files-per-commit 10" "-C $WORK/x" "--directory $WORK/x" --overwrite
+  --remove-archive "--spec $WORK/s.json" "--extract $WORK/x" "--out $H" "--embedder rp" "--dim 8"
+  "--seed 3" "--weights $WORK/w.h5" "--batch 4" "--metric l2" "--geo $WORK/g" "--commit-every 0.5"
+  "--device cpu" "-k 3" --schedule "--slurm-job-name j" "--slurm-time 1:00"
+  "--slurm-array-parallelism 2" "--slurm-gres gpu:1" "--slurm-partition p" "--slurm-account a")
+for opt in "${good[@]}"; do
+  eval "set -- $opt"
+  may_fail "$FERRY_BIN" "$@" frobnicate > "$WORK/out" 2> "$WORK/err"
+  check "$opt is taken (exit $status)" grep -q "unknown command 'frobnicate'" "$WORK/err"
+done
+
 # Under mpirun every rank stops with the same status, and no rank crashes.
 for line in "get --connections 0 $S $D" "put $M hf://datasets/me/x" "embed $I --out $H --dim x"; do
   eval "set -- $line"
