@@ -103,28 +103,56 @@ static int read_hashes(struct backend *b, const struct plan_file *f,
     return rc;
 }
 
-/* --recheck: does the destination's file, which size and mtime (or the
- * catalog) call unchanged, hold the source's bytes?  The source's own hash
- * decides where it names one (the Hub, a manifest's checksum=); a local
- * source is hashed too.  A file that cannot be read is fetched again; a
- * remote source without a hash leaves nothing to compare with. */
-static bool recheck_same(struct backend *src, struct backend *dst, const struct plan_file *f,
-                         const struct plan_file *d)
+/* --recheck can compare a file that looks unchanged when the destination
+ * can be read and the source names its content's hash (the Hub, a
+ * manifest's checksum=) or can be read too (a local source). */
+static bool recheckable(const struct plan_options *opts, struct backend *src,
+                        struct backend *dst, const struct plan_file *f)
+{
+    return opts->recheck && dst->ops->open_read && (f->etag || src->ops->open_read);
+}
+
+/* Does the destination's copy of f (same path and size) hold the source's
+ * bytes?  A file that cannot be read is fetched again. */
+static bool recheck_same(struct backend *src, struct backend *dst, const struct plan_file *f)
 {
     char sha256[HASH_SHA256_HEX], sha1[HASH_SHA1_HEX];
     char src256[HASH_SHA256_HEX], src1[HASH_SHA1_HEX];
     struct ferry_error err = {0};
-    if (!f->etag && !src->ops->open_read)
-        return true;
-    if (read_hashes(dst, d, sha256, sha1, &err) != 0 ||
+    if (read_hashes(dst, f, sha256, sha1, &err) != 0 ||
         (!f->etag && read_hashes(src, f, src256, src1, &err) != 0)) {
         FLOG(LOG_WARN, "--recheck: %s: fetching it again", err.msg);
         return false;
     }
     bool same = f->etag ? etag_matches(f->etag, sha256, sha1) : strcmp(sha256, src256) == 0;
     if (!same)
-        FLOG(LOG_INFO, "--recheck: %s differs from the source: fetching it again", d->path);
+        FLOG(LOG_INFO, "--recheck: %s differs from the source: fetching it again", f->path);
     return same;
+}
+
+static void pack_candidate(struct pack *p, uint64_t scene, const struct plan_file *f)
+{
+    pack_u64(p, scene);
+    pack_str(p, f->path);
+    pack_i64(p, f->size);
+    pack_i64(p, f->mtime);
+    pack_u64(p, f->mode);
+    pack_str(p, f->etag ? f->etag : "");
+}
+
+static uint64_t unpack_candidate(struct pack *p, struct plan_file *f)
+{
+    uint64_t scene = unpack_u64(p);
+    f->path = unpack_str(p);
+    f->size = unpack_i64(p);
+    f->mtime = unpack_i64(p);
+    f->mode = (unsigned)unpack_u64(p);
+    f->etag = unpack_str(p);
+    if (!*f->etag) {
+        free(f->etag);
+        f->etag = NULL;
+    }
+    return scene;
 }
 
 /* A source file's sha256 and git sha1: from the cache, else read now (and
@@ -168,10 +196,12 @@ static bool unextracted(const struct plan_options *opts, const struct plan_file 
     return !done;
 }
 
-/* Compare one scene and pack what is to do:
- *   scene counts, flags, then transfers (path size mtime mode), then deletes. */
+/* Compare one scene (number index) and pack what is to do:
+ *   scene counts, flags, then transfers (path size mtime mode), then deletes.
+ * Files that look unchanged but --recheck will hash go to recheck too. */
 static void plan_scene(struct backend *src, struct backend *dst, const char *scene,
-                       const struct plan_options *opts, struct pack *out)
+                       size_t index, const struct plan_options *opts, struct pack *out,
+                       struct pack *recheck)
 {
     struct ferry_error err = {0};
     struct file_list from = {.filter = &opts->filter}, to = {.filter = &opts->filter};
@@ -219,8 +249,8 @@ static void plan_scene(struct backend *src, struct backend *dst, const char *sce
         }
         bool same = order == 0 && (hashed ? etag_matches(to.files[j].etag, sha256, sha1)
                                           : same_version(opts, f, &to.files[j]));
-        if (same && !hashed && opts->recheck && dst->ops->open_read)
-            same = recheck_same(src, dst, f, &to.files[j]);
+        if (same && !hashed && recheckable(opts, src, dst, f))
+            pack_candidate(recheck, index, f);
         if (same) {
             add(&s.unchanged, f->size);
             if (unextracted(opts, &to.files[j])) {
@@ -417,9 +447,69 @@ static void gather_scenes(MPI_Comm comm, struct pack *mine, char **names,
                 unpack_scene(plan, &plan->scenes[k], &in, hashes);
             }
         }
-        qsort(plan->transfer, plan->n_transfer, sizeof *plan->transfer, compare_size_desc);
     }
     pack_free(&all);
+    free(lens);
+    free(offsets);
+}
+
+/* Rank 0: a file --recheck found different moves from unchanged to transfer
+ * (and, an archive, off the list to extract in place: get --extract
+ * extracts it once it is fetched again). */
+static void transfer_again(struct plan *plan, uint64_t scene, struct plan_file *f)
+{
+    for (size_t i = 0; i < plan->n_unpack; i++) {
+        if (strcmp(plan->unpack[i].path, f->path) == 0) {
+            free(plan->unpack[i].path);
+            plan->unpack[i] = plan->unpack[--plan->n_unpack];
+            break;
+        }
+    }
+    struct plan_scene *s = &plan->scenes[scene];
+    s->unchanged.files--;
+    s->unchanged.bytes -= f->size;
+    plan->total_unchanged.files--;
+    plan->total_unchanged.bytes -= f->size;
+    add(&s->transfer, f->size);
+    add(&plan->total_transfer, f->size);
+    plan->transfer = xrealloc(plan->transfer, (plan->n_transfer + 1) * sizeof *plan->transfer);
+    plan->transfer[plan->n_transfer++] = *f;
+}
+
+/* --recheck: every rank learns all the files that look unchanged and hashes
+ * its share of them (items rank, rank+size, ...), as verify does, so one
+ * big scene does not keep a single rank reading; rank 0 gets those that
+ * differ. */
+static void recheck_spread(MPI_Comm comm, struct backend *src, struct backend *dst,
+                           const struct pack *mine, struct plan *plan)
+{
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    struct pack all, differ, back;
+    int *lens, *offsets;
+    comm_gather_packs(comm, mine, &all, &lens, &offsets);
+    free(lens);
+    free(offsets);
+    comm_bcast_pack(comm, &all);
+    pack_init(&differ);
+    for (long long k = 0; !pack_done(&all); k++) {
+        struct plan_file f;
+        uint64_t scene = unpack_candidate(&all, &f);
+        if (k % size == rank && !recheck_same(src, dst, &f))
+            pack_candidate(&differ, scene, &f);
+        free(f.path);
+        free(f.etag);
+    }
+    comm_gather_packs(comm, &differ, &back, &lens, &offsets);
+    while (rank == 0 && !pack_done(&back)) {
+        struct plan_file f;
+        uint64_t scene = unpack_candidate(&back, &f);
+        transfer_again(plan, scene, &f);
+    }
+    pack_free(&all);
+    pack_free(&differ);
+    pack_free(&back);
     free(lens);
     free(offsets);
 }
@@ -451,12 +541,18 @@ int plan_build(MPI_Comm comm, struct backend *src, struct backend *dst,
     }
     pack_free(&scenes);
 
-    struct pack mine;
+    struct pack mine, recheck;
     pack_init(&mine);
+    pack_init(&recheck);
     for (size_t k = (size_t)rank; k < n_names; k += (size_t)size)
-        plan_scene(src, dst, names[k], opts, &mine);
+        plan_scene(src, dst, names[k], k, opts, &mine, &recheck);
     gather_scenes(comm, &mine, names, n_names, opts->hashes, out);
+    if (opts->recheck)
+        recheck_spread(comm, src, dst, &recheck, out);
+    if (rank == 0)
+        qsort(out->transfer, out->n_transfer, sizeof *out->transfer, compare_size_desc);
     pack_free(&mine);
+    pack_free(&recheck);
 
     for (size_t k = 0; k < n_names; k++)
         free(names[k]);
