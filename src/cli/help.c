@@ -19,8 +19,9 @@ static const char overview[] =
 "  embed INPUT... --out FILE.h5  image embeddings into one HDF5 file\n"
 "  knn FILE.h5 [-k K]  exact nearest neighbours of those embeddings, into the file\n"
 "  run JOB.json      a pipeline of these commands, resumable phase by phase\n"
-"  status DIR|JOB.json  who holds a destination, how its last run ended, what a\n"
-"                    rerun skips; or per phase of a job, what is done and what remains\n"
+"  status DIR|JOB.json|FILE.h5  who holds a destination, how its last run ended,\n"
+"                    what a rerun skips; per phase of a job, what is done and what\n"
+"                    remains; rows done in an embeddings file\n"
 "  locks DIR         show the lock on a destination (--cleanup removes a stale one)\n"
 "\n"
 "locations: a local path or file:// URL; hf://datasets/OWNER/NAME[@REV][/PATH]\n"
@@ -251,6 +252,14 @@ static const struct command_help commands[] = {
      "its holder is a dead process on this host or it is older than the TTL\n"
      "(config lock_ttl, default 24 h); with --force, whatever holds it.\n", false},
 };
+
+bool help_exists(const char *command)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(commands[i].name, command) == 0)
+            return true;
+    return false;
+}
 
 bool help_print(const char *command)
 {

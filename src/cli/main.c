@@ -313,8 +313,10 @@ static int parse_args(struct cli *cli, int argc, char **argv, bool *done)
     }
     if (help || !command) {
         *done = true;
-        if (cli->rank == 0 && !help_print(help ? command : NULL))
+        if (help && command && !help_exists(command))
             return cli_fail(cli, FERRY_EUSAGE, "unknown command (see ferry --help)");
+        if (cli->rank == 0)
+            help_print(help ? command : NULL);
         return help ? 0 : err_exit_status(FERRY_EUSAGE);
     }
     cli->args = argv + optind;

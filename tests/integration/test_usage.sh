@@ -121,7 +121,8 @@ for opt in "${good[@]}"; do
 done
 
 # Under mpirun every rank stops with the same status, and no rank crashes.
-for line in "get --connections 0 $S $D" "put $M hf://datasets/me/x" "embed $I --out $H --dim x"; do
+for line in "get --connections 0 $S $D" "put $M hf://datasets/me/x" "embed $I --out $H --dim x" \
+            "--help frobnicate"; do
   eval "set -- $line"
   may_fail timeout 60 mpirun -np 2 --oversubscribe "$FERRY_BIN" --yes "$@" > "$WORK/out" 2> "$WORK/err"
   check "-np 2: exit 2 for ferry $line ($status)" test "$status" -eq 2
