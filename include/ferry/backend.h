@@ -139,6 +139,8 @@ struct backend {
 int backend_open(const char *location, struct backend **out,
                  struct ferry_error *err);
 void backend_close(struct backend *b);
+/* The kind that backend_open would pick for location, or NULL; opens nothing. */
+const struct backend_ops *backend_kind(const char *location);
 
 /* Remote locations must start with one of these (the config's
  * allowed_prefixes); none set: every location is allowed.  Checked by every

@@ -84,6 +84,23 @@ int h5store_write_knn(struct h5store *s, const long long *rows, size_t n,
 int h5store_progress(const char *file, const char *which, long long *rows, long long *done,
                      struct ferry_error *err);
 
+/* What status FILE.h5 shows: the embeddings' rows and how many are done,
+ * how they are computed, and the knn tables' progress (knn false when no
+ * knn was begun). */
+struct h5store_summary {
+    long long rows, done;
+    char embedder[32];
+    int dim;
+    bool knn;
+    long long knn_done;
+    int k;
+    char metric[32];
+};
+
+/* Not collective, read-only: FERRY_ENOTFOUND for a missing file,
+ * FERRY_EUSAGE for a file that is not ferry's embeddings. */
+int h5store_summarize(const char *file, struct h5store_summary *out, struct ferry_error *err);
+
 /* Collective. */
 int h5store_close(struct h5store *s, struct ferry_error *err);
 

@@ -1,7 +1,8 @@
 /* The images ferry embed works on, in one fixed order, and reading them.
  *
- * INPUT is a folder (its image files, walked recursively, sorted by path)
- * or an archive (tar, tar.gz, tar.zst, ..., zip: its image entries in the
+ * INPUT is a folder (its image files and archives, walked recursively,
+ * sorted by path; an archive in it is read in place as if given itself, its
+ * items named by its path in the folder) or an archive (tar, tar.gz, tar.zst, ..., zip: its image entries in the
  * archive's order, read straight from it).  An image file is one whose
  * name ends in .jpg, .jpeg, .png, .gif, .bmp, .webp, .tif or .tiff (any
  * case); other files (metadata, captions) are not items.  A folder item's

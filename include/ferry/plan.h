@@ -28,6 +28,10 @@ struct plan_options {
     struct pattern_filter filter;    /* --include / --exclude / default excludes */
     bool deletes;                    /* sync: plan deletes of what SRC lacks */
     const struct journal *catalog;   /* what ferry fetched before (hash-named sources) */
+    /* get --recheck: a destination file that looks unchanged is read and its
+     * content compared with the source's hash (or the source's bytes, hashed
+     * too); one that differs is transferred again. */
+    bool recheck;
     /* A destination that names content by hash (the Hub): every source file
      * is hashed (in parallel, by scene) and compared by content, and the
      * plan's transfers carry "sha256:HEX" as their etag. */

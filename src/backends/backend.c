@@ -89,6 +89,14 @@ int backend_open(const char *location, struct backend **out,
     return err_set(err, FERRY_EUSAGE, "%s: not a location ferry understands", location);
 }
 
+const struct backend_ops *backend_kind(const char *location)
+{
+    for (size_t i = 0; i < sizeof backend_kinds / sizeof *backend_kinds; i++)
+        if (backend_kinds[i]->claims(location))
+            return backend_kinds[i];
+    return NULL;
+}
+
 void backend_close(struct backend *b)
 {
     if (!b)

@@ -16,7 +16,7 @@ struct cli {
     enum progress_mode progress;
     const char *state_dir;
     /* selection and transfer */
-    bool all, force, no_default_excludes, cleanup, delete, fsync;
+    bool all, force, no_default_excludes, cleanup, delete, fsync, recheck;
     const char *scenes;              /* comma list */
     const char *scene_includes;
     const char **includes, **excludes;
@@ -87,6 +87,8 @@ int cli_main(int rank, int argc, char **argv);
 
 /* Print a command's help (NULL: the overview); false if there is no such command. */
 bool help_print(const char *command);
+/* Is there such a command?  (Every rank can ask; only rank 0 prints.) */
+bool help_exists(const char *command);
 
 /* The Hub budget from the config's rate, --rate over it, and the limiter
  * file options.  Reports a bad spec and returns its exit status. */

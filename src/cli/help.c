@@ -19,8 +19,9 @@ static const char overview[] =
 "  embed INPUT... --out FILE.h5  image embeddings into one HDF5 file\n"
 "  knn FILE.h5 [-k K]  exact nearest neighbours of those embeddings, into the file\n"
 "  run JOB.json      a pipeline of these commands, resumable phase by phase\n"
-"  status DIR|JOB.json  who holds a destination, how its last run ended, what a\n"
-"                    rerun skips; or per phase of a job, what is done and what remains\n"
+"  status DIR|JOB.json|FILE.h5  who holds a destination, how its last run ended,\n"
+"                    what a rerun skips; per phase of a job, what is done and what\n"
+"                    remains; rows done in an embeddings file\n"
 "  locks DIR         show the lock on a destination (--cleanup removes a stale one)\n"
 "\n"
 "locations: a local path or file:// URL; hf://datasets/OWNER/NAME[@REV][/PATH]\n"
@@ -68,10 +69,13 @@ static const char transfer_options[] =
 "                            GLOB follows the Hub: '*' also crosses '/', and a\n"
 "                            trailing '/' means a whole folder (\"misc/\")\n"
 "      --delete              plan: also list what sync would delete\n"
-"      --no-default-excludes ignore the config's default_excludes (put, sync)\n"
+"      --no-default-excludes put, sync: keep misc/ folders (left out at any depth)\n"
+"                            and the config's default_excludes\n"
 "transfer:\n"
 "      --chunk-size SIZE     split files above SIZE over ranks (default 64M)\n"
 "      --connections N       remote transfers in flight per rank (default 16)\n"
+"      --recheck             read what DST holds and transfer again what differs\n"
+"                            from SRC (its listed sha256/sha1, else its bytes)\n"
 "      --force               take the destination's lock even if it is held\n"
 "      --fsync               flush each file and chunk to disk before it is journalled,\n"
 "                            so a resume after a node crash (not only a killed job)\n"
@@ -153,13 +157,16 @@ static const struct command_help commands[] = {
      "Nothing is deleted in a scene that could not be read completely, or that is\n"
      "empty or missing on the source side.\n", true},
     {"status", "ferry status [--json] DIR\n"
-               "       ferry status JOB.json",
+               "       ferry status JOB.json\n"
+               "       ferry status [--json] FILE.h5",
      "Read the state ferry keeps in the destination DIR (DIR/.ferry, or --state-dir):\n"
      "the lock's holder, how the last get/put/sync ended (files and bytes done of\n"
      "those planned, failures), and the files and chunks the journal holds, which\n"
      "a rerun of the same command will not copy again.  Changes nothing.\n"
      "For a job spec: each phase, done (and when) or to do, and for those to do\n"
-     "what is already there (journalled files, archives extracted, rows done).\n", false},
+     "what is already there (journalled files, archives extracted, rows done).\n"
+     "For an embeddings file: rows done of N, the embedder and D, and knn's rows\n"
+     "done (or that knn has not run).\n", false},
     {"verify", "ferry verify DIR --against SRC\n"
                "       ferry verify DIR --spec SPEC.json",
      "Compare the local directory DIR with SRC's listing: report files missing\n"
@@ -195,8 +202,8 @@ static const struct command_help commands[] = {
      "      --remove-archive  delete each archive once it is extracted\n", false},
     {"embed", "ferry embed [options] INPUT... --out FILE.h5",
      "Embed every image of the INPUTs (folders, walked recursively, or archives:\n"
-     "tar, tar.gz, tar.zst, tar.xz, tar.bz2, zip, read without extracting) into\n"
-     "FILE.h5, written by all ranks with parallel HDF5: paths, embeddings\n"
+     "tar, tar.gz, tar.zst, tar.xz, tar.bz2, zip, read without extracting; archives\n"
+     "in a folder are read too) into FILE.h5 (its folder made), written by all ranks with parallel HDF5: paths, embeddings\n"
      "float32 [N, D], status (1 ok, 2 undecodable) and done uint8 [N], and the\n"
      "embedder, D, seed, weights' sha256 and ferry's version as attributes.\n"
      "Images are files named .jpg, .jpeg, .png, .gif, .bmp, .webp, .tif or .tiff;\n"
@@ -252,6 +259,14 @@ static const struct command_help commands[] = {
      "holder on another host still runs cannot be told: --cleanup --force clears\n"
      "it.  A run of the same Slurm job (a requeue) takes over its own lock.\n", false},
 };
+
+bool help_exists(const char *command)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(commands[i].name, command) == 0)
+            return true;
+    return false;
+}
 
 bool help_print(const char *command)
 {

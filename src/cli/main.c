@@ -9,7 +9,9 @@
 #include "ferry/signals.h"
 #include "ferry/xalloc.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +25,7 @@ enum long_only {
     OPT_FILES_PER_COMMIT, OPT_OVERWRITE, OPT_REMOVE_ARCHIVE, OPT_SPEC,
     OPT_EXTRACT, OPT_OUT, OPT_EMBEDDER, OPT_DIM, OPT_SEED, OPT_WEIGHTS, OPT_BATCH, OPT_METRIC,
     OPT_GEO, OPT_COMMIT_EVERY, OPT_DEVICE, OPT_SCHEDULE, OPT_SLURM_JOB_NAME, OPT_SLURM_TIME,
-    OPT_SLURM_PARALLELISM, OPT_SLURM_GRES, OPT_SLURM_PARTITION, OPT_SLURM_ACCOUNT,
+    OPT_SLURM_PARALLELISM, OPT_SLURM_GRES, OPT_SLURM_PARTITION, OPT_SLURM_ACCOUNT, OPT_RECHECK,
 };
 
 static const struct option long_options[] = {
@@ -48,6 +50,7 @@ static const struct option long_options[] = {
     {"cleanup", no_argument, NULL, OPT_CLEANUP},
     {"delete", no_argument, NULL, OPT_DELETE},
     {"fsync", no_argument, NULL, OPT_FSYNC},
+    {"recheck", no_argument, NULL, OPT_RECHECK},
     {"connections", required_argument, NULL, OPT_CONNECTIONS},
     {"against", required_argument, NULL, OPT_AGAINST},
     {"hf-cache", optional_argument, NULL, OPT_HF_CACHE},
@@ -125,8 +128,164 @@ static int parse_progress(const char *text, enum progress_mode *mode)
     return 0;
 }
 
-/* Returns 0 to go on, or an exit status (with *done set) for --help,
- * --version and usage errors. */
+/* Options without a value; false when c is not one of them. */
+static bool parse_flag(struct cli *cli, int c)
+{
+    switch (c) {
+    case 'n': cli->dry_run = true; break;
+    case 'y': cli->yes = true; break;
+    case 'q': cli->quiet = true; break;
+    case 'v': cli->verbose = true; break;
+    case OPT_JSON: cli->json = true; break;
+    case OPT_ALL: cli->all = true; break;
+    case OPT_FORCE: cli->force = true; break;
+    case OPT_NO_DEFAULT_EXCLUDES: cli->no_default_excludes = true; break;
+    case OPT_CLEANUP: cli->cleanup = true; break;
+    case OPT_DELETE: cli->delete = true; break;
+    case OPT_FSYNC: cli->fsync = true; break;
+    case OPT_RECHECK: cli->recheck = true; break;
+    case OPT_OVERWRITE: cli->overwrite = true; break;
+    case OPT_SCHEDULE: cli->schedule = true; break;
+    case OPT_REMOVE_ARCHIVE: cli->remove_archive = true; break;
+    case OPT_CREATE: cli->create = true; break;
+    case OPT_PUBLIC: cli->public = true; break;
+    default: return false;
+    }
+    return true;
+}
+
+/* Options whose value is kept as given: the command that uses one checks
+ * it.  False when c is not one of them. */
+static bool parse_string(struct cli *cli, int c, const char *arg)
+{
+    switch (c) {
+    case OPT_CONFIG: cli->config_path = arg; break;
+    case OPT_STATE_DIR: cli->state_dir = arg; break;
+    case OPT_SCENES: cli->scenes = arg; break;
+    case OPT_SCENE_INCLUDES: cli->scene_includes = arg; break;
+    case OPT_INCLUDE: push(&cli->includes, &cli->n_includes, arg); break;
+    case OPT_EXCLUDE: push(&cli->excludes, &cli->n_excludes, arg); break;
+    case OPT_AGAINST: cli->against = arg; break;
+    case OPT_HF_CACHE:
+        cli->hf_cache = true;
+        cli->hf_cache_dir = arg;
+        break;
+    case OPT_RATE: cli->rate = arg; break;
+    case OPT_LIMITER_FILE: cli->limiter_file = arg; break;
+    case 'C': cli->extract_dest = arg; break;
+    case OPT_SPEC: cli->spec = arg; break;
+    case OPT_EXTRACT: cli->extract_into = arg; break;
+    case OPT_OUT: cli->out = arg; break;
+    case OPT_EMBEDDER: cli->embedder = arg; break;
+    case OPT_WEIGHTS: cli->weights = arg; break;
+    case OPT_METRIC: cli->metric = arg; break;
+    case OPT_GEO: cli->geo = arg; break;
+    case OPT_DEVICE: cli->device = arg; break;
+    case OPT_SLURM_JOB_NAME: cli->slurm.job_name = arg; break;
+    case OPT_SLURM_TIME: cli->slurm.time = arg; break;
+    case OPT_SLURM_GRES: cli->slurm.gres = arg; break;
+    case OPT_SLURM_PARTITION: cli->slurm.partition = arg; break;
+    case OPT_SLURM_ACCOUNT: cli->slurm.account = arg; break;
+    default: return false;
+    }
+    return true;
+}
+
+/* Every numeric option goes through here, so none can take junk after its
+ * digits ("8x"), a number out of range, or an empty string. */
+static int whole_number(const struct cli *cli, const char *name, const char *text,
+                        long long min, long long max, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long value = strtoll(text, &end, 10);
+    if (end == text || *end || errno == ERANGE || value < min || value > max) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s takes a whole number from %lld to %lld, not '%.64s'",
+                 name, min, max, text);
+        return cli_fail(cli, FERRY_EUSAGE, msg);
+    }
+    *out = value;
+    return 0;
+}
+
+static int int_option(const struct cli *cli, const char *name, const char *text, int min,
+                      int max, int *out)
+{
+    long long value;
+    int status = whole_number(cli, name, text, min, max, &value);
+    if (status == 0)
+        *out = (int)value;
+    return status;
+}
+
+static int seconds_option(const struct cli *cli, const char *name, const char *text,
+                          double *out)
+{
+    char *end;
+    errno = 0;
+    double value = strtod(text, &end);
+    if (end == text || *end || errno == ERANGE || !(value > 0) || value > 1e9) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s takes seconds, more than 0, not '%.64s'", name, text);
+        return cli_fail(cli, FERRY_EUSAGE, msg);
+    }
+    *out = value;
+    return 0;
+}
+
+/* Options that take a value, checked here so that no command starts with a
+ * bad one.  Returns 0, or the exit status of a usage error. */
+static int parse_value(struct cli *cli, int c, const char *arg)
+{
+    switch (c) {
+    case OPT_PROGRESS:
+        if (parse_progress(arg, &cli->progress) != 0)
+            return cli_fail(cli, FERRY_EUSAGE, "--progress takes auto, always or never");
+        return 0;
+    case OPT_CHUNK_SIZE:
+        cli->chunk_size = config_parse_size(arg);
+        if (cli->chunk_size <= 0)
+            return cli_fail(cli, FERRY_EUSAGE, "--chunk-size: not a size (say 64M)");
+        return 0;
+    case OPT_CONNECTIONS:
+        return int_option(cli, "--connections", arg, 1, 256, &cli->connections);
+    case OPT_FILES_PER_COMMIT:
+        return int_option(cli, "--files-per-commit", arg, 1, 10000, &cli->files_per_commit);
+    case OPT_LIMITER_JOBS:
+        return int_option(cli, "--limiter-jobs", arg, 1, 100000, &cli->limiter_jobs);
+    case OPT_SLURM_PARALLELISM:
+        return int_option(cli, "--slurm-array-parallelism", arg, 1, 1000000,
+                          &cli->slurm.parallelism);
+    case OPT_DIM:
+        return int_option(cli, "--dim", arg, 1, 1000000, &cli->dim);
+    case OPT_BATCH:
+        return int_option(cli, "--batch", arg, 1, 1000000, &cli->batch);
+    case 'k':
+        return int_option(cli, "-k", arg, 1, 1000000, &cli->k);
+    case OPT_SEED:
+        return whole_number(cli, "--seed", arg, LLONG_MIN, LLONG_MAX, &cli->seed);
+    case OPT_COMMIT_EVERY:
+        return seconds_option(cli, "--commit-every", arg, &cli->commit_every);
+    default:
+        /* An option in long_options that nothing here takes: never ignored. */
+        return cli_fail(cli, FERRY_EUSAGE, "an option this build of ferry does not handle");
+    }
+}
+
+static int unknown_option(const struct cli *cli, char **argv)
+{
+    char msg[256];
+    if (optopt > ' ' && optopt < 127)
+        snprintf(msg, sizeof msg, "unknown option '-%c', or it lacks its value (see ferry --help)",
+                 optopt);
+    else
+        snprintf(msg, sizeof msg, "unknown option '%.100s', or it lacks its value (see ferry "
+                 "--help)", argv[optind - 1]);
+    return cli_fail(cli, FERRY_EUSAGE, msg);
+}
+
+/* Returns 0 to go on, or an exit status (help, version, a usage error). */
 static int parse_args(struct cli *cli, int argc, char **argv, bool *done)
 {
     bool help = false, version = false;
@@ -134,120 +293,17 @@ static int parse_args(struct cli *cli, int argc, char **argv, bool *done)
     opterr = 0;
     /* GNU getopt permutes: options may stand before or after the command. */
     while ((c = getopt_long(argc, argv, "nyqvhVC:k:", long_options, NULL)) != -1) {
-        switch (c) {
-        case 'n': cli->dry_run = true; break;
-        case 'y': cli->yes = true; break;
-        case 'q': cli->quiet = true; break;
-        case 'v': cli->verbose = true; break;
-        case 'h': help = true; break;
-        case 'V': version = true; break;
-        case OPT_JSON: cli->json = true; break;
-        case OPT_CONFIG: cli->config_path = optarg; break;
-        case OPT_PROGRESS:
-            if (parse_progress(optarg, &cli->progress) != 0) {
-                *done = true;
-                return cli_fail(cli, FERRY_EUSAGE, "--progress takes auto, always or never");
-            }
-            break;
-        case OPT_STATE_DIR: cli->state_dir = optarg; break;
-        case OPT_ALL: cli->all = true; break;
-        case OPT_SCENES: cli->scenes = optarg; break;
-        case OPT_SCENE_INCLUDES: cli->scene_includes = optarg; break;
-        case OPT_INCLUDE: push(&cli->includes, &cli->n_includes, optarg); break;
-        case OPT_EXCLUDE: push(&cli->excludes, &cli->n_excludes, optarg); break;
-        case OPT_CHUNK_SIZE:
-            cli->chunk_size = config_parse_size(optarg);
-            if (cli->chunk_size <= 0) {
-                *done = true;
-                return cli_fail(cli, FERRY_EUSAGE, "--chunk-size: not a size (say 64M)");
-            }
-            break;
-        case OPT_FORCE: cli->force = true; break;
-        case OPT_NO_DEFAULT_EXCLUDES: cli->no_default_excludes = true; break;
-        case OPT_CLEANUP: cli->cleanup = true; break;
-        case OPT_DELETE: cli->delete = true; break;
-        case OPT_FSYNC: cli->fsync = true; break;
-        case OPT_AGAINST: cli->against = optarg; break;
-        case OPT_HF_CACHE:
-            cli->hf_cache = true;
-            cli->hf_cache_dir = optarg;
-            break;
-        case OPT_RATE: cli->rate = optarg; break;
-        case 'C': cli->extract_dest = optarg; break;
-        case OPT_OVERWRITE: cli->overwrite = true; break;
-        case OPT_SPEC: cli->spec = optarg; break;
-        case OPT_EXTRACT: cli->extract_into = optarg; break;
-        case OPT_OUT: cli->out = optarg; break;
-        case OPT_EMBEDDER: cli->embedder = optarg; break;
-        case OPT_WEIGHTS: cli->weights = optarg; break;
-        case OPT_METRIC: cli->metric = optarg; break;
-        case OPT_GEO: cli->geo = optarg; break;
-        case OPT_DEVICE: cli->device = optarg; break;
-        case OPT_SCHEDULE: cli->schedule = true; break;
-        case OPT_SLURM_JOB_NAME: cli->slurm.job_name = optarg; break;
-        case OPT_SLURM_TIME: cli->slurm.time = optarg; break;
-        case OPT_SLURM_GRES: cli->slurm.gres = optarg; break;
-        case OPT_SLURM_PARTITION: cli->slurm.partition = optarg; break;
-        case OPT_SLURM_ACCOUNT: cli->slurm.account = optarg; break;
-        case OPT_SLURM_PARALLELISM:
-            cli->slurm.parallelism = atoi(optarg);
-            if (cli->slurm.parallelism < 1) {
-                *done = true;
-                return cli_fail(cli, FERRY_EUSAGE, "--slurm-array-parallelism takes a number "
-                                "from 1 up");
-            }
-            break;
-        case OPT_SEED: cli->seed = strtoll(optarg, NULL, 10); break;
-        case OPT_COMMIT_EVERY:
-            cli->commit_every = atof(optarg);
-            if (cli->commit_every <= 0) {
-                *done = true;
-                return cli_fail(cli, FERRY_EUSAGE, "--commit-every takes seconds, more than 0");
-            }
-            break;
-        case OPT_DIM:
-        case OPT_BATCH:
-        case 'k': {
-            int value = atoi(optarg);
-            if (value < 1 || value > 1000000) {
-                *done = true;
-                return cli_fail(cli, FERRY_EUSAGE, "--dim, --batch and -k take a number from 1 up");
-            }
-            *(c == OPT_DIM ? &cli->dim : c == OPT_BATCH ? &cli->batch : &cli->k) = value;
-            break;
-        }
-        case OPT_REMOVE_ARCHIVE: cli->remove_archive = true; break;
-        case OPT_CREATE: cli->create = true; break;
-        case OPT_PUBLIC: cli->public = true; break;
-        case OPT_FILES_PER_COMMIT:
-            cli->files_per_commit = atoi(optarg);
-            if (cli->files_per_commit < 1 || cli->files_per_commit > 10000) {
-                *done = true;
-                return cli_fail(cli, FERRY_EUSAGE, "--files-per-commit takes a number from 1 "
-                                "to 10000");
-            }
-            break;
-        case OPT_LIMITER_FILE: cli->limiter_file = optarg; break;
-        case OPT_LIMITER_JOBS:
-            cli->limiter_jobs = atoi(optarg);
-            if (cli->limiter_jobs < 1 || cli->limiter_jobs > 100000) {
-                *done = true;
-                return cli_fail(cli, FERRY_EUSAGE, "--limiter-jobs takes a number from 1 up");
-            }
-            break;
-        case OPT_CONNECTIONS:
-            cli->connections = atoi(optarg);
-            if (cli->connections < 1 || cli->connections > 256)
-                return cli_fail(cli, FERRY_EUSAGE, "--connections takes a number from 1 to 256");
-            break;
-        default: {
-            *done = true;
-            char msg[256];
-            snprintf(msg, sizeof msg, "unknown or incomplete option '%s' (see ferry --help)",
-                     argv[optind - 1]);
-            return cli_fail(cli, FERRY_EUSAGE, msg);
-        }
-        }
+        int status = 0;
+        if (c == 'h')
+            help = true;
+        else if (c == 'V')
+            version = true;
+        else if (c == '?' || c == ':')
+            status = unknown_option(cli, argv);
+        else if (!parse_flag(cli, c) && !parse_string(cli, c, optarg))
+            status = parse_value(cli, c, optarg);
+        if (status != 0)
+            return status;
     }
     const char *command = optind < argc ? argv[optind] : NULL;
     if (version) {
@@ -258,8 +314,10 @@ static int parse_args(struct cli *cli, int argc, char **argv, bool *done)
     }
     if (help || !command) {
         *done = true;
-        if (cli->rank == 0 && !help_print(help ? command : NULL))
+        if (help && command && !help_exists(command))
             return cli_fail(cli, FERRY_EUSAGE, "unknown command (see ferry --help)");
+        if (cli->rank == 0)
+            help_print(help ? command : NULL);
         return help ? 0 : err_exit_status(FERRY_EUSAGE);
     }
     cli->args = argv + optind;
@@ -297,15 +355,22 @@ static int run_command(struct cli *cli)
 int cli_parse(struct cli *cli, int argc, char **argv, bool *done)
 {
     optind = 0;       /* glibc: start afresh, as ferry run parses one command line a phase */
-    return parse_args(cli, argc, argv, done);
+    *done = false;
+    int status = parse_args(cli, argc, argv, done);
+    /* Whatever failed to parse, nothing runs. */
+    if (status != 0)
+        *done = true;
+    return status;
 }
 
 void cli_free(struct cli *cli)
 {
     free(cli->argv);
     free(cli->self);
+    free(cli->default_cache);
     cli->argv = NULL;
     cli->self = NULL;
+    cli->default_cache = NULL;
     config_free(&cli->config);
     free(cli->includes);
     free(cli->excludes);

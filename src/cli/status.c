@@ -2,6 +2,7 @@
  * the last run ended, and what a rerun of the same command would skip. */
 #include "cli.h"
 #include "ferry/fsutil.h"
+#include "ferry/h5store.h"
 #include "ferry/journal.h"
 #include "ferry/lock.h"
 #include "ferry/plan.h"
@@ -113,6 +114,54 @@ static void print_json(const char *dir, enum lock_state state, const struct lock
     cJSON_Delete(o);
 }
 
+static void print_embeddings_json(const char *file, const struct h5store_summary *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "event", "status");
+    cJSON_AddStringToObject(o, "file", file);
+    cJSON_AddStringToObject(o, "embedder", s->embedder);
+    cJSON_AddNumberToObject(o, "dim", s->dim);
+    cJSON_AddNumberToObject(o, "rows", (double)s->rows);
+    cJSON_AddNumberToObject(o, "rows_done", (double)s->done);
+    cJSON_AddBoolToObject(o, "embed_complete", s->done == s->rows);
+    cJSON *knn = s->knn ? cJSON_AddObjectToObject(o, "knn") : NULL;
+    if (!knn) {
+        cJSON_AddNullToObject(o, "knn");
+    } else {
+        cJSON_AddNumberToObject(knn, "k", s->k);
+        cJSON_AddStringToObject(knn, "metric", s->metric);
+        cJSON_AddNumberToObject(knn, "rows_done", (double)s->knn_done);
+        cJSON_AddBoolToObject(knn, "complete", s->knn_done == s->rows);
+    }
+    char *text = cJSON_PrintUnformatted(o);
+    printf("%s\n", text);
+    free(text);
+    cJSON_Delete(o);
+}
+
+/* status FILE.h5: how far ferry embed and ferry knn got (rank 0). */
+static int embeddings_status(struct cli *cli, const char *file)
+{
+    if (cli->rank != 0)
+        return 0;
+    struct h5store_summary s;
+    struct ferry_error err = {0};
+    if (h5store_summarize(file, &s, &err) != 0)
+        return cli_fail(cli, err.code, err.msg);
+    if (cli->json) {
+        print_embeddings_json(file, &s);
+        return 0;
+    }
+    printf("%s: embeddings (%s, D = %d): %lld of %lld rows done%s\n", file, s.embedder, s.dim,
+           s.done, s.rows, s.done == s.rows ? ", complete" : "; the same embed command resumes");
+    if (!s.knn)
+        printf("knn: not run\n");
+    else
+        printf("knn (k = %d, %s): %lld of %lld rows done%s\n", s.k, s.metric, s.knn_done, s.rows,
+               s.knn_done == s.rows ? ", complete" : "; the same knn command resumes");
+    return 0;
+}
+
 int cmd_status(struct cli *cli)
 {
     if (cli->n_args != 1)
@@ -120,8 +169,11 @@ int cmd_status(struct cli *cli)
     const char *dir = cli->args[0];
     static const char *const json[] = {".json"};
     struct stat st;
+    static const char *const h5[] = {".h5", ".hdf5"};
     if (fs_has_suffix(dir, json, 1, false) && stat(dir, &st) == 0 && S_ISREG(st.st_mode))
         return run_status(cli);
+    if (fs_has_suffix(dir, h5, 2, true))
+        return embeddings_status(cli, dir);
     if (cli->rank != 0)
         return 0;
     char *state_dir = cli->state_dir ? xstrdup(cli->state_dir) : xasprintf("%s/.ferry", dir);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 /* A bare word that the config names stands for its location; remote_first
@@ -72,6 +73,36 @@ static int resolve_locations(struct cli *cli, const char *command, const char **
     return 0;
 }
 
+/* A folder ferry reads and writes files in directly. */
+static bool is_local(const char *location)
+{
+    const struct backend_ops *kind = backend_kind(location);
+    return kind && kind->open_read && kind->open_part;
+}
+
+/* get fills a local folder and put reads one; sync and plan need a local
+ * side too, as no kind copies between two remotes (a Hub upload reads its
+ * files with open_read, which only a folder has; no other remote takes
+ * files). */
+static int check_kinds(const struct cli *cli, const char *command, const char *src,
+                       const char *dst)
+{
+    bool src_local = is_local(src);
+    bool dst_local = cli->hf_cache || is_local(dst);
+    const char *why = NULL, *where = NULL;
+    if (strcmp(command, "get") == 0 && !dst_local)
+        why = "get downloads into a local folder", where = dst;
+    else if (strcmp(command, "put") == 0 && !src_local)
+        why = "put uploads a local folder (get downloads)", where = src;
+    else if (!src_local && !dst_local)
+        why = "one side must be a local folder", where = dst;
+    if (!why)
+        return 0;
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s: not a local path or file:// URL: %s", where, why);
+    return cli_fail(cli, FERRY_EUSAGE, msg);
+}
+
 static void split_scenes(const char *list, struct plan_options *opts)
 {
     char *copy = xstrdup(list), *save = NULL;
@@ -88,6 +119,7 @@ static void build_plan_options(const struct cli *cli, const char *command,
     bool upload = strcmp(command, "put") == 0 || strcmp(command, "sync") == 0;
     memset(opts, 0, sizeof *opts);
     opts->all = cli->all;
+    opts->recheck = cli->recheck;
     if (cli->scenes)
         split_scenes(cli->scenes, opts);
     opts->scene_includes = cli->scene_includes;
@@ -118,6 +150,18 @@ static char *schedule_base(const struct job_options *job)
     return xasprintf("%s/.ferry", job->dst);
 }
 
+/* Only Enter, y or yes (any case) starts a job: a stray answer such as "n"
+ * must never start a transfer that deletes or uploads. */
+static bool agreed(const char *line)
+{
+    char word[8];
+    int end = 0;
+    if (sscanf(line, " %7s%n", word, &end) != 1)
+        return true;                 /* Enter alone */
+    return line[end + strspn(line + end, " \t\r\n")] == '\0' &&
+           (strcasecmp(word, "y") == 0 || strcasecmp(word, "yes") == 0);
+}
+
 static int ask(const struct plan *plan, void *ud, struct ferry_error *err)
 {
     const struct confirm_context *cc = ud;
@@ -146,12 +190,13 @@ static int ask(const struct plan *plan, void *ud, struct ferry_error *err)
         return err_set(err, FERRY_EUSAGE, "stdin is not a terminal, so nobody can confirm "
                        "the plan: pass --yes to start without asking (under mpirun or srun "
                        "stdin is never a terminal)");
-    printf("Press Enter to start, Ctrl+C to cancel: ");
+    printf("Press Enter (or y) to start; any other answer cancels: ");
     fflush(stdout);
     char line[64];
-    if (!fgets(line, sizeof line, stdin))
-        return err_set(err, FERRY_EINTR, "cancelled");
-    return 1;
+    if (fgets(line, sizeof line, stdin) && agreed(line))
+        return 1;
+    printf("cancelled\n");
+    return 0;
 }
 
 /* The plan shown and agreed to: run it, or with --schedule hand it to Slurm. */
@@ -258,6 +303,8 @@ int cmd_transfer(struct cli *cli, const char *command)
         return status;
     if (resolve_locations(cli, command, &job.src, &job.dst) != 0)
         return err_exit_status(FERRY_EUSAGE);
+    if ((status = check_kinds(cli, command, job.src, job.dst)) != 0)
+        return status;
     if (cli->scenes && cli->scene_includes)
         return cli_fail(cli, FERRY_EUSAGE, "--scenes and --scene-includes exclude each other");
     build_plan_options(cli, command, &job.plan);
@@ -279,6 +326,5 @@ int cmd_transfer(struct cli *cli, const char *command)
                 err.msg[0] ? escape_display(err.msg) : "stopped before any transfer");
     sched_report_free(&report);
     free_plan_options(&job.plan);
-    free(cli->default_cache);
     return err_exit_status(rc);
 }

@@ -170,9 +170,18 @@ static char *read_file(const char *path, int *errnum)
     return text;
 }
 
+/* misc/ folders, at any depth, hold a scene's debug output, which never
+ * belongs in an upload (the users' earlier tool left them out too).  The
+ * config's default_excludes come on top; --no-default-excludes lifts all. */
+static const char *const builtin_excludes[] = {"misc/", "*/misc/"};
+
 int config_load(const char *explicit_path, struct ferry_config *cfg, struct ferry_error *err)
 {
     memset(cfg, 0, sizeof *cfg);
+    size_t n_builtin = sizeof builtin_excludes / sizeof *builtin_excludes;
+    cfg->default_excludes = xcalloc(n_builtin, sizeof *cfg->default_excludes);
+    for (size_t i = 0; i < n_builtin; i++)
+        cfg->default_excludes[cfg->n_default_excludes++] = xstrdup(builtin_excludes[i]);
     const char *env = getenv("FERRY_CONFIG");
     const char *required = explicit_path ? explicit_path : (env && *env) ? env : NULL;
     char *home_path = xasprintf("%s/.config/ferry/config.json",

@@ -79,6 +79,83 @@ static bool same_version(const struct plan_options *opts, const struct plan_file
     return journal_has_file(opts->catalog, src->path, version);
 }
 
+/* Does a content hash ("sha256:HEX" or "sha1:HEX", a git blob) name these bytes? */
+static bool etag_matches(const char *etag, const char *sha256, const char *sha1)
+{
+    if (!etag)
+        return false;
+    if (strncmp(etag, "sha256:", 7) == 0)
+        return strcmp(etag + 7, sha256) == 0;
+    if (strncmp(etag, "sha1:", 5) == 0)
+        return strcmp(etag + 5, sha1) == 0;
+    return false;
+}
+
+static int read_hashes(struct backend *b, const struct plan_file *f,
+                       char sha256[HASH_SHA256_HEX], char sha1[HASH_SHA1_HEX],
+                       struct ferry_error *err)
+{
+    int fd = -1;
+    int rc = b->ops->open_read(b, f->path, &fd, err);
+    if (rc == 0) {
+        rc = hash_fd(fd, f->size, f->path, sha256, sha1, err);
+        close(fd);
+    }
+    return rc;
+}
+
+/* --recheck can compare a file that looks unchanged when the destination
+ * can be read and the source names its content's hash (the Hub, a
+ * manifest's checksum=) or can be read too (a local source). */
+static bool recheckable(const struct plan_options *opts, struct backend *src,
+                        struct backend *dst, const struct plan_file *f)
+{
+    return opts->recheck && dst->ops->open_read && (f->etag || src->ops->open_read);
+}
+
+/* Does the destination's copy of f (same path and size) hold the source's
+ * bytes?  A file that cannot be read is fetched again. */
+static bool recheck_same(struct backend *src, struct backend *dst, const struct plan_file *f)
+{
+    char sha256[HASH_SHA256_HEX], sha1[HASH_SHA1_HEX];
+    char src256[HASH_SHA256_HEX], src1[HASH_SHA1_HEX];
+    struct ferry_error err = {0};
+    if (read_hashes(dst, f, sha256, sha1, &err) != 0 ||
+        (!f->etag && read_hashes(src, f, src256, src1, &err) != 0)) {
+        FLOG(LOG_WARN, "--recheck: %s: fetching it again", err.msg);
+        return false;
+    }
+    bool same = f->etag ? etag_matches(f->etag, sha256, sha1) : strcmp(sha256, src256) == 0;
+    if (!same)
+        FLOG(LOG_INFO, "--recheck: %s differs from the source: fetching it again", f->path);
+    return same;
+}
+
+static void pack_candidate(struct pack *p, uint64_t scene, const struct plan_file *f)
+{
+    pack_u64(p, scene);
+    pack_str(p, f->path);
+    pack_i64(p, f->size);
+    pack_i64(p, f->mtime);
+    pack_u64(p, f->mode);
+    pack_str(p, f->etag ? f->etag : "");
+}
+
+static uint64_t unpack_candidate(struct pack *p, struct plan_file *f)
+{
+    uint64_t scene = unpack_u64(p);
+    f->path = unpack_str(p);
+    f->size = unpack_i64(p);
+    f->mtime = unpack_i64(p);
+    f->mode = (unsigned)unpack_u64(p);
+    f->etag = unpack_str(p);
+    if (!*f->etag) {
+        free(f->etag);
+        f->etag = NULL;
+    }
+    return scene;
+}
+
 /* A source file's sha256 and git sha1: from the cache, else read now (and
  * packed into fresh for rank 0's cache). */
 static int source_hashes(struct backend *src, const struct plan_options *opts,
@@ -88,12 +165,7 @@ static int source_hashes(struct backend *src, const struct plan_options *opts,
 {
     if (hashcache_get(opts->hashes, f->path, f->size, f->mtime, sha256, sha1))
         return 0;
-    int fd = -1;
-    int rc = src->ops->open_read(src, f->path, &fd, err);
-    if (rc == 0) {
-        rc = hash_fd(fd, f->size, f->path, sha256, sha1, err);
-        close(fd);
-    }
+    int rc = read_hashes(src, f, sha256, sha1, err);
     if (rc != 0)
         return rc;
     pack_str(fresh, f->path);
@@ -103,18 +175,6 @@ static int source_hashes(struct backend *src, const struct plan_options *opts,
     pack_str(fresh, sha1);
     (*n_fresh)++;
     return 0;
-}
-
-/* Does the destination's file (named by its hash) hold these bytes? */
-static bool same_content(const struct plan_file *dst, const char *sha256, const char *sha1)
-{
-    if (!dst->etag)
-        return false;
-    if (strncmp(dst->etag, "sha256:", 7) == 0)
-        return strcmp(dst->etag + 7, sha256) == 0;
-    if (strncmp(dst->etag, "sha1:", 5) == 0)
-        return strcmp(dst->etag + 5, sha1) == 0;
-    return false;
 }
 
 static void add(struct plan_counts *c, long long bytes)
@@ -137,10 +197,12 @@ static bool unextracted(const struct plan_options *opts, const struct plan_file 
     return !done;
 }
 
-/* Compare one scene and pack what is to do:
- *   scene counts, flags, then transfers (path size mtime mode), then deletes. */
+/* Compare one scene (number index) and pack what is to do:
+ *   scene counts, flags, then transfers (path size mtime mode), then deletes.
+ * Files that look unchanged but --recheck will hash go to recheck too. */
 static void plan_scene(struct backend *src, struct backend *dst, const char *scene,
-                       const struct plan_options *opts, struct pack *out)
+                       size_t index, const struct plan_options *opts, struct pack *out,
+                       struct pack *recheck)
 {
     struct ferry_error err = {0};
     struct file_list from = {.filter = &opts->filter}, to = {.filter = &opts->filter};
@@ -186,8 +248,10 @@ static void plan_scene(struct backend *src, struct backend *dst, const char *sce
             j += order == 0;
             continue;
         }
-        bool same = order == 0 && (hashed ? same_content(&to.files[j], sha256, sha1)
+        bool same = order == 0 && (hashed ? etag_matches(to.files[j].etag, sha256, sha1)
                                           : same_version(opts, f, &to.files[j]));
+        if (same && !hashed && recheckable(opts, src, dst, f))
+            pack_candidate(recheck, index, f);
         if (same) {
             add(&s.unchanged, f->size);
             if (unextracted(opts, &to.files[j])) {
@@ -384,9 +448,69 @@ static void gather_scenes(MPI_Comm comm, struct pack *mine, char **names,
                 unpack_scene(plan, &plan->scenes[k], &in, hashes);
             }
         }
-        qsort(plan->transfer, plan->n_transfer, sizeof *plan->transfer, compare_size_desc);
     }
     pack_free(&all);
+    free(lens);
+    free(offsets);
+}
+
+/* Rank 0: a file --recheck found different moves from unchanged to transfer
+ * (and, an archive, off the list to extract in place: get --extract
+ * extracts it once it is fetched again). */
+static void transfer_again(struct plan *plan, uint64_t scene, struct plan_file *f)
+{
+    for (size_t i = 0; i < plan->n_unpack; i++) {
+        if (strcmp(plan->unpack[i].path, f->path) == 0) {
+            free(plan->unpack[i].path);
+            plan->unpack[i] = plan->unpack[--plan->n_unpack];
+            break;
+        }
+    }
+    struct plan_scene *s = &plan->scenes[scene];
+    s->unchanged.files--;
+    s->unchanged.bytes -= f->size;
+    plan->total_unchanged.files--;
+    plan->total_unchanged.bytes -= f->size;
+    add(&s->transfer, f->size);
+    add(&plan->total_transfer, f->size);
+    plan->transfer = xrealloc(plan->transfer, (plan->n_transfer + 1) * sizeof *plan->transfer);
+    plan->transfer[plan->n_transfer++] = *f;
+}
+
+/* --recheck: every rank learns all the files that look unchanged and hashes
+ * its share of them (items rank, rank+size, ...), as verify does, so one
+ * big scene does not keep a single rank reading; rank 0 gets those that
+ * differ. */
+static void recheck_spread(MPI_Comm comm, struct backend *src, struct backend *dst,
+                           const struct pack *mine, struct plan *plan)
+{
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    struct pack all, differ, back;
+    int *lens, *offsets;
+    comm_gather_packs(comm, mine, &all, &lens, &offsets);
+    free(lens);
+    free(offsets);
+    comm_bcast_pack(comm, &all);
+    pack_init(&differ);
+    for (long long k = 0; !pack_done(&all); k++) {
+        struct plan_file f;
+        uint64_t scene = unpack_candidate(&all, &f);
+        if (k % size == rank && !recheck_same(src, dst, &f))
+            pack_candidate(&differ, scene, &f);
+        free(f.path);
+        free(f.etag);
+    }
+    comm_gather_packs(comm, &differ, &back, &lens, &offsets);
+    while (rank == 0 && !pack_done(&back)) {
+        struct plan_file f;
+        uint64_t scene = unpack_candidate(&back, &f);
+        transfer_again(plan, scene, &f);
+    }
+    pack_free(&all);
+    pack_free(&differ);
+    pack_free(&back);
     free(lens);
     free(offsets);
 }
@@ -418,12 +542,18 @@ int plan_build(MPI_Comm comm, struct backend *src, struct backend *dst,
     }
     pack_free(&scenes);
 
-    struct pack mine;
+    struct pack mine, recheck;
     pack_init(&mine);
+    pack_init(&recheck);
     for (size_t k = (size_t)rank; k < n_names; k += (size_t)size)
-        plan_scene(src, dst, names[k], opts, &mine);
+        plan_scene(src, dst, names[k], k, opts, &mine, &recheck);
     gather_scenes(comm, &mine, names, n_names, opts->hashes, out);
+    if (opts->recheck)
+        recheck_spread(comm, src, dst, &recheck, out);
+    if (rank == 0)
+        qsort(out->transfer, out->n_transfer, sizeof *out->transfer, compare_size_desc);
     pack_free(&mine);
+    pack_free(&recheck);
 
     for (size_t k = 0; k < n_names; k++)
         free(names[k]);

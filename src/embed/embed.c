@@ -1,5 +1,6 @@
 #include "ferry/embed.h"
 #include "ferry/comm.h"
+#include "ferry/fsutil.h"
 #include "ferry/h5store.h"
 #include "ferry/image.h"
 #include "ferry/items.h"
@@ -234,6 +235,21 @@ static int share_items(MPI_Comm comm, const struct embed_options *o, struct item
     return 0;
 }
 
+/* --out's folder, made on rank 0 as mkdir -p would, before the collective create. */
+static int make_out_folder(MPI_Comm comm, const char *out, struct ferry_error *err)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    const char *slash = strrchr(out, '/');
+    int rc = 0;
+    if (rank == 0 && slash && slash != out) {
+        char *dir = xstrndup(out, (size_t)(slash - out));
+        rc = fs_mkdirs(dir, err);
+        free(dir);
+    }
+    return comm_agree(comm, rc, err);
+}
+
 /* Rank 0: the undecodable items of every rank, for the report. */
 static void gather_undecodable(MPI_Comm comm, struct share *sh, struct embed_report *r)
 {
@@ -279,6 +295,8 @@ int embed_run(MPI_Comm comm, const struct embed_options *o, struct embed_report 
         .seed = strcmp(o->embedder.name, "rp") == 0 ? o->embedder.seed : 0,
         .weights_sha256 = e ? embedder_weights_sha256(e) : "", .inputs_sha256 = items.sha256,
     };
+    if (rc == 0)
+        rc = make_out_folder(comm, o->out, err);
     if (rc == 0)
         rc = h5store_create(comm, o->out, items.paths, items.n, items.path_max, &id, o->overwrite,
                             &store, err);

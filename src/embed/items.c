@@ -49,7 +49,7 @@ static int compare_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Every image file under root/rel (hidden folders skipped), in *found. */
+/* Every image file and archive under root/rel (hidden folders skipped), in *found. */
 static int walk(const char *root, const char *rel, char ***found, size_t *n, size_t *cap,
                 struct ferry_error *err)
 {
@@ -70,7 +70,8 @@ static int walk(const char *root, const char *rel, char ***found, size_t *n, siz
         struct stat st;
         if (stat(full, &st) == 0 && S_ISDIR(st.st_mode)) {
             rc = walk(root, child, found, n, cap, err);
-        } else if (S_ISREG(st.st_mode) && is_image_name(de->d_name)) {
+        } else if (S_ISREG(st.st_mode) &&
+                   (is_image_name(de->d_name) || extract_is_archive(de->d_name))) {
             xgrow((void **)found, cap, *n + 1, sizeof **found);
             (*found)[(*n)++] = child;
             child = NULL;
@@ -80,22 +81,6 @@ static int walk(const char *root, const char *rel, char ***found, size_t *n, siz
     }
     closedir(d);
     free(dir);
-    return rc;
-}
-
-static int list_folder(struct item_list *l, size_t *cap, int source, struct ferry_error *err)
-{
-    char **found = NULL;
-    size_t n = 0, found_cap = 0;
-    int rc = walk(l->sources[source], "", &found, &n, &found_cap, err);
-    qsort(found, n, sizeof *found, compare_str);
-    for (size_t i = 0; i < n; i++) {
-        if (rc == 0)
-            add_item(l, cap, found[i], source, -1);
-        else
-            free(found[i]);
-    }
-    free(found);
     return rc;
 }
 
@@ -113,14 +98,15 @@ static struct archive *archive_reader(const char *path)
     return a;
 }
 
-static int list_archive(struct item_list *l, size_t *cap, int source, struct ferry_error *err)
+/* An archive's items are named NAME/ENTRY: NAME is its file name when given
+ * on the command line, its path inside the folder when found in one. */
+static int list_archive(struct item_list *l, size_t *cap, int source, const char *name,
+                        struct ferry_error *err)
 {
     const char *path = l->sources[source];
     struct archive *a = archive_reader(path);
     if (!a)
         return err_set(err, FERRY_EFAIL, "%s: cannot read it as an archive", path);
-    const char *slash = strrchr(path, '/');
-    const char *name = slash ? slash + 1 : path;
     struct archive_entry *e;
     int r;
     long long index = 0;
@@ -138,6 +124,39 @@ static int list_archive(struct item_list *l, size_t *cap, int source, struct fer
     return rc;
 }
 
+static int add_source(struct item_list *l, const char *path)
+{
+    l->sources = xrealloc(l->sources, ((size_t)l->n_sources + 2) * sizeof *l->sources);
+    l->sources[l->n_sources] = xstrdup(path);
+    l->sources[l->n_sources + 1] = NULL;
+    return l->n_sources++;
+}
+
+/* A folder's images and the images in its archives, which are read in place
+ * as when named on the command line, in the order of their paths. */
+static int list_folder(struct item_list *l, size_t *cap, int source, struct ferry_error *err)
+{
+    char **found = NULL;
+    size_t n = 0, found_cap = 0;
+    int rc = walk(l->sources[source], "", &found, &n, &found_cap, err);
+    qsort(found, n, sizeof *found, compare_str);
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0 && is_image_name(found[i])) {
+            add_item(l, cap, found[i], source, -1);
+            continue;
+        }
+        if (rc == 0) {
+            char *path = xasprintf("%s/%s", l->sources[source], found[i]);
+            int archive = add_source(l, path);
+            free(path);
+            rc = list_archive(l, cap, archive, found[i], err);
+        }
+        free(found[i]);
+    }
+    free(found);
+    return rc;
+}
+
 static void digest_paths(struct item_list *l)
 {
     struct hash_state *h = hash_begin_only(0, true, false);
@@ -149,18 +168,18 @@ static void digest_paths(struct item_list *l)
 int items_list(char **inputs, int n_inputs, struct item_list *out, struct ferry_error *err)
 {
     memset(out, 0, sizeof *out);
-    out->sources = xcalloc((size_t)n_inputs + 1, sizeof *out->sources);
     size_t cap = 0;
     int rc = 0;
     for (int i = 0; rc == 0 && i < n_inputs; i++) {
-        out->sources[out->n_sources++] = xstrdup(inputs[i]);
+        int source = add_source(out, inputs[i]);
+        const char *slash = strrchr(inputs[i], '/');
         struct stat st;
         if (stat(inputs[i], &st) != 0)
             rc = err_sys(err, FERRY_ENOTFOUND, errno, "%s", inputs[i]);
         else if (S_ISDIR(st.st_mode))
-            rc = list_folder(out, &cap, i, err);
+            rc = list_folder(out, &cap, source, err);
         else if (extract_is_archive(inputs[i]))
-            rc = list_archive(out, &cap, i, err);
+            rc = list_archive(out, &cap, source, slash ? slash + 1 : inputs[i], err);
         else
             rc = err_set(err, FERRY_EUSAGE, "%s: neither a folder nor an archive "
                          "(.tar, .tar.gz, .tar.zst, .tar.xz, .tar.bz2, .zip)", inputs[i]);

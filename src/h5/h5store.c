@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Rows of paths written in one collective call, to bound the buffer. */
 #define H5STORE_PATH_SLAB 65536
@@ -521,5 +522,44 @@ int h5store_progress(const char *file, const char *which, long long *rows, long 
     }
     free(name);
     H5Fclose(fid);
+    return rc;
+}
+
+static void copy_attr(hid_t obj, const char *name, char *out, size_t len)
+{
+    char *value = get_string(obj, name);
+    snprintf(out, len, "%s", value ? value : "");
+    free(value);
+}
+
+int h5store_summarize(const char *file, struct h5store_summary *out, struct ferry_error *err)
+{
+    memset(out, 0, sizeof *out);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t fid = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (fid < 0) {
+        bool exists = access(file, F_OK) == 0;
+        return err_set(err, exists ? FERRY_EUSAGE : FERRY_ENOTFOUND, "%s: %s", file,
+                       exists ? "not an HDF5 file" : "no such file");
+    }
+    bool ours = H5Lexists(fid, "done", H5P_DEFAULT) > 0 && H5Aexists(fid, "embedder") > 0;
+    if (ours) {
+        copy_attr(fid, "embedder", out->embedder, sizeof out->embedder);
+        out->dim = (int)get_int(fid, "dim", 0);
+        out->knn = H5Lexists(fid, "knn", H5P_DEFAULT) > 0;
+    }
+    if (out->knn) {
+        hid_t g = H5Gopen2(fid, "knn", H5P_DEFAULT);
+        out->k = (int)get_int(g, "k", 0);
+        copy_attr(g, "metric", out->metric, sizeof out->metric);
+        H5Gclose(g);
+    }
+    H5Fclose(fid);
+    if (!ours)
+        return err_set(err, FERRY_EUSAGE, "%s: not an embeddings file of ferry embed", file);
+    long long knn_rows;
+    int rc = h5store_progress(file, "", &out->rows, &out->done, err);
+    if (rc == 0 && out->knn)
+        rc = h5store_progress(file, "knn", &knn_rows, &out->knn_done, err);
     return rc;
 }

@@ -71,4 +71,43 @@ ferry_np 1 get --yes -q --scene-includes _00 --include '*.json' "$src" "$WORK/in
 check "--include: only matching files" \
   test "$(find "$WORK/inc" -type f -not -path '*/.ferry/*' | wc -l)" = 3
 
+
+# --recheck: a byte flipped in DST with size and mtime kept is found by
+# hashing both sides (-np 2), and only that file is copied again.
+r=$WORK/recheck
+ferry_np 1 get --yes -q "$src" "$r"
+for f in scene_000/meta.json scene_001/video_0.bin; do
+  stamp=$(stat -c %Y "$r/$f")
+  printf 'X' | dd of="$r/$f" bs=1 seek=2 conv=notrunc status=none
+  touch -d "@$stamp" "$r/$f"
+done
+ferry_np 2 get --yes --json --progress never "$src" "$r" > "$WORK/norecheck.json"
+check "without --recheck the damage goes unseen" test "$(tree_sums "$src")" != "$(tree_sums "$r")"
+ferry_np 2 get --yes --json --progress never --recheck "$src" "$r" > "$WORK/recheck.json"
+check "--recheck: every file byte-identical again" same_tree "$src" "$r"
+check "--recheck: two files copied" test "$(json_field "$WORK/recheck.json" files_done)" = 2
+
+# misc/ folders (a scene's debug output) stay out of put and sync at any
+# depth unless --no-default-excludes; get copies everything.
+m=$WORK/misc_src
+mkdir -p "$m/scene_a/misc" "$m/scene_a/sub/misc" "$m/scene_a/miscellaneous" \
+  "$m/scene_b/deep/er/misc" "$m/misc"
+for f in scene_a/misc/x scene_a/sub/misc/y scene_b/deep/er/misc/w misc/root.txt \
+         scene_a/miscellaneous/z scene_a/data.bin scene_b/keep.txt scene_a/misc.txt; do
+  echo "$f" > "$m/$f"
+done
+kept="scene_a/data.bin scene_a/miscellaneous/z scene_a/misc.txt scene_b/keep.txt"
+misc_left_out() {
+  [ "$(cd "$1" && find . -type f -not -path './.ferry/*' | sed 's|^\./||' | sort | xargs)" = \
+    "$(echo $kept | tr ' ' '\n' | sort | xargs)" ]
+}
+ferry_np 2 put --yes -q "$m" "$WORK/misc_put"
+check "put: misc/ left out at every depth, the rest copied" misc_left_out "$WORK/misc_put"
+ferry_np 1 sync --yes -q "$m" "$WORK/misc_sync"
+check "sync: misc/ left out at every depth" misc_left_out "$WORK/misc_sync"
+ferry_np 1 put --yes -q --no-default-excludes "$m" "$WORK/misc_all"
+check "put --no-default-excludes: misc/ copied too" same_tree "$m" "$WORK/misc_all"
+ferry_np 1 get --yes -q "$m" "$WORK/misc_get"
+check "get: misc/ copied (default excludes are for uploads)" same_tree "$m" "$WORK/misc_get"
+
 finish

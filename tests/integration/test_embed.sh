@@ -210,12 +210,32 @@ for i, name in zipped:
 assert (a["status"][:] == 1).all()
 PY
 
+# A folder of archives reads them in place, as when named; --out's folder is made.
+mkdir -p "$WORK/shards"
+cp "$WORK/shard.tar.gz" "$WORK/shard.zip" "$WORK/shards/"
+may_fail ferry_np 2 embed "$WORK/shards" --out "$WORK/made/for/it/dir.h5" --embedder pixels \
+  > "$WORK/dir.out" 2>&1
+check "a folder of archives, --out in a new folder: exit 0 ($status)" test "$status" -eq 0
+check "the same rows as the archives named" same_datasets "$WORK/arch.h5" \
+  "$WORK/made/for/it/dir.h5" paths embeddings status done
+
 # --- kill -9 in the middle, resume with another rank count ------------------------------
 ferry_np 1 embed "$WORK/big" --out "$WORK/whole.h5" --embedder rp --dim 32 -q > /dev/null 2>&1
 # One image a round and a commit every 50 ms: slow enough to be caught in the middle.
 ferry_np 2 embed "$WORK/big" --out "$WORK/killed.h5" --embedder rp --dim 32 --batch 1 \
   --commit-every 0.05 > "$WORK/kill.out" 2>&1 &
 kill_at_progress "$WORK/kill.out" $! "embed $WORK/big --out $WORK/killed.h5"
+may_fail "$FERRY_BIN" status "$WORK/killed.h5" > "$WORK/st.out" 2>&1
+check "status FILE.h5 mid-run: exit 0 ($status)" test "$status" -eq 0
+check "it tells rows done of 1500, the embedder and D" \
+  grep -qE "killed.h5: embeddings \(rp, D = 32\): [0-9]+ of 1500 rows done; the same" "$WORK/st.out"
+"$FERRY_BIN" status --json "$WORK/killed.h5" > "$WORK/st.json" 2>&1
+check "status --json: rows done fewer than rows, no knn" $PY - "$WORK/st.json" <<'PY'
+import json, sys
+s = json.loads(open(sys.argv[1]).read())
+assert s["embedder"] == "rp" and s["dim"] == 32 and s["rows"] == 1500, s
+assert 0 < s["rows_done"] < 1500 and not s["embed_complete"] and s["knn"] is None, s
+PY
 may_fail ferry_np 4 embed "$WORK/big" --out "$WORK/killed.h5" --embedder rp --dim 32 --json \
   > "$WORK/resume.out" 2>&1
 check "resume with -np 4: exit 0 ($status)" test "$status" -eq 0
@@ -263,6 +283,18 @@ PY
 done
 may_fail ferry_np 4 knn "$WORK/rp1.h5" -k 5 --metric cosine --json > "$WORK/knn2.out" 2>&1
 check "a rerun computes nothing" grep -q '"done_before":66,"computed":0' "$WORK/knn2.out"
+"$FERRY_BIN" status "$WORK/rp1.h5" > "$WORK/st.out" 2>&1
+check "status: embeddings and knn complete" grep -qx \
+  "knn (k = 5, cosine): 66 of 66 rows done, complete" "$WORK/st.out"
+"$FERRY_BIN" status --json "$WORK/rp1.h5" > "$WORK/st.json" 2>&1
+check "status --json: knn done" $PY - "$WORK/st.json" <<'PY'
+import json, sys
+s = json.loads(open(sys.argv[1]).read())
+assert s["rows_done"] == 66 and s["embed_complete"], s
+assert s["knn"] == {"k": 5, "metric": "cosine", "rows_done": 66, "complete": True}, s
+PY
+may_fail "$FERRY_BIN" status "$WORK/nonesuch.h5" > "$WORK/st.out" 2>&1
+check "status of a missing FILE.h5: exit 4 ($status)" test "$status" -eq 4
 may_fail ferry_np 1 knn "$WORK/rp1.h5" -k 3 > "$WORK/knn3.out" 2>&1
 check "another k is refused without --overwrite ($status)" test "$status" -eq 2
 

@@ -124,6 +124,19 @@ check "named with its reason" grep -q "failed: .*bad.tar.gz: .*bad.tar.gz" "$WOR
 check "the good archives are extracted" tree_matches "$WORK/x2" "$WORK/expected.json"
 check "the corrupt one was downloaded and kept" cmp "$WORK/dl2/arch/bad.tar.gz" "$www/arch/bad.tar.gz"
 
+# --recheck into a fresh extract folder: the archives in place are to be
+# extracted, but one has a flipped byte (size and mtime kept): it is fetched
+# again and extracted from the good copy, never from the damaged one.
+stamp=$(stat -c %Y "$WORK/dl/arch/one.tar.gz")
+printf 'X' | dd of="$WORK/dl/arch/one.tar.gz" bs=1 seek=200 conv=notrunc status=none
+touch -d "@$stamp" "$WORK/dl/arch/one.tar.gz"
+may_fail ferry_np 2 get --yes --json --progress never --recheck "@$WORK/list.txt" "$WORK/dl" \
+  --extract "$WORK/x3" > "$WORK/recheck.out" 2>&1
+check "--recheck --extract: exit 0 ($status)" test "$status" -eq 0
+check "the damaged archive fetched again" cmp "$WORK/dl/arch/one.tar.gz" "$www/arch/one.tar.gz"
+check "every entry extracted right" tree_matches "$WORK/x3" "$WORK/expected.json"
+check "one file downloaded" test "$(json_field "$WORK/recheck.out" files_done)" = 1
+
 may_fail "$FERRY_BIN" put "$WORK/dl" "$WORK/elsewhere" --extract "$WORK/x" > "$WORK/usage.out" 2>&1
 check "--extract with put is a usage error ($status)" test "$status" -eq 2
 

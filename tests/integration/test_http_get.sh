@@ -48,6 +48,19 @@ check "a rerun exits 0 ($status)" test "$status" -eq 0
 check "a rerun downloads nothing (only HEADs)" test \
   "$(tail -n +"$((requests + 1))" "$NGINX_PREFIX/logs/access.log" | grep -vc '"HEAD ')" -eq 0
 
+# A byte flipped with size and mtime kept: --recheck hashes it against the
+# manifest's checksum and downloads that file again, and nothing else.
+stamp=$(stat -c %Y "$WORK/m2/big/big2.bin")
+printf 'X' | dd of="$WORK/m2/big/big2.bin" bs=1 seek=100 conv=notrunc status=none
+touch -d "@$stamp" "$WORK/m2/big/big2.bin"
+requests=$(wc -l < "$NGINX_PREFIX/logs/access.log")
+may_fail ferry_np 2 get --yes -q --progress never --recheck --chunk-size 1m "@$WORK/list.txt" "$WORK/m2"
+check "--recheck: exit 0 ($status), the damaged file fetched again" \
+  cmp "$WORK/m2/big/big2.bin" "$www/big2.bin"
+gets=$(tail -n +"$((requests + 1))" "$NGINX_PREFIX/logs/access.log" | grep -v '"HEAD ' || true)
+check "--recheck: only big2.bin downloaded" \
+  test -n "$gets" -a "$(echo "$gets" | grep -vc '/big2.bin ')" -eq 0
+
 # A wrong checksum fails that file only, and it never appears under its name.
 printf '%s/sub/f1.dat\n  checksum=sha-256=%064d\n%s/sub/f2.dat\n' "$WEB" 0 "$WEB" > "$WORK/bad.txt"
 may_fail ferry_np 1 get --yes --json --progress never "@$WORK/bad.txt" "$WORK/bad" > "$WORK/bad.json" 2>&1

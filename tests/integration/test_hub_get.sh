@@ -40,6 +40,27 @@ may_fail get 2 hf://datasets/alice/ds "$WORK/dst2" > /dev/null 2>&1
 check "a locally changed file is fetched again ($status)" matches_manifest "$WORK/dst2" "$WORK/ds.jsonl"
 check "and only it" test "$(( $(hub_count origin=hub bucket=resolvers) - res0 ))" -eq 1
 
+# A byte flipped with size and mtime kept looks unchanged; --recheck hashes
+# DST against the listed sha256 (LFS) and git sha1 (regular files), -np 2.
+small=$(python3 -c 'import json,sys; print([m["path"] for m in map(json.loads, open(sys.argv[1])) if not m["lfs"]][0])' "$WORK/ds.jsonl")
+big=$(python3 -c 'import json,sys; print([m["path"] for m in map(json.loads, open(sys.argv[1])) if m["lfs"]][0])' "$WORK/ds.jsonl")
+for f in "$small" "$big"; do
+  stamp=$(stat -c %Y "$WORK/dst2/$f")
+  printf 'X' | dd of="$WORK/dst2/$f" bs=1 seek=5 conv=notrunc status=none
+  touch -d "@$stamp" "$WORK/dst2/$f"
+done
+may_fail get 2 hf://datasets/alice/ds "$WORK/dst2" > /dev/null 2>&1
+if matches_manifest "$WORK/dst2" "$WORK/ds.jsonl" 2>/dev/null; then
+  fail "without --recheck the damage goes unseen"
+else
+  ok "without --recheck the damage goes unseen"
+fi
+res0=$(hub_count origin=hub bucket=resolvers)
+may_fail get 2 --recheck hf://datasets/alice/ds "$WORK/dst2" > "$WORK/recheck.out" 2>&1
+check "--recheck: exit 0 ($status), both files fetched again" \
+  matches_manifest "$WORK/dst2" "$WORK/ds.jsonl"
+check "--recheck: only those two" test "$(( $(hub_count origin=hub bucket=resolvers) - res0 ))" -eq 2
+
 # verify: all well, then a flipped byte, a missing file and an extra one.
 may_fail ferry_np 2 verify "$WORK/dst2" --against hf://datasets/alice/ds > "$WORK/verify.out" 2>&1
 check "verify of a good copy: exit 0 ($status)" test "$status" -eq 0

@@ -96,6 +96,9 @@ static void test_load(void)
     setenv("HOME", "/nonexistent", 1);
     CHECK(chdir("/") == 0);
     CHECK(config_load(NULL, &cfg, &err) == 0 && cfg.path == NULL);   /* none: empty config */
+    /* ... but for the built-in excludes: misc/ folders at any depth. */
+    CHECK(cfg.n_default_excludes == 2 && strcmp(cfg.default_excludes[0], "misc/") == 0 &&
+          strcmp(cfg.default_excludes[1], "*/misc/") == 0);
     config_free(&cfg);
 }
 
