@@ -32,6 +32,14 @@ struct net_headers {
     long long ratelimit_window;  /* w=, seconds; -1 when absent */
 };
 
+/* Frees what h holds and marks every header absent; also makes a zeroed
+ * struct ready for net_parse_header. */
+void net_headers_clear(struct net_headers *h);
+/* One received header line (len bytes, not NUL-terminated, CRLF included or
+ * not) into h; a status line ("HTTP/...") starts a new answer and clears h.
+ * Pure: no I/O, any bytes accepted. */
+void net_parse_header(struct net_headers *h, const char *line, size_t len);
+
 struct net_request {
     const char *url;
     const char *token;           /* sent as a Bearer token; NULL for none */

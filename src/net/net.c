@@ -64,7 +64,7 @@ void net_cleanup(void)
     curl_global_cleanup();
 }
 
-static void headers_clear(struct net_headers *h)
+void net_headers_clear(struct net_headers *h)
 {
     free(h->location);
     free(h->etag);
@@ -165,27 +165,31 @@ static void set_header(struct net_headers *h, const char *name, size_t name_len,
     }
 }
 
-static size_t on_header(char *data, size_t size, size_t n, void *ud)
+void net_parse_header(struct net_headers *h, const char *line, size_t len)
 {
-    struct net_transfer *t = ud;
-    size_t len = size * n;
     /* A new status line starts a new answer (after a 100 Continue). */
-    if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
-        headers_clear(&t->headers);
-        return len;
+    if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
+        net_headers_clear(h);
+        return;
     }
-    const char *colon = memchr(data, ':', len);
+    const char *colon = memchr(line, ':', len);
     if (!colon)
-        return len;
-    const char *v = colon + 1, *end = data + len;
+        return;
+    const char *v = colon + 1, *end = line + len;
     while (v < end && (*v == ' ' || *v == '\t'))
         v++;
     while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
         end--;
     char *value = xstrndup(v, (size_t)(end - v));
-    set_header(&t->headers, data, (size_t)(colon - data), value);
+    set_header(h, line, (size_t)(colon - line), value);
     free(value);
-    return len;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *ud)
+{
+    struct net_transfer *t = ud;
+    net_parse_header(&t->headers, data, size * n);
+    return size * n;
 }
 
 /* An error answer's body (an HTML page, a JSON message) must never land in
@@ -265,7 +269,7 @@ static int on_put_seek(void *ud, curl_off_t offset, int origin)
 struct net_transfer *net_start(const struct net_request *req)
 {
     struct net_transfer *t = xcalloc(1, sizeof *t);
-    headers_clear(&t->headers);
+    net_headers_clear(&t->headers);
     t->fd = req->fd;
     t->fd_offset = req->fd_offset;
     t->max_body = req->max_body > 0 ? req->max_body : NET_DEFAULT_MAX_BODY;
@@ -436,7 +440,7 @@ void net_free(struct net_transfer *t)
     curl_slist_free_all(t->headers_out);
     wipe(t->auth_header);
     free(t->auth_header);
-    headers_clear(&t->headers);
+    net_headers_clear(&t->headers);
     free(t->body);
     free(t);
 }
