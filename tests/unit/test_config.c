@@ -52,6 +52,10 @@ static void test_errors(void)
     CHECK(parse("{\"default_excludes\": \"misc/\"}", &cfg, &err) == FERRY_EUSAGE);
     CHECK(parse("[1, 2]", &cfg, &err) == FERRY_EUSAGE);
     config_free(&cfg);
+    CHECK(parse("{\"chunk_size\": 51e508}", &cfg, &err) == FERRY_EUSAGE);
+    CHECK(parse("{\"chunk_size\": 1e19}", &cfg, &err) == FERRY_EUSAGE);
+    CHECK(strstr(err.msg, "\"chunk_size\" must be a size") != NULL);
+    config_free(&cfg);
 }
 
 static void test_sizes(void)
@@ -64,6 +68,10 @@ static void test_sizes(void)
     CHECK(config_parse_size("12X") == -1);
     CHECK(config_parse_size("") == -1);
     CHECK(config_parse_size("-1M") == -1);
+    /* Found by fuzz_config: no size may come from a value a long long cannot hold. */
+    CHECK(config_parse_size("nan") == -1);
+    CHECK(config_parse_size("NaNK") == -1);
+    CHECK(config_parse_size("inf") == -1);
 }
 
 static void test_load(void)
