@@ -8,6 +8,7 @@
 #include "hf.h"
 #include "ferry/comm.h"
 #include "ferry/fetch.h"
+#include "ferry/hfjson.h"
 #include "ferry/hfurl.h"
 #include "ferry/limiter.h"
 #include "ferry/log.h"
@@ -65,6 +66,12 @@ static struct hf_backend *hf_of(struct backend *b)
     return (struct hf_backend *)b;
 }
 
+char *hf_request_name(const struct hf_backend *hb, const struct net_request *req)
+{
+    const char *method = req->post_body ? "POST" : req->head ? "HEAD" : "GET";
+    return xasprintf("%s: %s %s", hb->remote.base.location, method, req->url);
+}
+
 struct net_transfer *hf_api(struct hf_backend *hb, const struct net_request *req, bool retry,
                             struct ferry_error *err)
 {
@@ -85,12 +92,16 @@ struct net_transfer *hf_api(struct hf_backend *hb, const struct net_request *req
                          (retry && (net_outcome(t) == NET_TRANSPORT || status == 408 ||
                                     status >= 500));
         if (!transient || attempt >= HF_API_ATTEMPTS) {
+            char *what = hf_request_name(hb, req);
             if (net_outcome(t) == NET_ANSWERED)
                 fetch_http_error(status, h->error_code, h->error_message, hb->remote.token != NULL,
-                                 hb->remote.base.location, err);
+                                 what, err);
             else
-                err_set(err, FERRY_EFAIL, "%s: %s (after %d tries)", hb->remote.base.location,
-                        net_reason(t), attempt);
+                err_set(err, FERRY_EFAIL, "%s: %s", what, net_reason(t));
+            size_t n = strlen(err->msg);
+            if (attempt > 1)
+                snprintf(err->msg + n, sizeof err->msg - n, " (after %d tries)", attempt);
+            free(what);
             net_free(t);
             return NULL;
         }
@@ -125,13 +136,52 @@ cJSON *hf_json(struct hf_backend *hb, struct net_transfer *t, const char *what,
     return json;
 }
 
-/* "2024-01-02T03:04:05.000Z" as unix seconds, or now. */
-static long long parse_time(const char *text)
+/* An answer that came but makes no sense: name the request, then what is wrong. */
+static int bad_answer(struct hf_backend *hb, const char *url, const struct ferry_error *why,
+                      struct ferry_error *err)
 {
-    struct tm tm = {0};
-    if (text && strptime(text, "%Y-%m-%dT%H:%M:%S", &tm))
-        return (long long)timegm(&tm);
-    return (long long)time(NULL);
+    struct net_request req = {.url = url};
+    char *what = hf_request_name(hb, &req);
+    err_set(err, why->code, "%s: %s", what, why->msg);
+    free(what);
+    return err->code;
+}
+
+/* One GET whose answer is read by parse: 0, or err names the request. */
+typedef int (*answer_fn)(const char *text, size_t len, void *out, struct ferry_error *err);
+
+static int api_read(struct hf_backend *hb, const char *url, answer_fn parse, void *out,
+                    char **next, struct ferry_error *err)
+{
+    struct net_transfer *t = api_get(hb, url, err);
+    if (!t)
+        return err->code;
+    size_t len;
+    const char *text = net_body(t, &len);
+    struct ferry_error why = {0};
+    int rc = parse(text, len, out, &why);
+    if (rc != 0)
+        bad_answer(hb, url, &why, err);
+    if (next)
+        *next = rc == 0 && net_headers(t)->link_next ? xstrdup(net_headers(t)->link_next) : NULL;
+    net_free(t);
+    return rc;
+}
+
+struct revision {
+    char sha[41];
+    long long modified;
+};
+
+static int read_revision(const char *text, size_t len, void *out, struct ferry_error *err)
+{
+    struct revision *r = out;
+    return hfjson_revision(text, len, r->sha, &r->modified, err);
+}
+
+static int read_tree_page(const char *text, size_t len, void *out, struct ferry_error *err)
+{
+    return hfjson_tree_page(text, len, out, err);
 }
 
 /* The commit the revision points at now, and its time (a fresh string). */
@@ -141,26 +191,13 @@ static char *revision_commit(struct hf_backend *hb, long long *when, struct ferr
     char *rev = net_escape(hb->url.revision ? hb->url.revision : "main", false);
     char *url = xasprintf("%s/api/%s/%s/revision/%s", hb->endpoint, kind, hb->url.repo_id, rev);
     free(rev);
-    struct net_transfer *t = api_get(hb, url, err);
+    struct revision r;
+    int rc = api_read(hb, url, read_revision, &r, NULL, err);
     free(url);
-    if (!t)
+    if (rc != 0)
         return NULL;
-    cJSON *json = hf_json(hb, t, "revision", err);
-    net_free(t);
-    if (!json)
-        return NULL;
-    const cJSON *sha = cJSON_GetObjectItemCaseSensitive(json, "sha");
-    const cJSON *modified = cJSON_GetObjectItemCaseSensitive(json, "lastModified");
-    char *commit = NULL;
-    if (cJSON_IsString(sha) && strlen(sha->valuestring) == 40) {
-        commit = xstrdup(sha->valuestring);
-        *when = parse_time(cJSON_IsString(modified) ? modified->valuestring : NULL);
-    } else {
-        err_set(err, FERRY_EFAIL, "%s: the Hub's revision answer has no commit id",
-                hb->remote.base.location);
-    }
-    cJSON_Delete(json);
-    return commit;
+    *when = r.modified >= 0 ? r.modified : (long long)time(NULL);
+    return xstrdup(r.sha);
 }
 
 char *hf_head(struct hf_backend *hb, struct ferry_error *err)
@@ -175,45 +212,22 @@ static int resolve_revision(struct hf_backend *hb, long long *when, struct ferry
     return hb->commit ? 0 : err->code;
 }
 
-/* One tree entry: files only; paths become relative to the location's PATH. */
-static int add_tree_entry(struct hf_backend *hb, const cJSON *item, long long when,
-                          struct ferry_error *err)
+/* A listed file, its path made relative to the location's PATH. */
+static void add_file(struct hf_backend *hb, const struct hfjson_entry *e, long long when)
 {
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(item, "type");
-    const cJSON *path = cJSON_GetObjectItemCaseSensitive(item, "path");
-    const cJSON *oid = cJSON_GetObjectItemCaseSensitive(item, "oid");
-    const cJSON *size = cJSON_GetObjectItemCaseSensitive(item, "size");
-    const cJSON *lfs = cJSON_GetObjectItemCaseSensitive(item, "lfs");
-    if (!cJSON_IsString(type) || !cJSON_IsString(path))
-        return err_set(err, FERRY_EFAIL, "%s: a tree entry without type or path",
-                       hb->remote.base.location);
-    if (strcmp(type->valuestring, "file") != 0)
-        return 0;
-    const char *rel = path->valuestring;
+    const char *rel = e->path;
     size_t root_len = strlen(hb->url.path);
     if (root_len) {
         if (strncmp(rel, hb->url.path, root_len) != 0 || rel[root_len] != '/')
-            return 0;
+            return;
         rel += root_len + 1;
     }
-    char etag[128];
-    long long bytes = cJSON_IsNumber(size) ? (long long)size->valuedouble : -1;
-    const cJSON *lfs_oid = cJSON_GetObjectItemCaseSensitive(lfs, "oid");
-    const cJSON *lfs_size = cJSON_GetObjectItemCaseSensitive(lfs, "size");
-    if (cJSON_IsString(lfs_oid)) {
-        snprintf(etag, sizeof etag, "sha256:%s", lfs_oid->valuestring);
-        if (cJSON_IsNumber(lfs_size))
-            bytes = (long long)lfs_size->valuedouble;
-    } else if (cJSON_IsString(oid)) {
-        snprintf(etag, sizeof etag, "sha1:%s", oid->valuestring);
-    } else {
-        etag[0] = '\0';
-    }
-    if (bytes < 0)
-        return err_set(err, FERRY_EFAIL, "%s: tree entry %s has no size", hb->remote.base.location,
-                       path->valuestring);
-    remote_add(&hb->remote, rel, bytes, when, etag[0] ? etag : NULL, NULL, 0);
-    return 0;
+    char etag[80] = "";
+    if (e->lfs_oid)
+        snprintf(etag, sizeof etag, "sha256:%s", e->lfs_oid);
+    else if (e->oid)
+        snprintf(etag, sizeof etag, "sha1:%s", e->oid);
+    remote_add(&hb->remote, rel, e->size, when, etag[0] ? etag : NULL, NULL, 0);
 }
 
 static int list_tree(struct hf_backend *hb, long long when, struct ferry_error *err)
@@ -223,34 +237,24 @@ static int list_tree(struct hf_backend *hb, long long when, struct ferry_error *
     char *url = xasprintf("%s/api/%s/%s/tree/%s%s%s?recursive=true&expand=false", hb->endpoint,
                           kind, hb->url.repo_id, hb->commit, *path ? "/" : "", path);
     free(path);
+    struct hfjson_entries listed = {0};
     int rc = 0;
     long long pages = 0;
     while (url && rc == 0) {
-        struct net_transfer *t = api_get(hb, url, err);
+        char *next = NULL;
+        rc = api_read(hb, url, read_tree_page, &listed, &next, err);
         free(url);
-        url = NULL;
-        if (!t)
-            return err->code;
+        url = next;
         pages++;
-        cJSON *json = hf_json(hb, t, "tree", err);
-        if (json && !cJSON_IsArray(json))
-            rc = err_set(err, FERRY_EFAIL, "%s: the Hub's tree answer is not a list",
-                         hb->remote.base.location);
-        else if (!json)
-            rc = err->code;
-        const cJSON *item;
-        cJSON_ArrayForEach(item, json) {
-            if (rc == 0)
-                rc = add_tree_entry(hb, item, when, err);
-        }
-        cJSON_Delete(json);
-        if (net_headers(t)->link_next)
-            url = xstrdup(net_headers(t)->link_next);
-        net_free(t);
     }
     free(url);
-    FLOG(LOG_INFO, "%s: %zu files at commit %.12s (%lld listing pages)", hb->remote.base.location,
-         hb->remote.count, hb->commit, pages);
+    for (size_t i = 0; rc == 0 && i < listed.count; i++)
+        if (!listed.entry[i].directory)
+            add_file(hb, &listed.entry[i], when);
+    hfjson_entries_free(&listed);
+    if (rc == 0)
+        FLOG(LOG_INFO, "%s: %zu files at commit %.12s (%lld listing pages)",
+             hb->remote.base.location, hb->remote.count, hb->commit, pages);
     return rc;
 }
 

@@ -24,6 +24,10 @@ struct hf_backend {
 struct net_transfer *hf_api(struct hf_backend *hb, const struct net_request *req, bool retry,
                             struct ferry_error *err);
 
+/* "LOCATION: METHOD URL", naming a request in a message (a fresh string;
+ * tokens travel in headers, never in the URL). */
+char *hf_request_name(const struct hf_backend *hb, const struct net_request *req);
+
 /* The answer's body as JSON, or NULL with err naming what was asked. */
 cJSON *hf_json(struct hf_backend *hb, struct net_transfer *t, const char *what,
                struct ferry_error *err);

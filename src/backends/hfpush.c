@@ -15,6 +15,7 @@
 #include "ferry/comm.h"
 #include "ferry/fetch.h"
 #include "ferry/hash.h"
+#include "ferry/hfjson.h"
 #include "ferry/limiter.h"
 #include "ferry/log.h"
 #include "ferry/plan.h"
@@ -142,15 +143,23 @@ static char *api_url(const struct hf_backend *hb, const char *verb)
     return url;
 }
 
-/* POST a JSON document to the Hub with the token and retries; the answer as JSON. */
-static cJSON *post_json(struct push *p, const char *url, cJSON *body, const char *type,
-                        const char *what, struct ferry_error *err)
+/* POST a JSON document to the Hub with the token and retries. */
+static struct net_transfer *post(struct push *p, const char *url, cJSON *body, const char *type,
+                                 struct ferry_error *err)
 {
     char *text = cJSON_PrintUnformatted(body);
     struct net_request req = {.url = url, .token = p->hb->remote.token, .post_body = text,
                               .content_type = type, .accept = type, .fd = -1, .range_end = -1};
     struct net_transfer *t = hf_api(p->hb, &req, true, err);
     free(text);
+    return t;
+}
+
+/* The same, with the answer as JSON. */
+static cJSON *post_json(struct push *p, const char *url, cJSON *body, const char *type,
+                        const char *what, struct ferry_error *err)
+{
+    struct net_transfer *t = post(p, url, body, type, err);
     if (!t)
         return NULL;
     cJSON *json = hf_json(p->hb, t, what, err);
@@ -753,23 +762,23 @@ static bool landed(struct push *p, const struct commit *c, const char *at)
         char *url = xasprintf("%s/api/%s/%s/paths-info/%s", p->hb->endpoint,
                               hfurl_api_kind(p->hb->url.type), p->hb->url.repo_id, at);
         struct ferry_error err = {0};
-        cJSON *answer = post_json(p, url, body, NULL, "paths-info", &err);
-        free(url);
+        struct hfjson_entries info = {0};
+        struct net_transfer *t = post(p, url, body, NULL, &err);
         cJSON_Delete(body);
-        if (!answer) {
-            FLOG(LOG_WARN, "could not check the commit: %s", err.msg);
-            ok = false;
-            break;
+        size_t len;
+        const char *text = t ? net_body(t, &len) : NULL;
+        ok = t && hfjson_paths_info(text, len, &info, &err) == 0;
+        if (!ok)
+            FLOG(LOG_WARN, "could not check the commit (%s): %s", url, err.msg);
+        net_free(t);
+        free(url);
+        for (size_t i = 0; i < info.count; i++) {
+            const struct hfjson_entry *o = &info.entry[i];
+            const char *oid = o->lfs_oid ? o->lfs_oid : o->oid;
+            if (!o->directory && oid && !cJSON_GetObjectItemCaseSensitive(found, o->path))
+                cJSON_AddStringToObject(found, o->path, oid);
         }
-        const cJSON *o;
-        cJSON_ArrayForEach(o, answer) {
-            const char *path = json_str(o, "path");
-            const cJSON *lfs = cJSON_GetObjectItemCaseSensitive(o, "lfs");
-            const char *oid = lfs ? json_str(lfs, "oid") : json_str(o, "oid");
-            if (path && oid && !cJSON_GetObjectItemCaseSensitive(found, path))
-                cJSON_AddStringToObject(found, path, oid);
-        }
-        cJSON_Delete(answer);
+        hfjson_entries_free(&info);
     }
     for (size_t i = 0; i < c->n && ok; i++) {
         const struct entry *e = &c->entries[i];
