@@ -12,10 +12,8 @@ status=0
 
 bash "$top/tests/build.sh" asan
 # A sanitizer report exits 99, which no ferry exit status or test expects.
-# Open MPI unloads its components in MPI_Finalize, before LeakSanitizer
-# looks: only the slow unwinder reaches the MPI frames that tests/lsan.supp
-# names, so the one-time allocations of Open MPI are told from ferry's leaks.
-export ASAN_OPTIONS=exitcode=99:fast_unwind_on_malloc=0:detect_leaks=1
+# tests/lsan.supp names Open MPI's one-time allocations (tests/keep_dso.c).
+export ASAN_OPTIONS=exitcode=99:detect_leaks=1
 export LSAN_OPTIONS=exitcode=99:suppressions=$top/tests/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=exitcode=99:print_stacktrace=1:halt_on_error=1
 (cd "$top/build-asan" && ctest --output-on-failure -j1 "$@") || status=1
