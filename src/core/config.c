@@ -97,6 +97,8 @@ static int parse_key(const cJSON *item, const char *origin, struct ferry_config 
     if (strcmp(key, "rate") == 0) {
         if (!cJSON_IsString(item))
             return type_error(err, origin, key, "a string like \"api=2500/300\"");
+        /* JSON allows a key twice; the last one counts, as for the numbers. */
+        free(cfg->rate);
         cfg->rate = xstrdup(item->valuestring);
         return 0;
     }

@@ -56,6 +56,10 @@ static void test_errors(void)
     CHECK(parse("{\"chunk_size\": 1e19}", &cfg, &err) == FERRY_EUSAGE);
     CHECK(strstr(err.msg, "\"chunk_size\" must be a size") != NULL);
     config_free(&cfg);
+    /* Found by fuzz_config: a key given twice leaked the first value. */
+    CHECK(parse("{\"rate\": \"api=1/1\", \"rate\": \"api=2/1\"}", &cfg, &err) == 0);
+    CHECK(cfg.rate && strcmp(cfg.rate, "api=2/1") == 0);
+    config_free(&cfg);
 }
 
 static void test_sizes(void)
