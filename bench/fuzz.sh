@@ -7,7 +7,8 @@
 #
 # Each target starts from its seed corpus (tests/fuzz/corpus/NAME, never
 # written) and grows a working corpus in build-fuzz/fuzz/NAME/corpus that
-# later runs start from too; a crash, leak or timeout input is kept in
+# later runs start from too (tests/fuzz/NAME.dict, if there, is its
+# dictionary); a crash, leak or timeout input is kept in
 # build-fuzz/fuzz/NAME/ (crash-*, leak-*, timeout-*) with the run's log.
 # Replay one with: build-fuzz/tests/fuzz/fuzz_NAME FILE
 set -euo pipefail
@@ -34,8 +35,10 @@ for name in "${names[@]}"; do
   mkdir -p "$out/corpus"
   log=$out/fuzz-$(date +%Y%m%d-%H%M%S).log
   touch "$out/.start"
+  dict=()
+  [ -f "$top/tests/fuzz/$name.dict" ] && dict=(-dict="$top/tests/fuzz/$name.dict")
   # A finding stops the run; its input is the artifact.
-  nice -n 10 "$build/tests/fuzz/fuzz_$name" -max_total_time="$seconds" -max_len=4096 \
+  nice -n 10 "$build/tests/fuzz/fuzz_$name" "${dict[@]}" -max_total_time="$seconds" -max_len=4096 \
     -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$out/" \
     "$out/corpus" "$top/tests/fuzz/corpus/$name" >"$log" 2>&1 || true
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
