@@ -1,8 +1,21 @@
 #!/usr/bin/env bash
-# The test command: install what is missing, build, run every test.
+# The test command: install what is missing, build, run every test; then
+# build build-asan/ (AddressSanitizer, UndefinedBehaviorSanitizer) and run
+# every test of ferry again on it, the fuzz targets' seed corpora included.
+# Arguments go to both ctest runs (say -R NAME).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 bash "$top/tests/deps.sh"
 bash "$top/tests/build.sh"
-cd "$top/build"
-ctest --output-on-failure -j1 "$@"
+status=0
+(cd "$top/build" && ctest --output-on-failure -j1 "$@") || status=1
+
+bash "$top/tests/build.sh" asan
+# A sanitizer report exits 99, which no ferry exit status or test expects.
+# tests/lsan.supp names Open MPI's one-time allocations (tests/keep_dso.c).
+export ASAN_OPTIONS=exitcode=99:detect_leaks=1
+export LSAN_OPTIONS=exitcode=99:suppressions=$top/tests/lsan.supp:print_suppressions=0
+export UBSAN_OPTIONS=exitcode=99:print_stacktrace=1:halt_on_error=1
+# The test hub's own tests (label hub) run no ferry: the first stage is enough.
+(cd "$top/build-asan" && ctest --output-on-failure -j1 -LE '^hub$' "$@") || status=1
+exit $status

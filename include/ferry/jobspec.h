@@ -45,6 +45,10 @@ struct jobspec {
 
 /* Read and check a spec (FERRY_EUSAGE naming the file and what is wrong). */
 int jobspec_load(const char *path, struct jobspec *out, struct ferry_error *err);
+/* The same for a spec's text; path names it in messages and places the
+ * default state folder.  Reads no file. */
+int jobspec_parse(const char *text, const char *path, struct jobspec *out,
+                  struct ferry_error *err);
 void jobspec_free(struct jobspec *spec);
 
 /* Does phase i have a marker for its current command line?  *finished gets

@@ -86,6 +86,13 @@ static int parse_prefixes(const cJSON *item, const char *origin, struct ferry_co
     return rc;
 }
 
+/* Bytes, or -1 where a long long cannot hold them (NaN and infinities too:
+ * converting those is undefined behaviour). */
+static long long size_from_double(double value)
+{
+    return value >= 0 && value <= 9.2e18 ? (long long)value : -1;
+}
+
 static int parse_key(const cJSON *item, const char *origin, struct ferry_config *cfg,
                      struct ferry_error *err)
 {
@@ -103,6 +110,8 @@ static int parse_key(const cJSON *item, const char *origin, struct ferry_config 
     if (strcmp(key, "rate") == 0) {
         if (!cJSON_IsString(item))
             return type_error(err, origin, key, "a string like \"api=2500/300\"");
+        /* JSON allows a key twice; the last one counts, as for the numbers. */
+        free(cfg->rate);
         cfg->rate = xstrdup(item->valuestring);
         return 0;
     }
@@ -116,7 +125,7 @@ static int parse_key(const cJSON *item, const char *origin, struct ferry_config 
     }
     if (strcmp(key, "chunk_size") == 0) {
         cfg->chunk_size = cJSON_IsString(item) ? config_parse_size(item->valuestring)
-                        : cJSON_IsNumber(item) ? (long long)item->valuedouble : -1;
+                        : cJSON_IsNumber(item) ? size_from_double(item->valuedouble) : -1;
         return cfg->chunk_size > 0 ? 0 : type_error(err, origin, key, "a size such as \"64M\"");
     }
     if (strcmp(key, "lock_ttl") == 0)
@@ -278,7 +287,5 @@ long long config_parse_size(const char *text)
     } else if (*end == 'B') {
         end++;
     }
-    if (*end || value > 9.2e18)
-        return -1;
-    return (long long)value;
+    return *end ? -1 : size_from_double(value);
 }

@@ -119,15 +119,12 @@ static void name_and_state(const cJSON *root, struct jobspec *spec)
     free(copy2);
 }
 
-int jobspec_load(const char *path, struct jobspec *spec, struct ferry_error *err)
+int jobspec_parse(const char *text, const char *path, struct jobspec *spec,
+                  struct ferry_error *err)
 {
     memset(spec, 0, sizeof *spec);
     spec->path = xstrdup(path);
-    char *text = read_text(path, err);
-    if (!text)
-        return err->code;
     cJSON *root = cJSON_Parse(text);
-    free(text);
     int rc = 0;
     if (!cJSON_IsObject(root))
         rc = err_set(err, FERRY_EUSAGE, "%s: not a JSON object", path);
@@ -142,6 +139,19 @@ int jobspec_load(const char *path, struct jobspec *spec, struct ferry_error *err
     if (rc == 0)
         name_and_state(root, spec);
     cJSON_Delete(root);
+    return rc;
+}
+
+int jobspec_load(const char *path, struct jobspec *spec, struct ferry_error *err)
+{
+    char *text = read_text(path, err);
+    if (!text) {
+        memset(spec, 0, sizeof *spec);
+        spec->path = xstrdup(path);
+        return err->code;
+    }
+    int rc = jobspec_parse(text, path, spec, err);
+    free(text);
     return rc;
 }
 

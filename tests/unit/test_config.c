@@ -57,6 +57,14 @@ static void test_errors(void)
     CHECK(parse("{\"allowed_prefixes\": [\"datasets/me/gt\", \"\"]}", &cfg, &err) == FERRY_EUSAGE);
     CHECK(strstr(err.msg, "\"allowed_prefixes\" must be prefixes such as") != NULL);
     config_free(&cfg);
+    CHECK(parse("{\"chunk_size\": 51e508}", &cfg, &err) == FERRY_EUSAGE);
+    CHECK(parse("{\"chunk_size\": 1e19}", &cfg, &err) == FERRY_EUSAGE);
+    CHECK(strstr(err.msg, "\"chunk_size\" must be a size") != NULL);
+    config_free(&cfg);
+    /* Found by fuzz_config: a key given twice leaked the first value. */
+    CHECK(parse("{\"rate\": \"api=1/1\", \"rate\": \"api=2/1\"}", &cfg, &err) == 0);
+    CHECK(cfg.rate && strcmp(cfg.rate, "api=2/1") == 0);
+    config_free(&cfg);
 }
 
 static void test_sizes(void)
@@ -69,6 +77,10 @@ static void test_sizes(void)
     CHECK(config_parse_size("12X") == -1);
     CHECK(config_parse_size("") == -1);
     CHECK(config_parse_size("-1M") == -1);
+    /* Found by fuzz_config: no size may come from a value a long long cannot hold. */
+    CHECK(config_parse_size("nan") == -1);
+    CHECK(config_parse_size("NaNK") == -1);
+    CHECK(config_parse_size("inf") == -1);
 }
 
 static void test_load(void)
