@@ -8,7 +8,9 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 bash "$top/tests/deps.sh"
 bash "$top/tests/build.sh"
 status=0
-(cd "$top/build" && ctest --output-on-failure -j1 "$@") || status=1
+# Two tests at a time: they wait on servers and MPI start-up more than on the
+# CPU, and each has its own folder and free ports.
+(cd "$top/build" && ctest --output-on-failure -j2 "$@") || status=1
 
 bash "$top/tests/build.sh" asan
 # A sanitizer report exits 99, which no ferry exit status or test expects.
@@ -17,5 +19,5 @@ export ASAN_OPTIONS=exitcode=99:detect_leaks=1
 export LSAN_OPTIONS=exitcode=99:suppressions=$top/tests/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=exitcode=99:print_stacktrace=1:halt_on_error=1
 # The test hub's own tests (label hub) run no ferry: the first stage is enough.
-(cd "$top/build-asan" && ctest --output-on-failure -j1 -LE '^hub$' "$@") || status=1
+(cd "$top/build-asan" && ctest --output-on-failure -j2 -LE '^hub$' "$@") || status=1
 exit $status
