@@ -96,13 +96,24 @@ static char *link_next(const char *value)
     return xstrndup(open + 1, (size_t)(close - open - 1));
 }
 
+/* The count whose digits start text, or -1: a server's "-5", an HTTP date
+ * or "99999999999999999999" is no count. */
+static long long count_at(const char *text)
+{
+    if (!isdigit((unsigned char)*text))
+        return -1;
+    errno = 0;
+    long long n = strtoll(text, NULL, 10);
+    return errno == ERANGE ? -1 : n;
+}
+
 /* The number after ";key=" in a structured header, or -1. */
 static long long param(const char *value, const char *key)
 {
     char needle[8];
     snprintf(needle, sizeof needle, ";%s=", key);
     const char *at = strstr(value, needle);
-    return at && isdigit((unsigned char)at[strlen(needle)]) ? atoll(at + strlen(needle)) : -1;
+    return at ? count_at(at + strlen(needle)) : -1;
 }
 
 /* The last quoted name before the parameters: "api" in both
@@ -146,9 +157,9 @@ static void set_header(struct net_headers *h, const char *name, size_t name_len,
     else if (IS("Content-Range"))
         slot = &h->content_range;
     else if (IS("X-Linked-Size"))
-        h->linked_size = atoll(value);
+        h->linked_size = count_at(value);
     else if (IS("Retry-After"))
-        h->retry_after = atoll(value);
+        h->retry_after = count_at(value);
     else if (IS("RateLimit")) {
         ratelimit_name(value, h->ratelimit_name, sizeof h->ratelimit_name);
         h->ratelimit_remaining = param(value, "r");

@@ -16,6 +16,12 @@ static bool goes_to(const char *base, const char *url)
     return yes;
 }
 
+/* One header line, as libcurl hands it over. */
+static void header(struct net_headers *h, const char *line)
+{
+    net_parse_header(h, line, strlen(line));
+}
+
 int main(void)
 {
     const char *hub = "https://huggingface.co";
@@ -47,10 +53,24 @@ int main(void)
 
     struct net_headers h = {0};
     const char link[] = "Link: <https://other.example/api/x?cursor=abc>; rel=\"next\"\r\n";
-    net_parse_header(&h, link, sizeof link - 1);
+    header(&h, link);
     CHECK(h.link_next && strcmp(h.link_next, "https://other.example/api/x?cursor=abc") == 0);
-    net_parse_header(&h, "HTTP/1.1 200 OK\r\n", 17);
+    header(&h, "HTTP/1.1 200 OK\r\n");
     CHECK(h.link_next == NULL);
+
+    /* Counts a server sends: negative, too big or a date are none. */
+    header(&h, "Retry-After: 7\r\n");
+    CHECK(h.retry_after == 7);
+    header(&h, "Retry-After: -5\r\n");
+    CHECK(h.retry_after == -1);
+    header(&h, "Retry-After: Wed, 21 Oct 2026 07:28:00 GMT\r\n");
+    CHECK(h.retry_after == -1);
+    header(&h, "X-Linked-Size: 99999999999999999999\r\n");
+    CHECK(h.linked_size == -1);
+    header(&h, "RateLimit: \"api\";r=-1;t=99999999999999999999\r\n");
+    CHECK(h.ratelimit_remaining == -1 && h.ratelimit_reset == -1);
+    header(&h, "RateLimit: \"api\";r=12;t=30\r\n");
+    CHECK(h.ratelimit_remaining == 12 && h.ratelimit_reset == 30);
     net_headers_clear(&h);
     return check_summary("test_netauth");
 }
