@@ -21,9 +21,10 @@ export HF_TOKEN=hf_test_alice
 start_hub
 make_repo scenes3 "$WORK/scenes3.jsonl" --scenes 3 --files 5 --sizes 16k --seed 4
 
-# wait_job ID: until Slurm no longer lists the job (at most 120 s).
+# wait_job ID: until Slurm no longer lists the job (at most 300 s: a loaded
+# machine schedules a requeued job slowly).
 wait_job() {
-  for _ in $(seq 600); do
+  for _ in $(seq 1500); do
     squeue -h -j "$1" 2>/dev/null | grep -q . || return 0
     sleep 0.2
   done
@@ -79,7 +80,7 @@ wait_for_journal "$WORK/pipe" "^C " 1
 scancel --signal=USR1 --batch "$job"
 # Slurm holds a requeued job back for a couple of minutes (its BeginTime);
 # once it is pending again, let it start now.
-for _ in $(seq 300); do
+for _ in $(seq 600); do
   if scontrol show job "$job" | grep -q "Restarts=1" &&
      [ "$(squeue -h -j "$job" -o %T)" = PENDING ]; then
     scontrol update jobid="$job" StartTime=now || true
