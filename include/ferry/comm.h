@@ -11,6 +11,15 @@
  * full one and reports it). */
 int comm_agree(MPI_Comm comm, int rc, struct ferry_error *err);
 
+/* The idiom "rank 0 computes, every rank learns" in one call.  rc is rank
+ * 0's outcome (other ranks' rc is ignored); it is agreed as comm_agree does,
+ * and when it is 0, pack (called on rank 0) writes what the others need and
+ * unpack (called on every other rank) reads it.  Returns the agreed rc. */
+typedef void (*comm_pack_fn)(void *ud, struct pack *out);
+typedef void (*comm_unpack_fn)(void *ud, struct pack *in);
+int comm_share(MPI_Comm comm, int rc, comm_pack_fn pack, comm_unpack_fn unpack, void *ud,
+               struct ferry_error *err);
+
 /* Broadcast rank 0's pack to every rank (length first, then the bytes). */
 void comm_bcast_pack(MPI_Comm comm, struct pack *p);
 

@@ -305,35 +305,36 @@ static int list_on_rank0(struct hf_backend *hb, struct ferry_error *err)
     return rc;
 }
 
+static void pack_pin(void *ud, struct pack *out)
+{
+    const struct hf_backend *hb = ud;
+    pack_str(out, hb->commit);
+    pack_str(out, hb->url.path);        /* a single file's folder */
+}
+
+static void unpack_pin(void *ud, struct pack *in)
+{
+    struct hf_backend *hb = ud;
+    hb->commit = unpack_str(in);
+    free(hb->url.path);
+    hb->url.path = unpack_str(in);
+}
+
 static int hf_prepare(struct backend *b, MPI_Comm comm, struct ferry_error *err)
 {
     struct hf_backend *hb = hf_of(b);
     int rank;
     MPI_Comm_rank(comm, &rank);
     int rc = rank == 0 ? list_on_rank0(hb, err) : net_init(err);
-    rc = comm_agree(comm, rc, err);
+    rc = comm_share(comm, rc, pack_pin, unpack_pin, hb, err);
     if (rc != 0)
         return rc;
-    struct pack p;
-    pack_init(&p);
-    if (rank == 0) {
-        pack_str(&p, hb->commit);
-        pack_str(&p, hb->url.path);     /* a single file's folder */
-    }
-    comm_bcast_pack(comm, &p);
-    if (rank != 0) {
-        hb->commit = unpack_str(&p);
-        free(hb->url.path);
-        hb->url.path = unpack_str(&p);
-    }
-    pack_free(&p);
     char *root = net_escape(hb->url.path, true);
     hb->remote.url_prefix = xasprintf("%s/%s%s/resolve/%s/%s%s", hb->endpoint,
                                       hfurl_url_prefix(hb->url.type), hb->url.repo_id, hb->commit,
                                       root, *root ? "/" : "");
     free(root);
-    remote_share(&hb->remote, comm);
-    return 0;
+    return remote_share(&hb->remote, comm, 0, err);
 }
 
 /* hb's listing into another under folder, each file by its own resolve URL

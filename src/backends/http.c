@@ -203,10 +203,7 @@ static int http_prepare(struct backend *b, MPI_Comm comm, struct ferry_error *er
             b->location[0] != '@')
             rc = err_set(err, first_rc, "%s", hb->remote.refused[0]);
     }
-    rc = comm_agree(comm, rc, err);
-    if (rc == 0)
-        remote_share(&hb->remote, comm);
-    return rc;
+    return remote_share(&hb->remote, comm, rc, err);
 }
 
 static void http_close(struct backend *b)

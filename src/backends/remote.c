@@ -86,61 +86,62 @@ void remote_finish(struct remote_backend *rb)
     rb->count = kept;
 }
 
-void remote_share(struct remote_backend *rb, MPI_Comm comm)
+static void pack_listing(void *ud, struct pack *p)
 {
-    int rank;
-    MPI_Comm_rank(comm, &rank);
-    struct pack p;
-    pack_init(&p);
-    if (rank == 0) {
-        pack_str(&p, rb->url_prefix ? rb->url_prefix : "");
-        pack_u64(&p, rb->n_refused);
-        for (size_t i = 0; i < rb->n_refused; i++)
-            pack_str(&p, rb->refused[i]);
-        pack_u64(&p, rb->count);
-        for (size_t i = 0; i < rb->count; i++) {
-            const struct remote_entry *e = &rb->entries[i];
-            pack_str(&p, e->path);
-            pack_i64(&p, e->size);
-            pack_i64(&p, e->mtime);
-            pack_u64(&p, e->mode);
-            pack_str(&p, e->etag ? e->etag : "");
-            pack_u64(&p, e->n_urls);
-            for (size_t u = 0; u < e->n_urls; u++)
-                pack_str(&p, e->urls[u]);
-            pack_u64(&p, e->hub);
-        }
+    const struct remote_backend *rb = ud;
+    pack_str(p, rb->url_prefix ? rb->url_prefix : "");
+    pack_u64(p, rb->n_refused);
+    for (size_t i = 0; i < rb->n_refused; i++)
+        pack_str(p, rb->refused[i]);
+    pack_u64(p, rb->count);
+    for (size_t i = 0; i < rb->count; i++) {
+        const struct remote_entry *e = &rb->entries[i];
+        pack_str(p, e->path);
+        pack_i64(p, e->size);
+        pack_i64(p, e->mtime);
+        pack_u64(p, e->mode);
+        pack_str(p, e->etag ? e->etag : "");
+        pack_u64(p, e->n_urls);
+        for (size_t u = 0; u < e->n_urls; u++)
+            pack_str(p, e->urls[u]);
+        pack_u64(p, e->hub);
     }
-    comm_bcast_pack(comm, &p);
-    if (rank != 0) {
-        free(rb->url_prefix);
-        rb->url_prefix = unpack_str(&p);
-        rb->n_refused = unpack_u64(&p);
-        rb->refused = xcalloc(rb->n_refused ? rb->n_refused : 1, sizeof *rb->refused);
-        for (size_t i = 0; i < rb->n_refused; i++)
-            rb->refused[i] = unpack_str(&p);
-        size_t count = unpack_u64(&p);
-        rb->entries = xcalloc(count ? count : 1, sizeof *rb->entries);
-        rb->cap = rb->count = count;
-        for (size_t i = 0; i < count; i++) {
-            struct remote_entry *e = &rb->entries[i];
-            e->path = unpack_str(&p);
-            e->size = unpack_i64(&p);
-            e->mtime = unpack_i64(&p);
-            e->mode = (unsigned)unpack_u64(&p);
-            e->etag = unpack_str(&p);
-            if (!*e->etag) {
-                free(e->etag);
-                e->etag = NULL;
-            }
-            e->n_urls = unpack_u64(&p);
-            e->urls = e->n_urls ? xcalloc(e->n_urls, sizeof *e->urls) : NULL;
-            for (size_t u = 0; u < e->n_urls; u++)
-                e->urls[u] = unpack_str(&p);
-            e->hub = unpack_u64(&p) != 0;
+}
+
+static void unpack_listing(void *ud, struct pack *p)
+{
+    struct remote_backend *rb = ud;
+    free(rb->url_prefix);
+    rb->url_prefix = unpack_str(p);
+    rb->n_refused = unpack_u64(p);
+    rb->refused = xcalloc(rb->n_refused ? rb->n_refused : 1, sizeof *rb->refused);
+    for (size_t i = 0; i < rb->n_refused; i++)
+        rb->refused[i] = unpack_str(p);
+    size_t count = unpack_u64(p);
+    rb->entries = xcalloc(count ? count : 1, sizeof *rb->entries);
+    rb->cap = rb->count = count;
+    for (size_t i = 0; i < count; i++) {
+        struct remote_entry *e = &rb->entries[i];
+        e->path = unpack_str(p);
+        e->size = unpack_i64(p);
+        e->mtime = unpack_i64(p);
+        e->mode = (unsigned)unpack_u64(p);
+        e->etag = unpack_str(p);
+        if (!*e->etag) {
+            free(e->etag);
+            e->etag = NULL;
         }
+        e->n_urls = unpack_u64(p);
+        e->urls = e->n_urls ? xcalloc(e->n_urls, sizeof *e->urls) : NULL;
+        for (size_t u = 0; u < e->n_urls; u++)
+            e->urls[u] = unpack_str(p);
+        e->hub = unpack_u64(p) != 0;
     }
-    pack_free(&p);
+}
+
+int remote_share(struct remote_backend *rb, MPI_Comm comm, int rc, struct ferry_error *err)
+{
+    return comm_share(comm, rc, pack_listing, unpack_listing, rb, err);
 }
 
 const struct remote_entry *remote_find(const struct remote_backend *rb, const char *path)

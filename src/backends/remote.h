@@ -39,8 +39,9 @@ struct remote_entry *remote_add(struct remote_backend *rb, const char *path, lon
 void remote_refuse(struct remote_backend *rb, const char *path, const char *why);
 /* Sort, drop hidden folders, and refuse duplicates.  Rank 0, after listing. */
 void remote_finish(struct remote_backend *rb);
-/* Rank 0's listing to every rank (entries, refusals, url_prefix). */
-void remote_share(struct remote_backend *rb, MPI_Comm comm);
+/* Rank 0's listing to every rank (entries, refusals, url_prefix) when rank
+ * 0's outcome rc is 0; returns the outcome every rank agrees on. */
+int remote_share(struct remote_backend *rb, MPI_Comm comm, int rc, struct ferry_error *err);
 const struct remote_entry *remote_find(const struct remote_backend *rb, const char *path);
 void remote_free(struct remote_backend *rb);
 

@@ -39,6 +39,25 @@ void comm_bcast_pack(MPI_Comm comm, struct pack *p)
         MPI_Bcast(p->data, (int)len, MPI_BYTE, 0, comm);
 }
 
+int comm_share(MPI_Comm comm, int rc, comm_pack_fn pack, comm_unpack_fn unpack, void *ud,
+               struct ferry_error *err)
+{
+    rc = comm_agree(comm, rc, err);
+    if (rc != 0)
+        return rc;
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    struct pack p;
+    pack_init(&p);
+    if (rank == 0)
+        pack(ud, &p);
+    comm_bcast_pack(comm, &p);
+    if (rank != 0)
+        unpack(ud, &p);
+    pack_free(&p);
+    return 0;
+}
+
 void comm_gather_packs(MPI_Comm comm, const struct pack *mine, struct pack *all, int **lens,
                        int **offsets)
 {

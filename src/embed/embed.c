@@ -214,6 +214,16 @@ static int open_embedder(MPI_Comm comm, const struct embed_options *o, struct em
     return worst;
 }
 
+static void pack_items(void *items, struct pack *out)
+{
+    items_pack(out, items);
+}
+
+static void unpack_items(void *items, struct pack *in)
+{
+    items_unpack(in, items);
+}
+
 /* Rank 0 lists the items, every rank gets them. */
 static int share_items(MPI_Comm comm, const struct embed_options *o, struct item_list *items,
                        struct ferry_error *err)
@@ -221,18 +231,7 @@ static int share_items(MPI_Comm comm, const struct embed_options *o, struct item
     int rank;
     MPI_Comm_rank(comm, &rank);
     int rc = rank == 0 ? items_list(o->inputs, o->n_inputs, items, err) : 0;
-    rc = comm_agree(comm, rc, err);
-    if (rc != 0)
-        return rc;
-    struct pack p;
-    pack_init(&p);
-    if (rank == 0)
-        items_pack(&p, items);
-    comm_bcast_pack(comm, &p);
-    if (rank != 0)
-        items_unpack(&p, items);
-    pack_free(&p);
-    return 0;
+    return comm_share(comm, rc, pack_items, unpack_items, items, err);
 }
 
 /* --out's folder, made on rank 0 as mkdir -p would, before the collective create. */
