@@ -23,11 +23,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "ferry/err.h"
+#include "ferry/fsutil.h"
 
 struct sched_report;
 
 /* DEST/.ferry/extract holds the journal of finished archives and the lock. */
-#define EXTRACT_STATE ".ferry/extract"
+#define EXTRACT_STATE FS_STATE_NAME "/extract"
 #define EXTRACT_JOURNAL "extracted"
 
 struct extract_counts {

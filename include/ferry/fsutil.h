@@ -53,4 +53,14 @@ const char *fs_file_url_path(const char *location);
  * existing parent). */
 int fs_check_apart(const char *src, const char *dst, struct ferry_error *err);
 
+/* The folder ferry keeps its state in, beside the data it is about: DIR/.ferry
+ * holds a destination's journal, catalog, lock and report, DIR/.ferry/extract
+ * an extraction's, SRC/.ferry/push an upload's.  Walks never enter it. */
+#define FS_STATE_NAME ".ferry"
+/* A job spec's phase markers: .ferry-run/NAME beside the spec. */
+#define FS_RUN_STATE_NAME ".ferry-run"
+
+/* DIR/.ferry, or DIR/.ferry/SUB when sub is not NULL; a fresh string. */
+char *fs_state_dir(const char *dir, const char *sub);
+
 #endif

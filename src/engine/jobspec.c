@@ -114,7 +114,7 @@ static void name_and_state(const cJSON *root, struct jobspec *spec)
         *dot = '\0';
     spec->name = xstrdup(cJSON_IsString(name) ? name->valuestring : base);
     spec->state_dir = cJSON_IsString(state) ? xstrdup(state->valuestring)
-                                           : xasprintf("%s/.ferry-run/%s", dir, spec->name);
+                                           : xasprintf("%s/" FS_RUN_STATE_NAME "/%s", dir, spec->name);
     free(copy);
     free(copy2);
 }

@@ -241,3 +241,9 @@ int fs_check_apart(const char *src, const char *dst, struct ferry_error *err)
     free(rd);
     return rc;
 }
+
+char *fs_state_dir(const char *dir, const char *sub)
+{
+    return sub ? xasprintf("%s/" FS_STATE_NAME "/%s", dir, sub)
+               : xasprintf("%s/" FS_STATE_NAME, dir);
+}
