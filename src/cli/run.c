@@ -170,7 +170,8 @@ static void transfer_remains(const struct cli *c, const char *command)
     bool upload = strcmp(command, "get") != 0;
     const char *where = upload && strncmp(c->args[2], "hf://", 5) == 0 ? c->args[1] : c->args[2];
     const char *suffix = where == c->args[1] ? "/push" : "";     /* put to the Hub keeps it in SRC */
-    char *state = c->transfer.state_dir ? xstrdup(c->transfer.state_dir) : xasprintf("%s/.ferry%s", where, suffix);
+    const char *given = c->transfer.state_dir;
+    char *state = given ? xstrdup(given) : xasprintf("%s/.ferry%s", where, suffix);
     struct journal_summary j;
     struct ferry_error err = {0};
     status_print_last_run(state, "    ");
