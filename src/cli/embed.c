@@ -32,15 +32,15 @@ static void print_text(const struct embed_report *r, const char *out)
         printf("  (and %zu more undecodable)\n", r->n_undecodable_items - 20);
 }
 
-int cmd_embed(struct cli *cli)
+int cmd_embed(struct cli *cli, const struct cli_embed *opt)
 {
-    if (cli->n_args < 1 || !cli->out)
+    if (cli->n_args < 1 || !opt->out)
         return cli_fail(cli, FERRY_EUSAGE, "usage: ferry embed INPUT... --out FILE.h5");
     struct embed_options o = {
-        .inputs = cli->args, .n_inputs = cli->n_args, .out = cli->out,
-        .embedder = {.name = cli->embedder ? cli->embedder : "rp", .dim = cli->dim,
-                     .seed = cli->seed, .weights = cli->weights, .device = cli->device},
-        .batch = cli->batch, .commit_every = cli->commit_every, .overwrite = cli->overwrite,
+        .inputs = cli->args, .n_inputs = cli->n_args, .out = opt->out,
+        .embedder = {.name = opt->embedder ? opt->embedder : "rp", .dim = opt->dim,
+                     .seed = opt->seed, .weights = opt->weights, .device = opt->device},
+        .batch = opt->batch, .commit_every = opt->commit_every, .overwrite = opt->overwrite,
         .quiet = cli->quiet, .json = cli->json,
     };
     struct embed_report r;
@@ -53,7 +53,7 @@ int cmd_embed(struct cli *cli)
     if (cli->rank == 0 && cli->json)
         print_json(&r, rc);
     else if (cli->rank == 0)
-        print_text(&r, cli->out);
+        print_text(&r, opt->out);
     embed_report_free(&r);
     return err_exit_status(rc);
 }

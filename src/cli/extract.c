@@ -10,13 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-int cmd_extract(struct cli *cli)
+int cmd_extract(struct cli *cli, const struct cli_extract *opt)
 {
-    if (cli->n_args < 1 || !cli->extract_dest)
+    if (cli->n_args < 1 || !opt->dest)
         return cli_fail(cli, FERRY_EUSAGE, "usage: ferry extract ARCHIVE...|DIR -C DEST");
     struct extract_options opts = {
-        .dest = cli->extract_dest, .overwrite = cli->overwrite,
-        .remove_archive = cli->remove_archive, .json = cli->json,
+        .dest = opt->dest, .overwrite = opt->overwrite,
+        .remove_archive = opt->remove_archive, .json = cli->json,
         .progress = cli->quiet ? PROGRESS_NEVER : cli->progress,
     };
     struct sched_report r;

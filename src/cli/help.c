@@ -1,9 +1,11 @@
+/* ferry --help and ferry COMMAND --help: the prose is here, the options come
+ * from the table in options.c, so a command lists exactly the ones it takes. */
 #include "cli.h"
 
 #include <stdio.h>
 #include <string.h>
 
-static const char overview[] =
+static const char overview_head[] =
 "usage: ferry [global options] COMMAND [ARGS]\n"
 "\n"
 "Move datasets between cluster scratch and where they live, as one program\n"
@@ -32,62 +34,15 @@ static const char overview[] =
 "\n"
 "environment: HF_TOKEN, HUGGING_FACE_HUB_TOKEN, HF_TOKEN_PATH, HF_HOME (the\n"
 "token, sent to the Hub's own origin only); HF_ENDPOINT (another Hub);\n"
-"HF_HUB_OFFLINE=1 (refuse any network use).\n"
-"\n"
-"global options:\n"
-"  -n, --dry-run        plan and print, then stop\n"
-"  -y, --yes            start without asking (needed when stdin is no terminal)\n"
-"      --json           plan, progress and report as JSON lines on stdout\n"
-"  -q, --quiet          only errors and the final summary\n"
-"  -v, --verbose        debug logging\n"
-"      --config FILE    config file (else $FERRY_CONFIG, ./ferry.json,\n"
-"                       ~/.config/ferry/config.json)\n"
-"      --progress MODE  auto (bar on a terminal, a line every 10 s otherwise),\n"
-"                       always, never\n"
-"      --state-dir DIR  where the journal, lock and report live (default DST/.ferry)\n"
-"      --rate SPEC      the Hub budget every rank draws on, calls per window in\n"
-"                       seconds: api=2500/300,resolve=5000/300,commit=100/3600 by\n"
-"                       default; any subset overrides the config's \"rate\"\n"
-"      --limiter-file PATH  share that budget with other jobs (a Slurm array) that\n"
-"                       name the same file on a shared file system (fcntl locks)\n"
-"      --limiter-jobs N if PATH cannot be locked, keep to 1/N of the budget\n"
-"                       (default $SLURM_ARRAY_TASK_COUNT, else 8)\n"
-"  -h, --help           this help; `ferry COMMAND --help` for a command\n"
-"  -V, --version        versions of ferry and its libraries\n"
+"HF_HUB_OFFLINE=1 (refuse any network use).\n";
+
+static const char overview_tail[] =
 "\n"
 "exit status: 0 all done; 1 finished, some items failed; 2 usage or config\n"
 "error; 3 authentication or permission; 4 not found; 5 pre-flight check failed\n"
 "(disk space, lock held, not writable); 75 interrupted, rerun to resume.\n";
 
-static const char transfer_options[] =
-"selection (scenes are the first-level directories of SRC):\n"
-"      --all                 every scene and the files at the root (the default)\n"
-"      --scenes A,B          these scenes only\n"
-"      --scene-includes SUB  scenes whose name contains SUB\n"
-"      --include GLOB        only files matching GLOB (repeatable)\n"
-"      --exclude GLOB        no files matching GLOB (repeatable)\n"
-"                            GLOB follows the Hub: '*' also crosses '/', and a\n"
-"                            trailing '/' means a whole folder (\"misc/\")\n"
-"      --delete              plan: also list what sync would delete\n"
-"      --no-default-excludes put, sync: keep misc/ folders (left out at any depth)\n"
-"                            and the config's default_excludes\n"
-"transfer:\n"
-"      --chunk-size SIZE     split files above SIZE over ranks (default 64M)\n"
-"      --connections N       remote transfers in flight per rank (default 16)\n"
-"      --recheck             read what DST holds and transfer again what differs\n"
-"                            from SRC (its listed sha256/sha1, else its bytes)\n"
-"      --force               take the destination's lock even if it is held\n"
-"      --fsync               flush each file and chunk to disk before it is journalled,\n"
-"                            so a resume after a node crash (not only a killed job)\n"
-"                            trusts only data that reached the disk; slower\n"
-"      --extract DIR         get: extract each archive into DIR once it is in\n"
-"                            place, while the rest still downloads\n"
-"Slurm:\n"
-"      --schedule            after the plan, submit an array job, one scene a task\n"
-"                            (sbatch --export=ALL; the script goes to DST/.ferry)\n"
-"      --slurm-job-name NAME, --slurm-time T, --slurm-array-parallelism N,\n"
-"      --slurm-gres G, --slurm-partition P, --slurm-account A\n"
-"\n"
+static const char transfer_notes[] =
 "Hidden directories (.git, .cache, .ferry) are never transferred.  A file is\n"
 "unchanged when its size and modification time match; for a Hub source (or a\n"
 "manifest with checksums), when DST/.ferry/catalog says ferry fetched that\n"
@@ -148,10 +103,7 @@ static const struct command_help commands[] = {
      "every rank (multipart parts spread over ranks), objects the Hub already\n"
      "holds are not sent again, and rank 0 commits scene by scene on top of the\n"
      "branch head, regular files inline.  A commit whose answer is lost is\n"
-     "checked against the branch, never sent twice.\n"
-     "      --create              create the repository if it is missing (private)\n"
-     "      --public              with --create: a public one\n"
-     "      --files-per-commit N  entries per commit (default 100, the Hub's advice)\n", true},
+     "checked against the branch, never sent twice.\n", true},
     {"sync", "ferry sync [options] SRC DST",
      "Like put, then delete files under the selected scenes of DST that SRC lacks.\n"
      "Nothing is deleted in a scene that could not be read completely, or that is\n"
@@ -196,10 +148,7 @@ static const struct command_help commands[] = {
      "entry that cannot be written (a name too long) or fails its CRC, while the\n"
      "rest is extracted.  One run per DEST at a time (DEST/.ferry/extract/lock,\n"
      "exit 5).  SIGINT or SIGTERM stops cleanly (exit 75; to mpirun itself send\n"
-     "SIGUSR1, which it forwards); the same command resumes.\n"
-     "  -C, --directory DEST  where to extract (made if missing)\n"
-     "      --overwrite       extract every entry again, and archives done before\n"
-     "      --remove-archive  delete each archive once it is extracted\n", false},
+     "SIGUSR1, which it forwards); the same command resumes.\n", false},
     {"embed", "ferry embed [options] INPUT... --out FILE.h5",
      "Embed every image of the INPUTs (folders, walked recursively, or archives:\n"
      "tar, tar.gz, tar.zst, tar.xz, tar.bz2, zip, read without extracting; archives\n"
@@ -212,37 +161,14 @@ static const struct command_help commands[] = {
      "seconds (flushed, then marked done), so a killed run, restarted with any\n"
      "number of ranks, computes only the rest; the file is the same whatever the\n"
      "number of ranks.  A file made with another embedder, D, seed, weights or\n"
-     "list of images is refused unless --overwrite.\n"
-     "  --embedder NAME     rp (default): Gaussian random projection of 32x32\n"
-     "                      normalised pixels; pixels: SxS normalised pixels\n"
-     "                      (D = 3·S², 768 by default); dhash: 64-bit difference\n"
-     "                      hash; mlp: the network in --weights\n"
-     "  --dim D             rp: 256 by default\n"
-     "  --seed S            rp: the projection's seed (0 by default)\n"
-     "  --weights FILE.h5   mlp: layers/I/weight [out, in] and layers/I/bias [out],\n"
-     "                      PyTorch's layout, ReLU between layers (docs/guide.md)\n"
-     "  --batch N           images a rank decodes and embeds per round (default:\n"
-     "                      about 1 MiB of embeddings, 1,024 images at D = 256)\n"
-     "  --device auto|cpu|gpu  where rp and mlp multiply: auto (the default) uses\n"
-     "                      an NVIDIA GPU when cuBLAS and a device are there (ranks\n"
-     "                      share a node's GPUs by node-local rank), gpu insists\n"
-     "                      (exit 5 without one), cpu never tries\n"
-     "  --commit-every S    seconds between commits (5)\n"
-     "  --overwrite         start FILE.h5 afresh\n", false},
+     "list of images is refused unless --overwrite.\n", false},
     {"knn", "ferry knn [options] FILE.h5",
      "The exact k nearest neighbours of every row of FILE.h5 (made by ferry\n"
      "embed), by blocked GEMM over all ranks, re-ranked in double precision,\n"
      "written into the file: knn/indices int64 [N, K] and knn/distances float32\n"
      "[N, K], nearest first, ties to the smaller index.  Undecodable rows have\n"
      "none (-1, inf) and are nobody's neighbour.  Resumable like embed; a rerun\n"
-     "with the same K and metric computes nothing.\n"
-     "  -k K                neighbours per row (10)\n"
-     "  --metric l2|cosine  Euclidean distance (default) or 1 - cosine\n"
-     "  --geo META          great-circle metres between the rows' latitude and\n"
-     "                      longitude, from JSON lines or CSV keyed by path\n"
-     "                      (file_name|path|filename, latitude|lat, longitude|lon)\n"
-     "  --commit-every S    seconds between commits (5)\n"
-     "  --overwrite         compute afresh tables made with another K or metric\n", false},
+     "with the same K and metric computes nothing.\n", false},
     {"run", "ferry run JOB.json",
      "Run a pipeline: the job spec (JSON) lists phases, each a ferry command line\n"
      "([\"get\", SRC, DST], [\"embed\", ...]), settings given to every phase, and\n"
@@ -268,19 +194,70 @@ bool help_exists(const char *command)
     return false;
 }
 
-bool help_print(const char *command)
+/* "  -C, --directory DEST  where ...", the help's further lines aligned under its first. */
+static void print_option(FILE *out, const struct cli_option *o)
+{
+    enum { COLUMN = 28 };
+    char head[96];
+    int n = o->short_name && o->name ? snprintf(head, sizeof head, "  -%c, --%s", o->short_name,
+                                                 o->name)
+          : o->short_name ? snprintf(head, sizeof head, "  -%c", o->short_name)
+                          : snprintf(head, sizeof head, "      --%s", o->name);
+    if (o->arg)
+        snprintf(head + n, sizeof head - (size_t)n, "%s%s", o->kind == CLI_OPTIONAL ? "" : " ",
+                 o->arg);
+    fputs(head, out);
+    int width = (int)strlen(head);
+    for (const char *line = o->help; *line;) {
+        size_t len = strcspn(line, "\n");
+        if (width >= COLUMN) {
+            fputc('\n', out);
+            width = 0;
+        }
+        fprintf(out, "%*s%.*s\n", COLUMN - width, "", (int)len, line);
+        width = 0;
+        line += len + (line[len] == '\n');
+    }
+}
+
+/* The table's options that command takes (-1: the global ones). */
+static void print_options(FILE *out, int command)
+{
+    size_t n;
+    const struct cli_option *options = cli_options(&n);
+    for (size_t i = 0; i < n; i++) {
+        bool global = cli_option_global(&options[i]);
+        if (command < 0 ? global : !global && (options[i].commands & CLI_BIT(command)))
+            print_option(out, &options[i]);
+    }
+}
+
+bool help_print(FILE *out, const char *command)
 {
     if (!command) {
-        fputs(overview, stdout);
+        fputs(overview_head, out);
+        fputs("\nglobal options (every command takes them):\n", out);
+        print_options(out, -1);
+        fputs(overview_tail, out);
         return true;
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
         if (strcmp(commands[i].name, command) != 0)
             continue;
-        printf("usage: %s\n\n%s\n", commands[i].usage, commands[i].what);
+        fprintf(out, "usage: %s\n\n%s", commands[i].usage, commands[i].what);
+        int c = cli_command_find(command);
+        size_t n;
+        const struct cli_option *options = cli_options(&n);
+        bool any = false;
+        for (size_t j = 0; j < n; j++)
+            any = any || (!cli_option_global(&options[j]) && (options[j].commands & CLI_BIT(c)));
+        if (any) {
+            fputs("\noptions:\n", out);
+            print_options(out, c);
+        }
         if (commands[i].transfer)
-            fputs(transfer_options, stdout);
-        printf("\nGlobal options are in `ferry --help`.\n");
+            fprintf(out, "\n%s", transfer_notes);
+        fprintf(out, "\nGlobal options are in `ferry --help`.\n");
         return true;
     }
     return false;

@@ -5,17 +5,14 @@
 #include <mpi.h>
 #include <stdio.h>
 
-int cmd_knn(struct cli *cli)
+int cmd_knn(struct cli *cli, const struct cli_knn *opt)
 {
     if (cli->n_args != 1)
         return cli_fail(cli, FERRY_EUSAGE, "usage: ferry knn FILE.h5 [-k K] [--metric l2|cosine] "
                         "[--geo META]");
-    if (cli->geo && cli->metric)
-        return cli_fail(cli, FERRY_EUSAGE, "--geo ranks by great-circle distance: no --metric "
-                        "with it");
     struct neighbours_options o = {
-        .file = cli->args[0], .k = cli->k, .metric = cli->metric, .geo = cli->geo,
-        .overwrite = cli->overwrite, .commit_every = cli->commit_every, .quiet = cli->quiet,
+        .file = cli->args[0], .k = opt->k, .metric = opt->metric, .geo = opt->geo,
+        .overwrite = opt->overwrite, .commit_every = opt->commit_every, .quiet = cli->quiet,
         .json = cli->json,
     };
     struct neighbours_report r;

@@ -13,13 +13,13 @@ static const char *state_names[] = {
     [LOCK_STALE] = "stale (older than the TTL)",
 };
 
-int cmd_locks(struct cli *cli)
+int cmd_locks(struct cli *cli, const struct cli_locks *opt)
 {
     if (cli->n_args != 1)
         return cli_fail(cli, FERRY_EUSAGE, "locks takes one destination (see ferry locks --help)");
     if (cli->rank != 0)
         return 0;
-    char *state_dir = cli->state_dir ? xstrdup(cli->state_dir)
+    char *state_dir = opt->state_dir ? xstrdup(opt->state_dir)
                                      : xasprintf("%s/.ferry", cli->args[0]);
     double ttl = cli->config.lock_ttl > 0 ? cli->config.lock_ttl : LOCK_DEFAULT_TTL;
     struct ferry_error err = {0};
@@ -33,8 +33,8 @@ int cmd_locks(struct cli *cli)
         bool elsewhere = state == LOCK_HELD && !lock_is_local(&info);
         printf("%s: %s%s%s%s\n", cli->args[0], state_names[state], *who ? ": " : "", who,
                elsewhere ? " (on another host: ferry cannot tell whether it still runs)" : "");
-        if (cli->cleanup && state != LOCK_FREE) {
-            rc = lock_cleanup(state_dir, ttl, cli->force, &err);
+        if (opt->cleanup && state != LOCK_FREE) {
+            rc = lock_cleanup(state_dir, ttl, opt->force, &err);
             if (rc > 0)
                 printf("%s: lock removed\n", cli->args[0]);
             else if (rc == 0 && !lock_is_local(&info))

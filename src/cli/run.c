@@ -17,12 +17,26 @@
 #include <string.h>
 #include <time.h>
 
+/* A command line of the spec with the settings its command takes: settings
+ * go to every phase, and a phase is not refused an option that only other
+ * commands take. */
+static char **phase_argv(const struct jobspec *spec, const struct jobspec_argv *line, int *argc)
+{
+    char **argv = jobspec_command(spec, line, argc);
+    if (line->argc < 1)
+        return argv;
+    int head = 1 + line->argc;
+    *argc = head + cli_settings_for(line->argv[0], argv + head, *argc - head, argv + head);
+    argv[*argc] = NULL;
+    return argv;
+}
+
 /* Run one command line of the spec on every rank; all return the worst status. */
 static int run_line(const struct cli *cli, const struct jobspec *spec,
                     const struct jobspec_argv *line)
 {
     int argc;
-    char **argv = jobspec_command(spec, line, &argc);
+    char **argv = phase_argv(spec, line, &argc);
     int status = cli_main(cli->rank, argc, argv);
     free(argv);
     MPI_Allreduce(MPI_IN_PLACE, &status, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
@@ -139,7 +153,7 @@ static bool parse_phase(const struct jobspec *spec, const struct jobspec_phase *
                         char ***argv)
 {
     int argc;
-    *argv = jobspec_command(spec, &ph->run, &argc);
+    *argv = phase_argv(spec, &ph->run, &argc);
     memset(c, 0, sizeof *c);
     bool done = false;
     c->rank = 1;                     /* quiet: a usage error is shown when the phase runs */
@@ -156,7 +170,8 @@ static void transfer_remains(const struct cli *c, const char *command)
     bool upload = strcmp(command, "get") != 0;
     const char *where = upload && strncmp(c->args[2], "hf://", 5) == 0 ? c->args[1] : c->args[2];
     const char *suffix = where == c->args[1] ? "/push" : "";     /* put to the Hub keeps it in SRC */
-    char *state = c->state_dir ? xstrdup(c->state_dir) : xasprintf("%s/.ferry%s", where, suffix);
+    const char *given = c->transfer.state_dir;
+    char *state = given ? xstrdup(given) : xasprintf("%s/.ferry%s", where, suffix);
     struct journal_summary j;
     struct ferry_error err = {0};
     status_print_last_run(state, "    ");
@@ -173,15 +188,16 @@ static void transfer_remains(const struct cli *c, const char *command)
 
 static void extract_remains(const struct cli *c)
 {
-    if (!c->extract_dest) {
+    const char *dest = c->extract.dest;
+    if (!dest) {
         printf("    (no -C DEST)\n");
         return;
     }
-    char *state = xasprintf("%s/%s", c->extract_dest, EXTRACT_STATE);
+    char *state = xasprintf("%s/%s", dest, EXTRACT_STATE);
     struct journal *j = NULL;
     struct ferry_error err = {0};
     if (journal_load(state, EXTRACT_JOURNAL, &j, &err) == 0)
-        printf("    %lld archives extracted so far into %s\n", journal_count(j), c->extract_dest);
+        printf("    %lld archives extracted so far into %s\n", journal_count(j), dest);
     journal_close(j);
     free(state);
 }
@@ -210,8 +226,8 @@ static void print_remains(const struct jobspec *spec, const struct jobspec_phase
             transfer_remains(&c, command);
         else if (!strcmp(command, "extract"))
             extract_remains(&c);
-        else if (!strcmp(command, "embed") && c.out)
-            rows_remain(c.out, "", "embeddings");
+        else if (!strcmp(command, "embed") && c.embed.out)
+            rows_remain(c.embed.out, "", "embeddings");
         else if (!strcmp(command, "knn") && c.n_args >= 2)
             rows_remain(c.args[1], "knn", "neighbours");
         else

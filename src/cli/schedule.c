@@ -112,8 +112,8 @@ static size_t busy_scenes(const struct plan *plan, const char **names)
     return n;
 }
 
-static int write_script(const struct cli *cli, const char *dir, const char *path,
-                        const char **scenes, size_t n, struct ferry_error *err)
+static int write_script(const struct cli *cli, const struct cli_transfer *opt, const char *dir,
+                        const char *path, const char **scenes, size_t n, struct ferry_error *err)
 {
     int fd;
     FILE *f = fs_create_excl(path, O_WRONLY, &fd, err) == 0 ? fdopen(fd, "w") : NULL;
@@ -124,15 +124,15 @@ static int write_script(const struct cli *cli, const char *dir, const char *path
         return err_sys(err, FERRY_EPREFLIGHT, e, "%s", path);
     }
     fprintf(f, "#!/bin/bash\n# Written by ferry --schedule: one scene per array task.\n");
-    put_directive(f, "job-name", cli->slurm.job_name ? cli->slurm.job_name : "ferry");
+    put_directive(f, "job-name", opt->slurm.job_name ? opt->slurm.job_name : "ferry");
     fprintf(f, "#SBATCH --array=0-%zu", n - 1);
-    if (cli->slurm.parallelism)
-        fprintf(f, "%%%d", cli->slurm.parallelism);
+    if (opt->slurm.parallelism)
+        fprintf(f, "%%%d", opt->slurm.parallelism);
     fprintf(f, "\n");
-    put_directive(f, "time", cli->slurm.time);
-    put_directive(f, "gres", cli->slurm.gres);
-    put_directive(f, "partition", cli->slurm.partition);
-    put_directive(f, "account", cli->slurm.account);
+    put_directive(f, "time", opt->slurm.time);
+    put_directive(f, "gres", opt->slurm.gres);
+    put_directive(f, "partition", opt->slurm.partition);
+    put_directive(f, "account", opt->slurm.account);
     char *out = xasprintf("%s/%%x-%%A_%%a.out", dir), *cwd = getcwd(NULL, 0);
     put_directive(f, "output", out);
     put_directive(f, "chdir", cwd);          /* relative paths mean what they meant here */
@@ -173,8 +173,8 @@ static int submit(const char *path, struct ferry_error *err)
     return 0;
 }
 
-int schedule_submit(const struct cli *cli, const char *state_base, const struct plan *plan,
-                    struct ferry_error *err)
+int schedule_submit(const struct cli *cli, const struct cli_transfer *opt, const char *state_base,
+                    const struct plan *plan, struct ferry_error *err)
 {
     const char **scenes = xcalloc(plan->n_scenes + 1, sizeof *scenes);
     size_t n = busy_scenes(plan, scenes);
@@ -187,11 +187,11 @@ int schedule_submit(const struct cli *cli, const char *state_base, const struct 
     time_t now = time(NULL);
     strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", gmtime(&now));
     char *made = xasprintf("%s/slurm-%s", state_base, stamp);
-    int rc = check_word("--slurm-job-name", cli->slurm.job_name, err);
-    rc = rc ? rc : check_word("--slurm-time", cli->slurm.time, err);
-    rc = rc ? rc : check_word("--slurm-gres", cli->slurm.gres, err);
-    rc = rc ? rc : check_word("--slurm-partition", cli->slurm.partition, err);
-    rc = rc ? rc : check_word("--slurm-account", cli->slurm.account, err);
+    int rc = check_word("--slurm-job-name", opt->slurm.job_name, err);
+    rc = rc ? rc : check_word("--slurm-time", opt->slurm.time, err);
+    rc = rc ? rc : check_word("--slurm-gres", opt->slurm.gres, err);
+    rc = rc ? rc : check_word("--slurm-partition", opt->slurm.partition, err);
+    rc = rc ? rc : check_word("--slurm-account", opt->slurm.account, err);
     rc = rc ? rc : fs_mkdirs_under(state_base, made, err);
     char *real = rc == 0 ? realpath(made, NULL) : NULL, *dir = made;
     if (real) {
@@ -201,7 +201,7 @@ int schedule_submit(const struct cli *cli, const char *state_base, const struct 
     char *path = xasprintf("%s/array.sbatch", dir);
     rc = rc ? rc : check_word("the state folder", path, err);
     if (rc == 0)
-        rc = write_script(cli, dir, path, scenes, n, err);
+        rc = write_script(cli, opt, dir, path, scenes, n, err);
     if (rc == 0) {
         printf("scheduling %zu scenes as a Slurm array job: %s\n", n, path);
         fflush(stdout);

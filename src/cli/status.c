@@ -162,7 +162,7 @@ static int embeddings_status(struct cli *cli, const char *file)
     return 0;
 }
 
-int cmd_status(struct cli *cli)
+int cmd_status(struct cli *cli, const struct cli_status *opt)
 {
     if (cli->n_args != 1)
         return cli_fail(cli, FERRY_EUSAGE, "status takes one destination (see ferry status --help)");
@@ -176,7 +176,7 @@ int cmd_status(struct cli *cli)
         return embeddings_status(cli, dir);
     if (cli->rank != 0)
         return 0;
-    char *state_dir = cli->state_dir ? xstrdup(cli->state_dir) : xasprintf("%s/.ferry", dir);
+    char *state_dir = opt->state_dir ? xstrdup(opt->state_dir) : xasprintf("%s/.ferry", dir);
     int rc = 0;
     if (access(state_dir, F_OK) != 0) {
         char msg[600];

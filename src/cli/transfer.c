@@ -27,27 +27,24 @@ static const char *resolve(const struct ferry_config *cfg, const char *arg, bool
 }
 
 /* get --hf-cache SRC [DIR], or --hf-cache=DIR: DST is the cache, or the default one. */
-static int resolve_cache(struct cli *cli, const char *command, const char **src,
-                         const char **dst)
+static int resolve_cache(struct cli *cli, const char *dir, const char **src, const char **dst)
 {
-    if (strcmp(command, "get") != 0)
-        return cli_fail(cli, FERRY_EUSAGE, "--hf-cache is an option of get only");
-    if (cli->n_args < 1 || cli->n_args > (cli->hf_cache_dir ? 1 : 2))
+    if (cli->n_args < 1 || cli->n_args > (dir ? 1 : 2))
         return cli_fail(cli, FERRY_EUSAGE, "usage: ferry get SRC --hf-cache [DIR], or "
                         "ferry get SRC --hf-cache=DIR");
     *src = resolve(&cli->config, cli->args[0], true);
-    *dst = cli->n_args == 2 ? cli->args[1] : cli->hf_cache_dir;
+    *dst = cli->n_args == 2 ? cli->args[1] : dir;
     if (!*dst)
         *dst = cli->default_cache = hfcache_default_dir();
     return 0;
 }
 
-static int resolve_locations(struct cli *cli, const char *command, const char **src,
-                             const char **dst)
+static int resolve_locations(struct cli *cli, const char *command,
+                             const struct cli_transfer *opt, const char **src, const char **dst)
 {
     bool get = strcmp(command, "get") == 0;
-    if (cli->hf_cache)
-        return resolve_cache(cli, command, src, dst);
+    if (opt->hf_cache.given)
+        return resolve_cache(cli, opt->hf_cache.value, src, dst);
     if (cli->n_args == 1) {
         const char *name = cli->args[0];
         const char *root = config_root(&cli->config, name);
@@ -84,11 +81,11 @@ static bool is_local(const char *location)
  * side too, as no kind copies between two remotes (a Hub upload reads its
  * files with open_read, which only a folder has; no other remote takes
  * files). */
-static int check_kinds(const struct cli *cli, const char *command, const char *src,
-                       const char *dst)
+static int check_kinds(const struct cli *cli, const char *command, bool hf_cache,
+                       const char *src, const char *dst)
 {
     bool src_local = is_local(src);
-    bool dst_local = cli->hf_cache || is_local(dst);
+    bool dst_local = hf_cache || is_local(dst);
     const char *why = NULL, *where = NULL;
     if (strcmp(command, "get") == 0 && !dst_local)
         why = "get downloads into a local folder", where = dst;
@@ -114,28 +111,29 @@ static void split_scenes(const char *list, struct plan_options *opts)
 }
 
 static void build_plan_options(const struct cli *cli, const char *command,
-                               struct plan_options *opts)
+                               const struct cli_transfer *opt, struct plan_options *opts)
 {
     bool upload = strcmp(command, "put") == 0 || strcmp(command, "sync") == 0;
     memset(opts, 0, sizeof *opts);
-    opts->all = cli->all;
-    opts->recheck = cli->recheck;
-    if (cli->scenes)
-        split_scenes(cli->scenes, opts);
-    opts->scene_includes = cli->scene_includes;
-    for (size_t i = 0; i < cli->n_includes; i++)
-        pattern_filter_include(&opts->filter, cli->includes[i]);
-    for (size_t i = 0; i < cli->n_excludes; i++)
-        pattern_filter_exclude(&opts->filter, cli->excludes[i]);
-    if (upload && !cli->no_default_excludes)
+    opts->all = opt->all;
+    opts->recheck = opt->recheck;
+    if (opt->scenes)
+        split_scenes(opt->scenes, opts);
+    opts->scene_includes = opt->scene_includes;
+    for (size_t i = 0; i < opt->includes.n; i++)
+        pattern_filter_include(&opts->filter, opt->includes.items[i]);
+    for (size_t i = 0; i < opt->excludes.n; i++)
+        pattern_filter_exclude(&opts->filter, opt->excludes.items[i]);
+    if (upload && !opt->no_default_excludes)
         for (size_t i = 0; i < cli->config.n_default_excludes; i++)
             pattern_filter_exclude(&opts->filter, cli->config.default_excludes[i]);
     opts->deletes = strcmp(command, "sync") == 0 ||
-                    (strcmp(command, "plan") == 0 && cli->delete);
+                    (strcmp(command, "plan") == 0 && opt->delete);
 }
 
 struct confirm_context {
     const struct cli *cli;
+    const struct cli_transfer *opt;
     const struct job_options *job;
 };
 
@@ -204,10 +202,10 @@ static int confirm(const struct plan *plan, void *ud, struct ferry_error *err)
 {
     const struct confirm_context *cc = ud;
     int go = ask(plan, ud, err);
-    if (go != 1 || !cc->cli->schedule)
+    if (go != 1 || !cc->opt->schedule)
         return go;
     char *base = schedule_base(cc->job);
-    int rc = schedule_submit(cc->cli, base, plan, err);
+    int rc = schedule_submit(cc->cli, cc->opt, base, plan, err);
     free(base);
     return rc;
 }
@@ -267,48 +265,30 @@ static void free_plan_options(struct plan_options *opts)
     pattern_filter_free(&opts->filter);
 }
 
-int cmd_transfer(struct cli *cli, const char *command)
+int cmd_transfer(struct cli *cli, const char *command, const struct cli_transfer *opt)
 {
     struct job_options job = {
-        .command = command, .dry_run = cli->dry_run, .force = cli->force,
-        .json = cli->json, .quiet = cli->quiet, .fsync = cli->fsync, .progress = cli->progress,
-        .state_dir = cli->state_dir, .hf_cache = cli->hf_cache,
-        .chunk_size = cli->chunk_size ? cli->chunk_size
+        .command = command, .dry_run = cli->dry_run, .force = opt->force,
+        .json = cli->json, .quiet = cli->quiet, .fsync = opt->fsync, .progress = cli->progress,
+        .state_dir = opt->state_dir, .hf_cache = opt->hf_cache.given,
+        .chunk_size = opt->chunk_size ? opt->chunk_size
                     : cli->config.chunk_size ? cli->config.chunk_size : SCHED_DEFAULT_CHUNK,
         .lock_ttl = cli->config.lock_ttl > 0 ? cli->config.lock_ttl : LOCK_DEFAULT_TTL,
-        .connections = cli->connections ? cli->connections : cli->config.connections,
-        .create = cli->create, .public = cli->public, .files_per_commit = cli->files_per_commit,
-        .extract_dest = cli->extract_into,
+        .connections = opt->connections ? opt->connections : cli->config.connections,
+        .create = opt->create, .public = opt->public, .files_per_commit = opt->files_per_commit,
+        .extract_dest = opt->extract_into,
     };
-    bool upload = strcmp(command, "put") == 0 || strcmp(command, "sync") == 0;
-    if ((cli->create || cli->public || cli->files_per_commit) && !upload)
-        return cli_fail(cli, FERRY_EUSAGE, "--create, --public and --files-per-commit are "
-                        "options of put and sync");
-    if (cli->public && !cli->create)
-        return cli_fail(cli, FERRY_EUSAGE, "--public goes with --create");
-    if (cli->schedule && (strcmp(command, "plan") == 0 || cli->dry_run))
-        return cli_fail(cli, FERRY_EUSAGE, "--schedule goes with get, put or sync (not a dry run)");
-    if (!cli->schedule && (cli->slurm.job_name || cli->slurm.time || cli->slurm.gres ||
-                           cli->slurm.partition || cli->slurm.account || cli->slurm.parallelism))
-        return cli_fail(cli, FERRY_EUSAGE, "the --slurm-* options go with --schedule");
-    if (cli->extract_into && strcmp(command, "get") != 0)
-        return cli_fail(cli, FERRY_EUSAGE, "--extract DIR is an option of get");
-    if (cli->extract_into && cli->hf_cache)
-        return cli_fail(cli, FERRY_EUSAGE, "--extract and --hf-cache exclude each other "
-                        "(the cache keeps files as the Hub has them)");
     backend_set_allowed(cli->config.allowed_prefixes, cli->config.n_allowed_prefixes);
     net_set_stall_timeout((long)cli->config.stall_timeout);
-    int status = cli_limits(cli, &job.limits);
+    int status = cli_limits(cli, &opt->budget, &job.limits);
     if (status != 0)
         return status;
-    if (resolve_locations(cli, command, &job.src, &job.dst) != 0)
+    if (resolve_locations(cli, command, opt, &job.src, &job.dst) != 0)
         return err_exit_status(FERRY_EUSAGE);
-    if ((status = check_kinds(cli, command, job.src, job.dst)) != 0)
+    if ((status = check_kinds(cli, command, opt->hf_cache.given, job.src, job.dst)) != 0)
         return status;
-    if (cli->scenes && cli->scene_includes)
-        return cli_fail(cli, FERRY_EUSAGE, "--scenes and --scene-includes exclude each other");
-    build_plan_options(cli, command, &job.plan);
-    struct confirm_context cc = {cli, &job};
+    build_plan_options(cli, command, opt, &job.plan);
+    struct confirm_context cc = {cli, opt, &job};
     job.confirm = confirm;
     job.confirm_ud = &cc;
 

@@ -9,14 +9,14 @@
 #include <stdio.h>
 
 /* verify DIR --spec SPEC.json: rank 0 checks, every rank exits alike. */
-static int verify_spec(struct cli *cli)
+static int verify_spec(struct cli *cli, const char *spec)
 {
     struct ferry_error err = {0};
     int failed = 0, rc = 0;
     if (cli->rank == 0) {
-        rc = spec_check(cli->args[0], cli->spec, stdout, &failed, &err);
+        rc = spec_check(cli->args[0], spec, stdout, &failed, &err);
         if (rc == 0)
-            printf("verify: %s against %s: %s\n", cli->args[0], cli->spec,
+            printf("verify: %s against %s: %s\n", cli->args[0], spec,
                    failed ? "FAILED" : "every check passes");
         if (rc == 0 && failed)
             printf("verify: %d checks failed\n", failed);
@@ -27,16 +27,16 @@ static int verify_spec(struct cli *cli)
     return err_exit_status(comm_agree(MPI_COMM_WORLD, rc, &err));
 }
 
-int cmd_verify(struct cli *cli)
+int cmd_verify(struct cli *cli, const struct cli_verify *opt)
 {
-    if (cli->n_args == 1 && cli->spec && !cli->against)
-        return verify_spec(cli);
-    if (cli->n_args != 1 || !cli->against)
+    if (cli->n_args == 1 && opt->spec && !opt->against)
+        return verify_spec(cli, opt->spec);
+    if (cli->n_args != 1 || !opt->against)
         return cli_fail(cli, FERRY_EUSAGE, "usage: ferry verify DIR --against SRC, or "
                         "ferry verify DIR --spec SPEC.json");
     backend_set_allowed(cli->config.allowed_prefixes, cli->config.n_allowed_prefixes);
     struct limiter_options limits;
-    int status = cli_limits(cli, &limits);
+    int status = cli_limits(cli, &opt->budget, &limits);
     if (status != 0)
         return status;
     struct verify_report r;
@@ -44,7 +44,7 @@ int cmd_verify(struct cli *cli)
     /* Listing a Hub source draws on the same budget as a transfer. */
     int rc = limiter_start(MPI_COMM_WORLD, &limits, &err);
     if (rc == 0) {
-        rc = verify_run(MPI_COMM_WORLD, cli->args[0], cli->against, stdout, &r, &err);
+        rc = verify_run(MPI_COMM_WORLD, cli->args[0], opt->against, stdout, &r, &err);
         limiter_stop();
     }
     if (rc != 0)

@@ -163,4 +163,26 @@ may_fail "$FERRY_BIN" run "$WORK/bad.json" > "$WORK/bad.out" 2>&1
 check "a bad spec: exit 2 ($status)" test "$status" -eq 2
 check "naming the file and the fault" grep -q "bad.json: phase 1 needs \"run\"" "$WORK/bad.out"
 
+# Settings reach each phase as its command takes them: --connections and
+# --chunk-size go to get, not to extract (which would refuse them).
+cat > "$WORK/settings.json" <<EOF
+{"name": "settings", "settings": ["--yes", "--progress", "never", "--connections", "4", "--chunk-size=1M"],
+ "phases": [{"name": "copy", "run": ["get", "$WORK/photos", "$WORK/settings/copy"]},
+            {"name": "unpack", "run": ["extract", "$WORK/settings/copy/shards", "-C", "$WORK/settings/data"]}]}
+EOF
+may_fail ferry_np 2 run "$WORK/settings.json" > "$WORK/settings.out" 2>&1
+check "settings of get only, with an extract phase: exit 0 ($status)" test "$status" -eq 0
+check "both phases ran: 120 images extracted" \
+  test "$(find "$WORK/settings/data/images" -name '*.jpg' | wc -l)" -eq 120
+# An option of another command in a phase's own line is a usage error.
+cat > "$WORK/wrong.json" <<EOF
+{"name": "wrong", "phases": [{"name": "unpack", "run": ["extract", "$WORK/settings/copy/shards",
+ "-C", "$WORK/wrong", "--connections", "4"]}]}
+EOF
+may_fail ferry_np 2 run "$WORK/wrong.json" > "$WORK/wrong.out" 2>&1
+check "a phase with an option of another command: exit 2 ($status)" test "$status" -eq 2
+check "naming the option and the command" \
+  grep -q "ferry: --connections is not an option of extract" "$WORK/wrong.out"
+check "the phase did not run" test ! -e "$WORK/wrong"
+
 finish

@@ -101,6 +101,68 @@ for line in "${cases[@]}"; do
     fail "ferry $line: exit $status, stderr: $(head -c 300 "$WORK/err")"
   fi
 done
+
+# Each command takes its own options: a usage error names what is wrong, in
+# so many words.  Cases are "ARGS|MESSAGE".
+named=(
+  # an option of another command
+  "embed $I --out $H --connections 4|--connections is not an option of embed (see ferry embed --help)"
+  "knn $H --chunk-size 1M|--chunk-size is not an option of knn"
+  "extract $WORK/a.tar -C $WORK/x --against $S|--against is not an option of extract"
+  "verify $D --against $S --out $H|--out is not an option of verify"
+  "get $S $D -k 3|-k is not an option of get"
+  "get $S $D -C $WORK/x|-C is not an option of get"
+  "locks $D --connections 2|--connections is not an option of locks"
+  "status $D --cleanup|--cleanup is not an option of status"
+  "run $WORK/job.json --state-dir $WORK/s|--state-dir is not an option of run"
+  "plan --create $S $D|--create is not an option of plan"
+  "sync --hf-cache $S $D|--hf-cache is not an option of sync"
+  "get --files-per-commit 5 $S $D|--files-per-commit is not an option of get"
+  "embed $I --out $H --metric l2|--metric is not an option of embed"
+  "knn $H --dim 8|--dim is not an option of knn"
+  # zero, negative and overflowing numbers
+  "get --connections 0 $S $D|--connections takes a whole number from 1 to 256, not '0'"
+  "get --connections=0 $S $D|--connections takes a whole number from 1 to 256, not '0'"
+  "get --connections -1 $S $D|--connections takes a whole number from 1 to 256, not '-1'"
+  "get --connections 99999999999999999999 $S $D|--connections takes a whole number from 1 to 256, not '99999999999999999999'"
+  "get --limiter-jobs -3 $S $D|--limiter-jobs takes a whole number"
+  "embed $I --out $H --dim 4294967297|--dim takes a whole number from 1 to 1000000"
+  "embed $I --out $H --batch 0|--batch takes a whole number"
+  "embed $I --out $H --seed 99999999999999999999|--seed takes a whole number"
+  "knn $H -k -1|-k takes a whole number"
+  "knn $H -k 18446744073709551617|-k takes a whole number"
+  "put --files-per-commit 10001 $S hf://datasets/me/x|--files-per-commit takes a whole number"
+  "embed $I --out $H --commit-every -1|--commit-every takes seconds"
+  "embed $I --out $H --commit-every 1e400|--commit-every takes seconds"
+  "get --chunk-size 99999999999T $S $D|--chunk-size"
+  # missing values
+  "get $S $D --connections|--connections needs a value"
+  "get $S $D --chunk-size=|--chunk-size needs a value"
+  "extract $WORK/a.tar -C|-C needs a value"
+  "knn $H -k|-k needs a value"
+  "embed $I --out|--out needs a value"
+  "verify $D --against|--against needs a value"
+  "get --hf-cache= hf://datasets/me/x|--hf-cache="
+  # unknown options, and values where none is taken
+  "get --bogus $S $D|unknown option '--bogus'"
+  "get --conections 4 $S $D|unknown option '--conections'"
+  "knn $H -x|unknown option '-x'"
+  "get --yes=no $S $D|--yes takes no value"
+  # bad choices
+  "--progress sometimes get $S $D|--progress takes auto, always or never"
+  "embed $I --out $H --device tpu|--device takes auto, cpu or gpu"
+  "knn $H --metric manhattan|--metric takes l2 or cosine"
+)
+for case in "${named[@]}"; do
+  line=${case%%|*} want=${case#*|}
+  eval "set -- $line"
+  may_fail timeout 60 "$FERRY_BIN" --yes "$@" > "$WORK/out" 2> "$WORK/err"
+  if [ "$status" -eq 2 ] && grep -qF -- "ferry: $want" "$WORK/err" && [ ! -s "$WORK/out" ]; then
+    ok "exit 2, '$want': ferry $line"
+  else
+    fail "ferry $line: exit $status, want '$want', stderr: $(head -c 300 "$WORK/err")"
+  fi
+done
 check "no usage error left anything behind" test ! -e "$D" -a ! -e "$H"
 
 # Every option with a good value is taken (none silently dropped): the
@@ -127,6 +189,31 @@ for line in "get --connections 0 $S $D" "put $M hf://datasets/me/x" "embed $I --
   may_fail timeout 60 mpirun -np 2 --oversubscribe "$FERRY_BIN" --yes "$@" > "$WORK/out" 2> "$WORK/err"
   check "-np 2: exit 2 for ferry $line ($status)" test "$status" -eq 2
 done
+# The same for the options of other commands, numbers out of range, missing
+# values and unknown options; the message is printed once (by rank 0).
+for case in "embed $I --out $H --connections 4|--connections is not an option of embed" \
+            "get --connections -1 $S $D|--connections takes a whole number from 1 to 256, not '-1'" \
+            "embed $I --out $H --seed 99999999999999999999|--seed takes a whole number" \
+            "get $S $D --connections|--connections needs a value" \
+            "get --bogus $S $D|unknown option '--bogus'"; do
+  line=${case%%|*} want=${case#*|}
+  eval "set -- $line"
+  may_fail timeout 60 mpirun -np 2 --oversubscribe "$FERRY_BIN" --yes "$@" > "$WORK/out" 2> "$WORK/err"
+  check "-np 2: exit 2 and '$want' once for ferry $line ($status)" \
+    test "$status" -eq 2 -a "$(grep -cF -- "ferry: $want" "$WORK/err")" = 1
+done
+
+# Each command's --help lists the options it takes, and only those.
+"$FERRY_BIN" sync --help > "$WORK/help"
+for opt in --create --public --files-per-commit --no-default-excludes --connections --schedule; do
+  check "sync --help lists $opt" grep -q -- "^ *$opt\b" "$WORK/help"
+done
+for opt in --hf-cache --extract --delete -k --out; do
+  check "sync --help does not list $opt" test "$(grep -c -- "^ *$opt\b" "$WORK/help")" = 0
+done
+"$FERRY_BIN" embed --help > "$WORK/help"
+check "embed --help lists --dim, not --connections" \
+  test "$(grep -c -- '^ *--dim\b' "$WORK/help")" = 1 -a "$(grep -c -- '--connections' "$WORK/help")" = 0
 
 # The plan prompt needs a terminal: script(1) gives ferry one and types the
 # answer.  Only Enter, y or yes (any case) starts; anything else cancels.
