@@ -1,5 +1,6 @@
 /* ferry locks DIR [--cleanup] [--force]: who holds a destination. */
 #include "cli.h"
+#include "ferry/fsutil.h"
 #include "ferry/lock.h"
 #include "ferry/xalloc.h"
 
@@ -20,7 +21,7 @@ int cmd_locks(struct cli *cli, const struct cli_locks *opt)
     if (cli->rank != 0)
         return 0;
     char *state_dir = opt->state_dir ? xstrdup(opt->state_dir)
-                                     : xasprintf("%s/.ferry", cli->args[0]);
+                                     : fs_state_dir(cli->args[0], NULL);
     double ttl = cli->config.lock_ttl > 0 ? cli->config.lock_ttl : LOCK_DEFAULT_TTL;
     struct ferry_error err = {0};
     struct lock_info info;

@@ -1,6 +1,7 @@
 /* ferry run JOB.json: the phases of a pipeline in order, each resumable, with
  * a marker per finished phase; and ferry status JOB.json. */
 #include "cli.h"
+#include "ferry/fsutil.h"
 #include "ferry/escape.h"
 #include "ferry/extract.h"
 #include "ferry/h5store.h"
@@ -169,9 +170,9 @@ static void transfer_remains(const struct cli *c, const char *command)
     }
     bool upload = strcmp(command, "get") != 0;
     const char *where = upload && strncmp(c->args[2], "hf://", 5) == 0 ? c->args[1] : c->args[2];
-    const char *suffix = where == c->args[1] ? "/push" : "";     /* put to the Hub keeps it in SRC */
     const char *given = c->transfer.state_dir;
-    char *state = given ? xstrdup(given) : xasprintf("%s/.ferry%s", where, suffix);
+    /* A put to the Hub keeps its state in SRC/.ferry/push. */
+    char *state = given ? xstrdup(given) : fs_state_dir(where, where == c->args[1] ? "push" : NULL);
     struct journal_summary j;
     struct ferry_error err = {0};
     status_print_last_run(state, "    ");

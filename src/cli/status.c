@@ -176,7 +176,7 @@ int cmd_status(struct cli *cli, const struct cli_status *opt)
         return embeddings_status(cli, dir);
     if (cli->rank != 0)
         return 0;
-    char *state_dir = opt->state_dir ? xstrdup(opt->state_dir) : xasprintf("%s/.ferry", dir);
+    char *state_dir = opt->state_dir ? xstrdup(opt->state_dir) : fs_state_dir(dir, NULL);
     int rc = 0;
     if (access(state_dir, F_OK) != 0) {
         char msg[600];

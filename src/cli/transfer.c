@@ -1,6 +1,7 @@
 /* get, put, sync and plan: resolve the locations, build the options, let the
  * job run, print the plan and the report. */
 #include "cli.h"
+#include "ferry/fsutil.h"
 #include "ferry/escape.h"
 #include "ferry/hfcache.h"
 #include "ferry/job.h"
@@ -144,8 +145,8 @@ static char *schedule_base(const struct job_options *job)
     if (job->state_dir)
         return xstrdup(job->state_dir);
     if (strstr(job->dst, "://") && strncmp(job->dst, "file://", 7) != 0)
-        return xasprintf("%s/.ferry/push", job->src);
-    return xasprintf("%s/.ferry", job->dst);
+        return fs_state_dir(job->src, "push");
+    return fs_state_dir(job->dst, NULL);
 }
 
 /* Only Enter, y or yes (any case) starts a job: a stray answer such as "n"
