@@ -6,7 +6,14 @@
  * ranks in small grants on a communicator of its own, so a rank rarely waits
  * a round trip; a lease ends with the window it was granted in.  What the
  * server says is learned: RateLimit's remaining calls raise the count, and
- * a 429 pauses the class on every rank until the window resets.
+ * a 429 pauses the class on every rank until the window resets.  The
+ * server's own quota and window (RateLimit-Policy) are a second count beside
+ * --rate's, so a job that was not told the quota keeps to it all the same:
+ * every token taken and not yet settled counts against the lowest r the
+ * server said, and each rank says its lowest r before it asks for more.
+ *
+ * limiter_start installs the limiter as net's gate (net.h), so that every
+ * request net starts to the Hub draws a token; limiter_stop removes it.
  *
  * Windows are aligned to the epoch, as the Hub's are, and moved when the
  * server's reset time says its windows lie elsewhere.
@@ -80,8 +87,12 @@ void limiter_take_wait(enum limiter_class cls);
 /* Sleep, moving lease messages meanwhile (rank 0 must never stop serving). */
 void limiter_sleep(double seconds);
 
-/* After every answer to a metered request: the RateLimit headers and a 429. */
+/* After every answer to a metered request: the RateLimit headers and a 429.
+ * It settles the token the request took. */
 void limiter_learn(enum limiter_class cls, long status, const struct net_headers *h);
+
+/* A token taken whose request got no answer (failed, or never sent). */
+void limiter_cancel(enum limiter_class cls);
 
 /* Move lease messages: rank 0 answers requests, the others take grants.
  * Loops that wait on other things call it often. */

@@ -115,6 +115,29 @@ long long net_last_modified(const struct net_transfer *t);
 /* Stop it if still running, and free it. */
 void net_free(struct net_transfer *t);
 
+/* A gate meters requests before they start: the job's budget of Hub calls
+ * (limiter.h) installs one.  net only asks and reports; what is metered,
+ * and how, is the gate's business.  Without a gate nothing is metered. */
+struct net_gate {
+    /* May a request to url start now?  0: url is not metered; 1: yes, on
+     * *ticket, which must be settled once; -1: not now, ask again shortly.
+     * Never blocks. */
+    int (*admit)(const char *url, int *ticket);
+    /* A ticket's request is over: answered with status and headers h, or
+     * h NULL when no answer came (failed, cancelled, never sent). */
+    void (*settle)(int ticket, long status, const struct net_headers *h);
+    /* Wait about seconds, moving the gate's own traffic meanwhile. */
+    void (*idle)(double seconds);
+};
+
+/* gate (kept, not copied) or NULL for none. */
+void net_set_gate(const struct net_gate *gate);
+int net_gate_admit(const char *url, int *ticket);
+/* t's answer settles ticket; t NULL or unanswered: no answer came. */
+void net_gate_settle(int ticket, const struct net_transfer *t);
+/* Sleep about seconds; the gate's idle where there is one. */
+void net_gate_idle(double seconds);
+
 /* Start, then drive until answered or failed (for rank 0's listing calls). */
 struct net_transfer *net_run(const struct net_request *req);
 

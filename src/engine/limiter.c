@@ -4,6 +4,7 @@
 #include "ferry/log.h"
 #include "ferry/xalloc.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,12 +28,25 @@ enum msg_kind {
     MSG_GRANT,       /* 0 -> rank: class, tokens, microseconds the lease lasts */
     MSG_PAUSE,       /* 0 -> rank: class, microseconds to pause */
     MSG_BYE,         /* 0 -> rank: all DONE received */
+    MSG_SETTLED,     /* rank -> 0: only the settled counts every message to rank 0 carries */
 };
 #define MSG_WORDS 12
+#define MSG_SETTLED_AT 9 /* words 9..11 of a message to rank 0: tokens settled, per class */
 
 struct sent {
     MPI_Request request;
     int64_t msg[MSG_WORDS];
+};
+
+/* What the server says of one class's quota (RateLimit, RateLimit-Policy).
+ * Its window may differ from --rate's (a job that was not told the quota
+ * keeps the defaults), so it is a second count beside the bank's own, and a
+ * token must pass both. */
+struct meter {
+    long long quota;             /* q; 0: not said */
+    double window;               /* w, seconds; 0: not said */
+    double end;                  /* unix time the server's window ends; 0: unknown */
+    long long left;              /* the lowest r said for that window; -1: none yet */
 };
 
 /* Rank 0's count of one class (unix seconds). */
@@ -48,7 +62,8 @@ struct bank {
     long long claimed;           /* with a limiter file: tokens claimed for this window */
     double retry_claim;          /* no claim before this time (the file said spent) */
     double paused_until;
-    long long grant;             /* tokens per lease */
+    struct meter meter;
+    long long out;               /* tokens taken on any rank and not yet settled */
 };
 
 /* One rank's lease of one class (monotonic seconds). */
@@ -79,6 +94,8 @@ static struct {
     struct sent **sent;
     size_t n_sent, cap_sent;
     struct limiter_stats stats;
+    long long settled[LIMIT_CLASSES];    /* a rank's tokens settled since its last message */
+    double reported_at;                  /* monotonic: a rank's last message to rank 0 */
     double blocked_since;        /* monotonic; 0 while not blocked */
     struct limitfile *file;
     bool file_broken;
@@ -183,6 +200,34 @@ static void send_msg(int to, const int64_t *msg)
     L.sent[L.n_sent++] = s;
 }
 
+/* A rank's message to rank 0, with the tokens it settled since its last.
+ * What answers said goes first: rank 0 must not take a call off the tokens
+ * out before it has the r its answer said, or it would count the call nowhere. */
+static void send_to_bank(int64_t *msg)
+{
+    for (int c = 0; c < LIMIT_CLASSES; c++) {
+        struct lease *l = &L.lease[c];
+        if (l->note_pending && l->note != msg) {
+            l->note_pending = false;
+            l->noted_at = mono_now();
+            send_msg(0, l->note);
+        }
+    }
+    for (int c = 0; c < LIMIT_CLASSES; c++) {
+        msg[MSG_SETTLED_AT + c] = L.settled[c];
+        L.settled[c] = 0;
+    }
+    L.reported_at = mono_now();
+    send_msg(0, msg);
+}
+
+static void send_note(struct lease *l)
+{
+    l->note_pending = false;
+    l->noted_at = mono_now();
+    send_to_bank(l->note);
+}
+
 /* Free the sends that have completed. */
 static void reap_sent(bool wait)
 {
@@ -229,6 +274,64 @@ static long long effective_cap(const struct bank *b)
     return cap > 0 ? cap : 1;
 }
 
+/* Tokens per lease: at most a quarter of the smaller quota over all ranks. */
+static long long grant_of(const struct bank *b)
+{
+    long long cap = effective_cap(b);
+    if (b->meter.quota > 0 && b->meter.quota < cap)
+        cap = b->meter.quota;
+    long long grant = cap / (4LL * L.size);
+    return grant < 1 ? 1 : grant > LIMITER_GRANT_MAX ? LIMITER_GRANT_MAX : grant;
+}
+
+/* The server's window has ended: its count starts again. */
+static void meter_roll(struct meter *m, double now)
+{
+    if (m->end <= 0 || now < m->end)
+        return;
+    m->left = -1;
+    if (m->window > 0)
+        m->end += ceil((now - m->end + 1e-9) / m->window) * m->window;
+    else
+        m->end = 0;
+}
+
+/* Tokens the server's count leaves.  Every token out may still reach the
+ * server in this window, so all of them count against what it said is left:
+ * calls it had already counted when it answered are counted twice for a
+ * moment, which costs a little speed and never a 429. */
+static long long meter_available(struct meter *m, long long out, double now)
+{
+    meter_roll(m, now);
+    if (m->left < 0 && m->quota <= 0)
+        return LLONG_MAX;
+    long long left = (m->left >= 0 ? m->left : m->quota) - out;
+    return left > 0 ? left : 0;
+}
+
+/* An answer said r calls are left in the server's window ending at end
+ * (unix seconds; t is rounded up, so end is never early: the earliest
+ * said is the best), and q per w seconds. */
+static void meter_learn(struct meter *m, long long r, double end, long long q, long long w,
+                        double now)
+{
+    if (q > 0 && w > 0) {
+        m->quota = q;
+        m->window = (double)w;
+    }
+    if (r < 0 || end <= 0)
+        return;
+    meter_roll(m, now);
+    double half = m->window > 0 ? m->window / 2 : 0.5;
+    if (m->end <= 0 || end > m->end + half) {
+        m->end = end;            /* the first word, or the server's next window */
+        m->left = r;
+    } else if (end >= m->end - half) {
+        m->end = end < m->end ? end : m->end;
+        m->left = m->left < 0 || r < m->left ? r : m->left;
+    }                            /* else a late answer from the window before */
+}
+
 static void bank_roll(struct bank *b, double now)
 {
     if (now < b->start + b->window)
@@ -248,13 +351,29 @@ static void broadcast_pause(enum limiter_class cls, double seconds)
         send_msg(r, msg);
 }
 
+/* A lease's tokens that will not be used: settled, never sent. */
+static void drop_lease(enum limiter_class cls)
+{
+    struct lease *l = &L.lease[cls];
+    if (l->tokens > 0)
+        L.settled[cls] += l->tokens;
+    l->tokens = 0;
+}
+
 static void pause_locally(enum limiter_class cls, double seconds)
 {
     struct lease *l = &L.lease[cls];
     double until = mono_now() + seconds;
     if (until > l->paused_until)
         l->paused_until = until;
-    l->tokens = 0;
+    drop_lease(cls);
+}
+
+/* Rank 0: tokens some rank settled. */
+static void bank_settle(enum limiter_class cls, long long n)
+{
+    struct bank *b = &L.bank[cls];
+    b->out -= n < b->out ? n : b->out;
 }
 
 /* The whole job stops drawing on cls until unix time until. */
@@ -310,14 +429,16 @@ static long long bank_available(enum limiter_class cls)
     double guard = b->window / 50 < LIMITER_GUARD_MAX ? b->window / 50 : LIMITER_GUARD_MAX;
     if (now < b->paused_until || now < b->start + guard)
         return 0;
+    long long said = meter_available(&b->meter, b->out, now);
     if (L.file && !L.file_broken) {
         claim_from_file(b, cls, now);
         if (!L.file_broken)
-            return b->claimed - b->used;
+            return b->claimed - b->used < said ? b->claimed - b->used : said;
     }
     long long counted = b->seen + (b->used - b->used_at_seen);
     long long used = b->used > counted ? b->used : counted;
     long long left = effective_cap(b) - used;
+    left = left < said ? left : said;
     return left > 0 ? left : 0;
 }
 
@@ -326,6 +447,7 @@ static long long bank_take(enum limiter_class cls, long long want)
     long long n = bank_available(cls);
     n = n < want ? n : want;
     L.bank[cls].used += n;
+    L.bank[cls].out += n;
     return n;
 }
 
@@ -337,7 +459,12 @@ static void bank_learn(enum limiter_class cls, long long r, double server_end, l
     struct bank *b = &L.bank[cls];
     double now = wall_now();
     bank_roll(b, now);
-    if (q > 0 && w > 0 && fabs((double)w - b->window) < 0.5)
+    meter_learn(&b->meter, r, server_end, q, w, now);
+    /* A window of another length than ours is the meter's alone: following
+     * it would move our windows at every answer and forget our count. */
+    if (w > 0 && fabs((double)w - b->window) >= 0.5)
+        return;
+    if (q > 0 && w > 0)
         b->server_quota = q;
     if (r < 0 || server_end <= 0)
         return;
@@ -373,7 +500,7 @@ static void bank_grant_waiting(void)
     bool spent[LIMIT_CLASSES] = {false};
     for (size_t i = 0; i < L.n_asks; i++) {
         struct ask a = L.asks[i];
-        long long n = spent[a.cls] ? 0 : bank_take(a.cls, L.bank[a.cls].grant);
+        long long n = spent[a.cls] ? 0 : bank_take(a.cls, grant_of(&L.bank[a.cls]));
         if (n == 0) {
             spent[a.cls] = true;
             L.asks[keep++] = a;
@@ -431,10 +558,34 @@ static void apply_note(const int64_t *note)
     }
 }
 
+/* One token of cls is spent: answered, failed or never sent. */
+static void settle_one(enum limiter_class cls)
+{
+    if (L.rank == 0)
+        bank_settle(cls, 1);
+    else
+        L.settled[cls]++;
+}
+
+void limiter_cancel(enum limiter_class cls)
+{
+    if (L.on)
+        settle_one(cls);
+}
+
+/* Does a rank's note say more than the one it has not sent yet?  The
+ * lowest r counts, or any r of a later window. */
+static bool note_better(const int64_t *note, const int64_t *pending)
+{
+    int64_t half_ms = note[6] > 0 ? note[6] * 500 : 1000;
+    return note[3] >= 0 && (pending[3] < 0 || note[3] < pending[3] || note[4] > pending[4] + half_ms);
+}
+
 void limiter_learn(enum limiter_class cls, long status, const struct net_headers *h)
 {
     if (!L.on)
         return;
+    settle_one(cls);
     if (status == 429)
         L.stats.throttled[cls]++;
     bool said = h->ratelimit_remaining >= 0 || h->ratelimit_quota > 0;
@@ -453,19 +604,20 @@ void limiter_learn(enum limiter_class cls, long status, const struct net_headers
     struct lease *l = &L.lease[cls];
     if (status == 429)
         pause_locally(cls, pause);     /* at once: rank 0's pause is a message away */
-    memcpy(l->note, note, sizeof note);
-    l->note_pending = true;
-    if (status == 429 || h->ratelimit_remaining == 0 || mono_now() - l->noted_at >= LIMITER_NOTE_EVERY) {
-        send_msg(0, l->note);
-        l->note_pending = false;
-        l->noted_at = mono_now();
+    if (status == 429 || !l->note_pending || note_better(note, l->note)) {
+        memcpy(l->note, note, sizeof note);
+        l->note_pending = true;
     }
+    if (status == 429 || h->ratelimit_remaining == 0 || mono_now() - l->noted_at >= LIMITER_NOTE_EVERY)
+        send_note(l);
 }
 
 /* ---- the message loop ----------------------------------------------------- */
 
 static void rank0_message(const int64_t *msg, int from)
 {
+    for (int c = 0; c < LIMIT_CLASSES; c++)
+        bank_settle((enum limiter_class)c, msg[MSG_SETTLED_AT + c]);
     switch (msg[0]) {
     case MSG_ASK:
         xgrow((void **)&L.asks, &L.cap_asks, L.n_asks + 1, sizeof *L.asks);
@@ -476,8 +628,10 @@ static void rank0_message(const int64_t *msg, int from)
         break;
     case MSG_DONE:
         /* Unused leases of the window still running come back to it. */
-        for (int c = 0; c < LIMIT_CLASSES; c++)
+        for (int c = 0; c < LIMIT_CLASSES; c++) {
             L.bank[c].used -= msg[1 + c] < L.bank[c].used ? msg[1 + c] : L.bank[c].used;
+            bank_settle((enum limiter_class)c, msg[1 + c]);
+        }
         L.done++;
         break;
     }
@@ -490,7 +644,7 @@ static void worker_message(const int64_t *msg)
     double now = mono_now();
     if (msg[0] == MSG_GRANT) {
         if (now >= l->expires)
-            l->tokens = 0;
+            drop_lease(cls);
         l->tokens += msg[2];
         /* A little early: rank 0's clock decides when the window ends. */
         l->expires = now + (double)msg[3] / 1e6 - 0.01;
@@ -515,13 +669,16 @@ void limiter_poll(void)
     if (L.rank == 0) {
         bank_grant_waiting();
     } else {
+        bool settled = false;
         for (int c = 0; c < LIMIT_CLASSES; c++) {
             struct lease *l = &L.lease[c];
-            if (l->note_pending && mono_now() - l->noted_at >= LIMITER_NOTE_EVERY) {
-                send_msg(0, l->note);
-                l->note_pending = false;
-                l->noted_at = mono_now();
-            }
+            if (l->note_pending && mono_now() - l->noted_at >= LIMITER_NOTE_EVERY)
+                send_note(l);
+            settled = settled || L.settled[c] > 0;
+        }
+        if (settled && mono_now() - L.reported_at >= LIMITER_NOTE_EVERY) {
+            int64_t msg_settled[MSG_WORDS] = {MSG_SETTLED};
+            send_to_bank(msg_settled);
         }
     }
     reap_sent(false);
@@ -547,11 +704,11 @@ static bool take_leased(enum limiter_class cls)
     if (now < l->paused_until)
         return false;
     if (now >= l->expires)
-        l->tokens = 0;
+        drop_lease(cls);
     if (l->tokens <= 0) {
         if (!l->asked) {
             int64_t msg[MSG_WORDS] = {MSG_ASK, cls};
-            send_msg(0, msg);
+            send_to_bank(msg);
             l->asked = true;
         }
         return false;
@@ -606,6 +763,29 @@ void limiter_sleep(double seconds)
     }
 }
 
+/* ---- net's gate ---------------------------------------------------------- */
+
+static int gate_admit(const char *url, int *ticket)
+{
+    enum limiter_class cls;
+    if (!limiter_class_of(url, &cls))
+        return 0;
+    if (!limiter_take(cls))
+        return -1;
+    *ticket = (int)cls;
+    return 1;
+}
+
+static void gate_settle(int ticket, long status, const struct net_headers *h)
+{
+    if (h)
+        limiter_learn((enum limiter_class)ticket, status, h);
+    else
+        limiter_cancel((enum limiter_class)ticket);
+}
+
+static const struct net_gate gate = {gate_admit, gate_settle, limiter_sleep};
+
 /* ---- start and stop ----------------------------------------------------- */
 
 int limiter_start(MPI_Comm comm, const struct limiter_options *opts, struct ferry_error *err)
@@ -625,8 +805,7 @@ int limiter_start(MPI_Comm comm, const struct limiter_options *opts, struct ferr
         b->cap = opts->rate[c].cap;
         b->window = opts->rate[c].window;
         b->start = window_start_at(b, now);
-        long long grant = b->cap / (4LL * L.size);
-        b->grant = grant < 1 ? 1 : grant > LIMITER_GRANT_MAX ? LIMITER_GRANT_MAX : grant;
+        b->meter.left = -1;
     }
     int rc = 0;
     if (L.rank == 0 && opts->file)
@@ -639,6 +818,7 @@ int limiter_start(MPI_Comm comm, const struct limiter_options *opts, struct ferr
         return rc;
     }
     L.on = true;
+    net_set_gate(&gate);
     return 0;
 }
 
@@ -668,13 +848,14 @@ void limiter_stop(void)
 {
     if (!L.on)
         return;
+    net_set_gate(NULL);
     int64_t msg[MSG_WORDS];
     int from;
     if (L.rank != 0) {
         int64_t done[MSG_WORDS] = {MSG_DONE};
         for (int c = 0; c < LIMIT_CLASSES; c++)
             done[1 + c] = unused_lease((enum limiter_class)c);
-        send_msg(0, done);
+        send_to_bank(done);
         /* Grants and pauses sent before the goodbye arrive before it. */
         for (bool bye = false; !bye;) {
             if (receive(msg, &from))

@@ -1,5 +1,4 @@
 #include "ferry/fetch.h"
-#include "ferry/limiter.h"
 #include "ferry/net.h"
 #include "ferry/xalloc.h"
 
@@ -32,8 +31,8 @@ struct fetch {
     char *url;                    /* what the next or current request asks */
     bool url_is_hop;              /* named by a server, not by our caller */
     bool url_is_target;           /* a redirect's target: a 403 there means expired */
-    bool metered;                 /* url is a Hub call: it draws on the API budget */
-    enum limiter_class cls;
+    bool gated;                   /* the request in flight holds a ticket of the net gate */
+    int ticket;
     char *location;               /* the last target on another origin */
     struct net_transfer *t;
     long long done;
@@ -102,7 +101,6 @@ static void aim(struct fetch *f, const char *url, bool hop, bool target)
     f->url = xstrdup(url);
     f->url_is_hop = hop;
     f->url_is_target = target;
-    f->metered = limiter_class_of(url, &f->cls);
 }
 
 /* Back to the mirror's own URL (resolving again where it redirects). */
@@ -248,8 +246,9 @@ static int settle(struct fetch *f, struct ferry_error *err)
     const struct net_headers *h = net_headers(t);
     long long got = net_received(t);
     enum net_outcome outcome = net_outcome(t);
-    if (f->metered && outcome == NET_ANSWERED)
-        limiter_learn(f->cls, status, h);
+    if (f->gated)
+        net_gate_settle(f->ticket, t);
+    f->gated = false;
 
     if (outcome == NET_LOCAL)
         return err_set(err, FERRY_EFAIL, "%s: %s", f->what, net_reason(t));
@@ -324,8 +323,10 @@ int fetch_poll(struct fetch *f, long long *moved, struct ferry_error *err)
     if (!f->t) {
         if (now_seconds() < f->not_before)
             return FETCH_WAITING;
-        if (f->metered && !limiter_take(f->cls))
+        int admitted = net_gate_admit(f->url, &f->ticket);
+        if (admitted < 0)
             return FETCH_WAITING;
+        f->gated = admitted == 1;
         launch(f);
         return FETCH_WAITING;
     }
@@ -361,6 +362,8 @@ void fetch_free(struct fetch *f)
 {
     if (!f)
         return;
+    if (f->gated)
+        net_gate_settle(f->ticket, NULL);
     net_free(f->t);
     for (size_t i = 0; i < f->n_urls; i++)
         free(f->urls[i]);

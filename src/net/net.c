@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NET_DEFAULT_MAX_BODY (64LL << 20)
@@ -475,6 +476,40 @@ struct net_transfer *net_run(const struct net_request *req)
             net_wait(50);
     }
     return t;
+}
+
+/* ---- the gate -------------------------------------------------------------- */
+
+static const struct net_gate *gate;
+
+void net_set_gate(const struct net_gate *g)
+{
+    gate = g;
+}
+
+int net_gate_admit(const char *url, int *ticket)
+{
+    return gate ? gate->admit(url, ticket) : 0;
+}
+
+void net_gate_settle(int ticket, const struct net_transfer *t)
+{
+    if (!gate)
+        return;
+    if (t && t->outcome == NET_ANSWERED)
+        gate->settle(ticket, net_status(t), net_headers(t));
+    else
+        gate->settle(ticket, 0, NULL);
+}
+
+void net_gate_idle(double seconds)
+{
+    if (gate) {
+        gate->idle(seconds);
+        return;
+    }
+    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    nanosleep(&ts, NULL);
 }
 
 /* url's "scheme://host:port" as libcurl reads it (default port filled in,
