@@ -165,12 +165,64 @@ static void test_budget(void)
     CHECK(limiter_take(LIMIT_API));                  /* stopped: unmetered again */
 }
 
+/* A job left at the default --rate learns the server's quota, of another
+ * window than its own, from RateLimit and RateLimit-Policy: every token out
+ * counts against the lowest r said until it is settled, and the server's
+ * window ending gives its quota back.  Requests reach it through net's gate. */
+static void test_learn(void)
+{
+    setenv("HF_ENDPOINT", "http://127.0.0.1:9/", 1);
+    struct limiter_options opts = {0};
+    limiter_default_rates(opts.rate);
+    struct ferry_error err = {0};
+    const char *url = "http://127.0.0.1:9/datasets/a/b/resolve/c0ffee/x.bin";
+    int ticket = -1;
+    CHECK(net_gate_admit(url, &ticket) == 0);                    /* no gate yet */
+    CHECK(limiter_start(MPI_COMM_WORLD, &opts, &err) == 0);
+    CHECK(net_gate_admit("http://cdn.example/x.bin", &ticket) == 0);
+
+    /* 3 of 10 per 4 s left; the server's window ends in 2 s. */
+    struct net_headers h = headers(3, 2, 10, 4);
+    snprintf(h.ratelimit_name, sizeof h.ratelimit_name, "resolvers");
+    limiter_learn(LIMIT_RESOLVE, 200, &h);
+    CHECK(take_all(LIMIT_RESOLVE, 100) == 3);
+
+    /* One answer says 2 left: the other two tokens out may take them. */
+    h = headers(2, 2, 10, 4);
+    snprintf(h.ratelimit_name, sizeof h.ratelimit_name, "resolvers");
+    limiter_learn(LIMIT_RESOLVE, 200, &h);
+    CHECK(!limiter_take(LIMIT_RESOLVE));
+    CHECK(net_gate_admit(url, &ticket) == -1);
+
+    /* An answer of a later r, late, teaches nothing: the lowest r holds. */
+    limiter_cancel(LIMIT_RESOLVE);
+    limiter_cancel(LIMIT_RESOLVE);
+    h = headers(7, 2, 10, 4);
+    snprintf(h.ratelimit_name, sizeof h.ratelimit_name, "resolvers");
+    limiter_learn(LIMIT_RESOLVE, 200, &h);       /* settles nothing taken: none out */
+    CHECK(net_gate_admit(url, &ticket) == 1 && ticket == LIMIT_RESOLVE);
+    CHECK(take_all(LIMIT_RESOLVE, 100) == 1);
+
+    /* The server's window ends: its quota less the 2 tokens still out. */
+    usleep(2100000);
+    CHECK(take_all(LIMIT_RESOLVE, 100) == 8);
+    net_gate_settle(ticket, NULL);               /* the gate's token, never sent */
+    CHECK(take_all(LIMIT_RESOLVE, 100) == 1);
+
+    struct limiter_stats stats;
+    limiter_report(&stats);
+    CHECK(stats.calls[LIMIT_RESOLVE] == 14 && stats.throttled[LIMIT_RESOLVE] == 0);
+    limiter_stop();
+    CHECK(net_gate_admit(url, &ticket) == 0);                    /* the gate is gone */
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
     test_rates();
     test_file();
     test_budget();
+    test_learn();
     MPI_Finalize();
     return check_summary("test_limiter");
 }
