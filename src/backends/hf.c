@@ -86,6 +86,8 @@ struct net_transfer *hf_api(struct hf_backend *hb, const struct net_request *req
         const struct net_headers *h = net_headers(t);
         if (metered && net_outcome(t) == NET_ANSWERED)
             limiter_learn(cls, status, h);
+        else if (metered)
+            limiter_cancel(cls);
         if (net_outcome(t) == NET_ANSWERED && status >= 200 && status < 300)
             return t;
         /* A 429 is refused before anything happened: safe to send again. */
@@ -424,6 +426,8 @@ static void hf_locate(struct backend *b, char **paths, size_t n, char **location
                 continue;
             if (net_outcome(t) == NET_ANSWERED)
                 limiter_learn(LIMIT_RESOLVE, net_status(t), net_headers(t));
+            else
+                limiter_cancel(LIMIT_RESOLVE);
             const char *target = net_headers(t)->location;
             char there[512];
             locations[slot_of[s]] = NULL;
