@@ -8,6 +8,7 @@
 #
 #   bash bench/rate_learn.sh [WORKDIR]      (default /var/tmp/ferry-bench-rate)
 #   FERRY_BIN=/path/to/ferry bash bench/rate_learn.sh     another build
+#   FERRY_ARGS="--connections 64" bash bench/rate_learn.sh  more options for every run
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-/var/tmp/ferry-bench-rate}
@@ -40,7 +41,7 @@ one() {
   sleep "$(python3 -c "import time; print($window - time.time() % $window + 0.1)")"
   before=$(throttled)
   seconds=$(timed "$work/out" mpirun -np "$np" --oversubscribe "$ferry" get --yes -q \
-    --progress never "$@" hf://datasets/alice/ds "$work/out")
+    --progress never ${FERRY_ARGS:-} "$@" hf://datasets/alice/ds "$work/out")
   echo "$(($(throttled) - before)) $seconds"
 }
 
