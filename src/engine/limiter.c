@@ -16,6 +16,7 @@
 #define LIMITER_GRANT_MAX 8          /* tokens in one lease */
 #define LIMITER_FILE_BLOCK_MAX 64    /* tokens claimed from the file at once */
 #define LIMITER_GUARD_MAX 0.5        /* seconds a new window waits for the old one's calls in flight */
+#define LIMITER_METER_GUARD_MAX 1.0  /* seconds the server's window is kept after the end t said */
 #define LIMITER_NOTE_EVERY 0.25      /* seconds between a rank's notes of what the server said */
 #define LIMITER_RETRY_CLAIM 0.05     /* seconds before claiming from a spent file again */
 #define LIMITER_DEFAULT_JOBS 8       /* the share without a lockable file, when none is given */
@@ -284,10 +285,15 @@ static long long grant_of(const struct bank *b)
     return grant < 1 ? 1 : grant > LIMITER_GRANT_MAX ? LIMITER_GRANT_MAX : grant;
 }
 
-/* The server's window has ended: its count starts again. */
+/* The server's window has ended: its count starts again.  The end is
+ * learned from t, which the test hub rounds up; a server that rounded down
+ * would end its windows up to a second before we think, so they roll a
+ * little late (a second of the Hub's 5 minutes). */
 static void meter_roll(struct meter *m, double now)
 {
-    if (m->end <= 0 || now < m->end)
+    double guard = m->window / 50 < LIMITER_METER_GUARD_MAX ? m->window / 50
+                                                           : LIMITER_METER_GUARD_MAX;
+    if (m->end <= 0 || now < m->end + guard)
         return;
     m->left = -1;
     if (m->window > 0)
