@@ -11,7 +11,6 @@
 #include "ferry/fetch.h"
 #include "ferry/hfjson.h"
 #include "ferry/hfurl.h"
-#include "ferry/limiter.h"
 #include "ferry/log.h"
 #include "ferry/net.h"
 #include "ferry/token.h"
@@ -28,6 +27,8 @@
 
 #define HF_API_ATTEMPTS 8
 #define HF_LOCATE_PARALLEL 16
+#define HF_GATE_IDLE 0.002        /* seconds between asks at a gate that said wait */
+#define HF_GATE_SAY_AFTER 2.0     /* seconds of waiting at the gate before saying so */
 
 static bool hf_claims(const char *location)
 {
@@ -73,21 +74,34 @@ char *hf_request_name(const struct hf_backend *hb, const struct net_request *req
     return xasprintf("%s: %s %s", hb->remote.base.location, method, req->url);
 }
 
+/* Admission at net's gate (the job's budget of Hub calls), waiting as long
+ * as it takes; a long wait is said, so that it does not look like a hang.
+ * Returns whether *ticket must be settled. */
+static bool gate_wait(struct hf_backend *hb, const char *url, int *ticket)
+{
+    int gated;
+    double waited = 0;
+    while ((gated = net_gate_admit(url, ticket)) < 0) {
+        if (waited < HF_GATE_SAY_AFTER && waited + HF_GATE_IDLE >= HF_GATE_SAY_AFTER)
+            FLOG(LOG_INFO, "%s: the Hub's budget of calls is spent for now: waiting",
+                 hb->remote.base.location);
+        net_gate_idle(HF_GATE_IDLE);
+        waited += HF_GATE_IDLE;
+    }
+    return gated == 1;
+}
+
 struct net_transfer *hf_api(struct hf_backend *hb, const struct net_request *req, bool retry,
                             struct ferry_error *err)
 {
-    enum limiter_class cls;
-    bool metered = limiter_class_of(req->url, &cls);
     for (int attempt = 1;; attempt++) {
-        if (metered)
-            limiter_take_wait(cls);
+        int ticket = 0;
+        bool metered = gate_wait(hb, req->url, &ticket);
         struct net_transfer *t = net_run(req);
         long status = net_status(t);
         const struct net_headers *h = net_headers(t);
-        if (metered && net_outcome(t) == NET_ANSWERED)
-            limiter_learn(cls, status, h);
-        else if (metered)
-            limiter_cancel(cls);
+        if (metered)
+            net_gate_settle(ticket, t);
         if (net_outcome(t) == NET_ANSWERED && status >= 200 && status < 300)
             return t;
         /* A 429 is refused before anything happened: safe to send again. */
@@ -108,7 +122,7 @@ struct net_transfer *hf_api(struct hf_backend *hb, const struct net_request *req
             net_free(t);
             return NULL;
         }
-        /* The limiter waits out a 429 for every rank; unmetered, wait here. */
+        /* The gate waits out a 429 for every rank; unmetered, wait here. */
         double wait = status == 429 && metered ? 0
                     : status == 429 && h->retry_after >= 0 ? (double)h->retry_after
                     : status == 429 && h->ratelimit_reset >= 0 ? (double)h->ratelimit_reset + 1
@@ -117,7 +131,7 @@ struct net_transfer *hf_api(struct hf_backend *hb, const struct net_request *req
             FLOG(LOG_INFO, "%s: %s; trying again in %.1f s", hb->remote.base.location,
                  net_outcome(t) == NET_ANSWERED ? "server error" : net_reason(t), wait);
         net_free(t);
-        limiter_sleep(wait);
+        net_gate_idle(wait);
     }
 }
 
@@ -390,6 +404,8 @@ static void hf_locate(struct backend *b, char **paths, size_t n, char **location
     struct hf_backend *hb = hf_of(b);
     struct net_transfer *running[HF_LOCATE_PARALLEL] = {0};
     size_t slot_of[HF_LOCATE_PARALLEL];
+    int ticket[HF_LOCATE_PARALLEL];
+    bool gated[HF_LOCATE_PARALLEL];
     size_t next = 0, active = 0;
     char origin[512];
     net_origin(hb->endpoint, origin, sizeof origin);
@@ -402,10 +418,15 @@ static void hf_locate(struct backend *b, char **paths, size_t n, char **location
                 locations[next++] = NULL;
                 continue;
             }
-            if (!limiter_take(LIMIT_RESOLVE))
-                break;
             char *escaped = net_escape(paths[next], true);
             char *url = xasprintf("%s%s", hb->remote.url_prefix, escaped);
+            int admitted = net_gate_admit(url, &ticket[s]);
+            if (admitted < 0) {
+                free(escaped);
+                free(url);
+                break;
+            }
+            gated[s] = admitted == 1;
             struct net_request req = {.url = url, .auth = &hb->remote.auth, .head = true,
                                       .fd = -1, .range_end = -1};
             running[s] = net_start(&req);
@@ -415,7 +436,7 @@ static void hf_locate(struct backend *b, char **paths, size_t n, char **location
             free(url);
         }
         if (active == 0) {
-            limiter_sleep(0.002);       /* out of tokens for now */
+            net_gate_idle(HF_GATE_IDLE);        /* out of tokens for now */
             continue;
         }
         net_wait(20);
@@ -424,10 +445,8 @@ static void hf_locate(struct backend *b, char **paths, size_t n, char **location
             struct net_transfer *t = running[s];
             if (!t || net_outcome(t) == NET_RUNNING)
                 continue;
-            if (net_outcome(t) == NET_ANSWERED)
-                limiter_learn(LIMIT_RESOLVE, net_status(t), net_headers(t));
-            else
-                limiter_cancel(LIMIT_RESOLVE);
+            if (gated[s])
+                net_gate_settle(ticket[s], t);
             const char *target = net_headers(t)->location;
             char there[512];
             locations[slot_of[s]] = NULL;
