@@ -222,6 +222,79 @@ static int local_walk(struct backend *b, const char *dir, bool recursive,
     return rc ? rc : ws.first_error;
 }
 
+static void add_name(char ***names, size_t *n, size_t *cap, const char *dir, const char *name)
+{
+    xgrow((void **)names, cap, *n + 1, sizeof **names);
+    (*names)[(*n)++] = *dir ? xasprintf("%s/%s", dir, name) : xstrdup(name);
+}
+
+/* The type readdir gives is enough for most entries; a link or a file
+ * system that gives none is looked at (and followed, as walk does). */
+static bool entry_is_dir(DIR *dir, const struct dirent *de)
+{
+    if (de->d_type == DT_DIR)
+        return true;
+    if (de->d_type != DT_LNK && de->d_type != DT_UNKNOWN)
+        return false;
+    struct stat st;
+    return fstatat(dirfd(dir), de->d_name, &st, 0) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int local_list_dir(struct backend *b, const char *dir, char ***dirs, size_t *n_dirs,
+                          char ***files, size_t *n_files, struct ferry_error *err)
+{
+    char *full = local_full(local_of(b), dir);
+    DIR *d = opendir(full);
+    if (!d) {
+        int rc = err_sys(err, errno == ENOENT ? FERRY_ENOTFOUND : FERRY_EFAIL, errno, "%s", full);
+        free(full);
+        return rc;
+    }
+    size_t dirs_cap = 0, files_cap = 0;
+    *dirs = *files = NULL;
+    *n_dirs = *n_files = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (entry_is_dir(d, de)) {
+            if (de->d_name[0] != '.')
+                add_name(dirs, n_dirs, &dirs_cap, dir, de->d_name);
+        } else if (!is_part_file(de->d_name)) {
+            add_name(files, n_files, &files_cap, dir, de->d_name);
+        }
+    }
+    closedir(d);
+    free(full);
+    return 0;
+}
+
+static int local_stat_files(struct backend *b, char *const *paths, size_t n, walk_fn fn,
+                            void *ud, struct ferry_error *err)
+{
+    struct local_backend *lb = local_of(b);
+    int first_error = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *full = local_full(lb, paths[i]);
+        struct stat st;
+        int rc = stat(full, &st);
+        if (rc != 0 && errno != ENOENT && !first_error)
+            first_error = err_sys(err, FERRY_EFAIL, errno, "%s", full);
+        free(full);
+        if (rc != 0 || !S_ISREG(st.st_mode))
+            continue;
+        struct file_meta meta = {
+            .path = paths[i],
+            .size = st.st_size,
+            .mtime = st.st_mtim.tv_sec,
+            .mode = st.st_mode & 07777,
+        };
+        if ((rc = fn(&meta, ud)) != 0)
+            return rc;
+    }
+    return first_error;
+}
+
 static int local_open_read(struct backend *b, const char *path, int *fd,
                            struct ferry_error *err)
 {
@@ -533,4 +606,6 @@ const struct backend_ops backend_local = {
     .state_dir = local_state_dir,
     .finish = local_finish,
     .close = local_close,
+    .list_dir = local_list_dir,
+    .stat_files = local_stat_files,
 };

@@ -1,0 +1,377 @@
+#include "ferry/dwalk.h"
+#include "ferry/comm.h"
+#include "ferry/xalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Tags of the dealer's messages, apart from the scheduler's. */
+#define TAG_ASK 0x4677   /* to rank 0: the tasks a finished task added, and a request */
+#define TAG_TASK 0x4678  /* from rank 0: one task */
+#define TAG_STOP 0x4679  /* from rank 0: nothing is left */
+
+void dwalk_queue_add(struct dwalk_queue *q, const struct pack *task)
+{
+    xgrow((void **)&q->tasks, &q->cap, q->count + 1, sizeof *q->tasks);
+    struct pack *copy = &q->tasks[q->count++];
+    pack_init(copy);
+    xgrow((void **)&copy->data, &copy->cap, task->len ? task->len : 1, 1);
+    memcpy(copy->data, task->data, task->len);
+    copy->len = task->len;
+}
+
+void dwalk_queue_free(struct dwalk_queue *q)
+{
+    for (size_t i = q->head; i < q->count; i++)
+        pack_free(&q->tasks[i]);
+    free(q->tasks);
+    memset(q, 0, sizeof *q);
+}
+
+static bool queue_empty(const struct dwalk_queue *q)
+{
+    return q->head == q->count;
+}
+
+/* Move the first (or last) task into *task, which the caller frees. */
+static void queue_take(struct dwalk_queue *q, bool front, struct pack *task)
+{
+    *task = front ? q->tasks[q->head++] : q->tasks[--q->count];
+    if (queue_empty(q))
+        q->head = q->count = 0;
+}
+
+/* The queue's tasks into one message (length, bytes; each), emptying it. */
+static void queue_pack(struct dwalk_queue *q, struct pack *out)
+{
+    pack_clear(out);
+    for (size_t i = q->head; i < q->count; i++) {
+        pack_u64(out, q->tasks[i].len);
+        xgrow((void **)&out->data, &out->cap, out->len + q->tasks[i].len, 1);
+        memcpy(out->data + out->len, q->tasks[i].data, q->tasks[i].len);
+        out->len += q->tasks[i].len;
+        pack_free(&q->tasks[i]);
+    }
+    q->head = q->count = 0;
+}
+
+static void queue_unpack(struct dwalk_queue *q, const unsigned char *data, size_t len)
+{
+    struct pack in;
+    pack_wrap(&in, data, len);
+    while (!pack_done(&in)) {
+        uint64_t n = unpack_u64(&in);
+        if (in.bad || n > in.len - in.pos)
+            return;
+        struct pack task;
+        pack_wrap(&task, in.data + in.pos, n);
+        dwalk_queue_add(q, &task);
+        in.pos += n;
+    }
+}
+
+/* Receive the next message from source with tag (either may be a
+ * wildcard), polling with short sleeps: a blocking receive spins a core
+ * that another rank on the node needs. */
+static unsigned char *receive(MPI_Comm comm, int source, int tag, MPI_Status *st, int *len)
+{
+    int found = 0;
+    for (;;) {
+        MPI_Iprobe(source, tag, comm, &found, st);
+        if (found)
+            break;
+        nanosleep(&(struct timespec){0, 100000}, NULL);
+    }
+    MPI_Get_count(st, MPI_BYTE, len);
+    unsigned char *buf = xmalloc((size_t)*len + 1);
+    MPI_Recv(buf, *len, MPI_BYTE, st->MPI_SOURCE, st->MPI_TAG, comm, MPI_STATUS_IGNORE);
+    return buf;
+}
+
+static void work_for_rank0(MPI_Comm comm, dwalk_task_fn run, void *ud)
+{
+    struct dwalk_queue more = {0};
+    struct pack msg;
+    pack_init(&msg);
+    for (;;) {
+        queue_pack(&more, &msg);
+        MPI_Send(msg.data, (int)msg.len, MPI_BYTE, 0, TAG_ASK, comm);
+        MPI_Status st;
+        int len;
+        unsigned char *buf = receive(comm, 0, MPI_ANY_TAG, &st, &len);
+        if (st.MPI_TAG == TAG_STOP) {
+            free(buf);
+            break;
+        }
+        struct pack task;
+        pack_wrap(&task, buf, (size_t)len);
+        run(ud, &task, &more);
+        free(buf);
+    }
+    pack_free(&msg);
+    dwalk_queue_free(&more);
+}
+
+static void deal_from_rank0(MPI_Comm comm, int size, struct dwalk_queue *q, dwalk_task_fn run,
+                            void *ud)
+{
+    int *idle = xcalloc((size_t)size, sizeof *idle), n_idle = 0;
+    for (;;) {
+        int found = 0;
+        MPI_Status st;
+        while (MPI_Iprobe(MPI_ANY_SOURCE, TAG_ASK, comm, &found, &st), found) {
+            int len;
+            unsigned char *buf = receive(comm, st.MPI_SOURCE, TAG_ASK, &st, &len);
+            queue_unpack(q, buf, (size_t)len);
+            free(buf);
+            idle[n_idle++] = st.MPI_SOURCE;
+        }
+        while (n_idle > 0 && !queue_empty(q)) {
+            struct pack task;
+            queue_take(q, true, &task);
+            MPI_Send(task.data, (int)task.len, MPI_BYTE, idle[--n_idle], TAG_TASK, comm);
+            pack_free(&task);
+        }
+        if (!queue_empty(q)) {
+            struct pack task;
+            queue_take(q, false, &task);
+            run(ud, &task, q);
+            pack_free(&task);
+        } else if (n_idle == size - 1) {
+            break;
+        } else {
+            nanosleep(&(struct timespec){0, 100000}, NULL);
+        }
+    }
+    for (int r = 1; r < size; r++)
+        MPI_Send(NULL, 0, MPI_BYTE, r, TAG_STOP, comm);
+    free(idle);
+}
+
+void dwalk_deal(MPI_Comm comm, struct dwalk_queue *queue, dwalk_task_fn run, void *ud)
+{
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    if (rank == 0)
+        deal_from_rank0(comm, size, queue, run, ud);
+    else
+        work_for_rank0(comm, run, ud);
+}
+
+/* The walk's tasks: a folder to list, or a batch of a big folder's files. */
+enum { TASK_FOLDER, TASK_FILES };
+
+struct walk_ctx {
+    struct backend *b;
+    const struct pattern_filter *filter;
+    uint64_t top;            /* of the task being run */
+    struct pack found;       /* top path size mtime mode etag, per file */
+    struct pack errors;      /* top msg */
+    long long folders, files;
+};
+
+static int keep_file(const struct file_meta *meta, void *ud)
+{
+    struct walk_ctx *w = ud;
+    w->files++;
+    if (w->filter && !pattern_filter_allows(w->filter, meta->path))
+        return 0;
+    pack_u64(&w->found, w->top);
+    pack_str(&w->found, meta->path);
+    pack_i64(&w->found, meta->size);
+    pack_i64(&w->found, meta->mtime);
+    pack_u64(&w->found, meta->mode);
+    pack_str(&w->found, meta->etag ? meta->etag : "");
+    return 0;
+}
+
+static void note_error(struct walk_ctx *w, int rc, const struct ferry_error *err)
+{
+    if (rc == 0 || rc == FERRY_ENOTFOUND)
+        return;
+    pack_u64(&w->errors, w->top);
+    pack_str(&w->errors, err->msg);
+}
+
+static void add_folder(struct dwalk_queue *q, uint64_t top, const char *dir, bool recursive)
+{
+    struct pack t;
+    pack_init(&t);
+    pack_u64(&t, TASK_FOLDER);
+    pack_u64(&t, top);
+    pack_u64(&t, recursive);
+    pack_str(&t, dir);
+    dwalk_queue_add(q, &t);
+    pack_free(&t);
+}
+
+static void stat_batch(struct walk_ctx *w, char *const *paths, size_t n)
+{
+    struct ferry_error err = {0};
+    note_error(w, w->b->ops->stat_files(w->b, paths, n, keep_file, w, &err), &err);
+}
+
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* List one folder: sub-folders back to rank 0, a few files looked at here,
+ * many handed back in batches. */
+static void walk_folder(struct walk_ctx *w, const char *dir, bool recursive,
+                        struct dwalk_queue *more)
+{
+    char **dirs, **files;
+    size_t n_dirs, n_files;
+    struct ferry_error err = {0};
+    int rc = w->b->ops->list_dir(w->b, dir, &dirs, &n_dirs, &files, &n_files, &err);
+    if (rc != 0) {
+        note_error(w, rc, &err);
+        return;
+    }
+    w->folders++;
+    for (size_t i = 0; recursive && i < n_dirs; i++)
+        add_folder(more, w->top, dirs[i], true);
+    if (n_files <= DWALK_BATCH) {
+        stat_batch(w, files, n_files);
+    } else {
+        for (size_t i = 0; i < n_files; i += DWALK_BATCH) {
+            size_t n = n_files - i < DWALK_BATCH ? n_files - i : DWALK_BATCH;
+            struct pack t;
+            pack_init(&t);
+            pack_u64(&t, TASK_FILES);
+            pack_u64(&t, w->top);
+            pack_u64(&t, n);
+            for (size_t k = 0; k < n; k++)
+                pack_str(&t, files[i + k]);
+            dwalk_queue_add(more, &t);
+            pack_free(&t);
+        }
+    }
+    free_names(dirs, n_dirs);
+    free_names(files, n_files);
+}
+
+static void run_walk_task(void *ud, struct pack *task, struct dwalk_queue *more)
+{
+    struct walk_ctx *w = ud;
+    uint64_t kind = unpack_u64(task);
+    w->top = unpack_u64(task);
+    if (kind == TASK_FOLDER) {
+        bool recursive = unpack_u64(task) != 0;
+        char *dir = unpack_str(task);
+        walk_folder(w, dir, recursive, more);
+        free(dir);
+        return;
+    }
+    size_t n = unpack_u64(task);
+    char **paths = xcalloc(n ? n : 1, sizeof *paths);
+    for (size_t i = 0; i < n; i++)
+        paths[i] = unpack_str(task);
+    stat_batch(w, paths, n);
+    free_names(paths, n);
+}
+
+static int by_top_path(const void *a, const void *b)
+{
+    const struct dwalk_file *x = a, *y = b;
+    if (x->top != y->top)
+        return x->top < y->top ? -1 : 1;
+    return strcmp(x->path, y->path);
+}
+
+static int by_top(const void *a, const void *b)
+{
+    const struct dwalk_error *x = a, *y = b;
+    return (x->top > y->top) - (x->top < y->top);
+}
+
+/* Rank 0: every rank's files and errors into out, sorted. */
+static void gather_found(MPI_Comm comm, struct walk_ctx *w, struct dwalk_result *out)
+{
+    int rank, *lens, *offsets;
+    MPI_Comm_rank(comm, &rank);
+    struct pack all, errors;
+    comm_gather_packs(comm, &w->found, &all, &lens, &offsets);
+    free(lens);
+    free(offsets);
+    comm_gather_packs(comm, &w->errors, &errors, &lens, &offsets);
+    free(lens);
+    free(offsets);
+    size_t cap = 0;
+    while (rank == 0 && !pack_done(&all)) {
+        xgrow((void **)&out->files, &cap, out->n_files + 1, sizeof *out->files);
+        struct dwalk_file *f = &out->files[out->n_files++];
+        f->top = unpack_u64(&all);
+        f->path = unpack_str(&all);
+        f->size = unpack_i64(&all);
+        f->mtime = unpack_i64(&all);
+        f->mode = (unsigned)unpack_u64(&all);
+        f->etag = unpack_str(&all);
+        if (!*f->etag) {
+            free(f->etag);
+            f->etag = NULL;
+        }
+    }
+    cap = 0;
+    while (rank == 0 && !pack_done(&errors)) {
+        xgrow((void **)&out->errors, &cap, out->n_errors + 1, sizeof *out->errors);
+        struct dwalk_error *e = &out->errors[out->n_errors++];
+        e->top = unpack_u64(&errors);
+        e->msg = unpack_str(&errors);
+    }
+    if (out->n_files)
+        qsort(out->files, out->n_files, sizeof *out->files, by_top_path);
+    if (out->n_errors)
+        qsort(out->errors, out->n_errors, sizeof *out->errors, by_top);
+    pack_free(&all);
+    pack_free(&errors);
+}
+
+void dwalk_run(MPI_Comm comm, struct backend *b, const struct dwalk_top *tops, size_t n_tops,
+               const struct pattern_filter *filter, struct dwalk_result *out)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    memset(out, 0, sizeof *out);
+    struct walk_ctx w = {.b = b, .filter = filter};
+    pack_init(&w.found);
+    pack_init(&w.errors);
+    if (b->ops->list_dir && b->ops->stat_files) {
+        struct dwalk_queue q = {0};
+        for (size_t i = 0; rank == 0 && i < n_tops; i++)
+            add_folder(&q, i, tops[i].dir, tops[i].recursive);
+        dwalk_deal(comm, &q, run_walk_task, &w);
+        dwalk_queue_free(&q);
+    } else if (rank == 0) {
+        for (size_t i = 0; i < n_tops; i++) {
+            struct ferry_error err = {0};
+            w.top = i;
+            w.folders++;
+            note_error(&w, b->ops->walk(b, tops[i].dir, tops[i].recursive, keep_file, &w, &err),
+                       &err);
+        }
+    }
+    out->folders_walked = w.folders;
+    out->files_walked = w.files;
+    gather_found(comm, &w, out);
+    pack_free(&w.found);
+    pack_free(&w.errors);
+}
+
+void dwalk_result_free(struct dwalk_result *r)
+{
+    for (size_t i = 0; i < r->n_files; i++) {
+        free(r->files[i].path);
+        free(r->files[i].etag);
+    }
+    free(r->files);
+    for (size_t i = 0; i < r->n_errors; i++)
+        free(r->errors[i].msg);
+    free(r->errors);
+    memset(r, 0, sizeof *r);
+}
