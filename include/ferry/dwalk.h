@@ -43,6 +43,17 @@ typedef void (*dwalk_task_fn)(void *ud, struct pack *task, struct dwalk_queue *m
  * the ranks that only work, and rank 0 is back to deal soon. */
 void dwalk_deal(MPI_Comm comm, struct dwalk_queue *queue, dwalk_task_fn run, void *ud);
 
+/* Items 0..n-1 of the given sizes cut into tasks, largest first, for
+ * dwalk_deal: a task holds at most DWALK_TASK_FILES items and
+ * DWALK_TASK_BYTES bytes (a bigger item alone), so that the last ones
+ * spread over ranks and yet ten million small files are not ten million
+ * messages.  A task is the item count, then what pack_item writes for each. */
+#define DWALK_TASK_FILES 64
+#define DWALK_TASK_BYTES (256LL << 20)
+typedef void (*dwalk_pack_item_fn)(void *ud, size_t item, struct pack *task);
+void dwalk_queue_largest_first(struct dwalk_queue *q, const long long *sizes, size_t n,
+                               dwalk_pack_item_fn pack_item, void *ud);
+
 /* Where a walk starts: a folder ("" for the root) and whether to go below it. */
 struct dwalk_top {
     const char *dir;

@@ -160,6 +160,39 @@ void dwalk_deal(MPI_Comm comm, struct dwalk_queue *queue, dwalk_task_fn run, voi
         work_for_rank0(comm, run, ud);
 }
 
+static int size_desc(const void *a, const void *b, void *sizes_)
+{
+    const long long *sizes = sizes_;
+    long long x = sizes[*(const size_t *)a], y = sizes[*(const size_t *)b];
+    return (x < y) - (x > y);
+}
+
+void dwalk_queue_largest_first(struct dwalk_queue *q, const long long *sizes, size_t n,
+                               dwalk_pack_item_fn pack_item, void *ud)
+{
+    size_t *order = xcalloc(n ? n : 1, sizeof *order);
+    for (size_t k = 0; k < n; k++)
+        order[k] = k;
+    qsort_r(order, n, sizeof *order, size_desc, (void *)sizes);
+    struct pack task;
+    pack_init(&task);
+    for (size_t k = 0; k < n;) {
+        size_t count = 0;
+        long long bytes = 0;
+        while (k + count < n && count < DWALK_TASK_FILES &&
+               (count == 0 || bytes + sizes[order[k + count]] <= DWALK_TASK_BYTES))
+            bytes += sizes[order[k + count++]];
+        pack_clear(&task);
+        pack_u64(&task, count);
+        for (size_t m = 0; m < count; m++)
+            pack_item(ud, order[k + m], &task);
+        dwalk_queue_add(q, &task);
+        k += count;
+    }
+    pack_free(&task);
+    free(order);
+}
+
 /* The walk's tasks: a folder to list, or a batch of a big folder's files. */
 enum { TASK_FOLDER, TASK_FILES };
 

@@ -9,16 +9,9 @@
 
 #include <cjson/cJSON.h>
 
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* A hashing task holds files up to this many, or this many bytes (a bigger
- * file alone): small enough that the last ones spread over ranks, big
- * enough that ten million small files are not ten million messages. */
-#define HASH_TASK_FILES 64
-#define HASH_TASK_BYTES (256LL << 20)
 
 /* Is the destination's file already the source's?  Local sources compare
  * size and mtime.  A source that names its content by hash (the Hub) has no
@@ -246,44 +239,24 @@ static void compare_scene(struct planner *p, size_t scene, const struct dwalk_re
     }
 }
 
-/* Rank 0: the hashing jobs, largest first, cut into tasks of a few files:
- * job count, then per job its index, kind, path, size and source etag. */
-static int job_size_desc(const void *a, const void *b, void *jobs_)
+/* A hashing task's entry for job k: its index, kind, path, size and source etag. */
+static void pack_job(void *ud, size_t k, struct pack *task)
 {
-    const struct hash_job *jobs = jobs_;
-    long long x = jobs[*(const size_t *)a].src->size, y = jobs[*(const size_t *)b].src->size;
-    return (x < y) - (x > y);
+    const struct hash_job *job = &((const struct planner *)ud)->jobs[k];
+    pack_u64(task, k);
+    pack_u64(task, (uint64_t)job->kind);
+    pack_str(task, job->src->path);
+    pack_i64(task, job->src->size);
+    pack_str(task, job->src->etag ? job->src->etag : "");
 }
 
 static void queue_jobs(struct planner *p, struct dwalk_queue *q)
 {
-    size_t *order = xcalloc(p->n_jobs ? p->n_jobs : 1, sizeof *order);
+    long long *sizes = xcalloc(p->n_jobs ? p->n_jobs : 1, sizeof *sizes);
     for (size_t k = 0; k < p->n_jobs; k++)
-        order[k] = k;
-    qsort_r(order, p->n_jobs, sizeof *order, job_size_desc, p->jobs);
-    struct pack task;
-    pack_init(&task);
-    for (size_t k = 0; k < p->n_jobs;) {
-        size_t n = 0;
-        long long bytes = 0;
-        while (k + n < p->n_jobs && n < HASH_TASK_FILES &&
-               (n == 0 || bytes + p->jobs[order[k + n]].src->size <= HASH_TASK_BYTES))
-            bytes += p->jobs[order[k + n++]].src->size;
-        pack_clear(&task);
-        pack_u64(&task, n);
-        for (size_t m = 0; m < n; m++) {
-            const struct hash_job *job = &p->jobs[order[k + m]];
-            pack_u64(&task, order[k + m]);
-            pack_u64(&task, (uint64_t)job->kind);
-            pack_str(&task, job->src->path);
-            pack_i64(&task, job->src->size);
-            pack_str(&task, job->src->etag ? job->src->etag : "");
-        }
-        dwalk_queue_add(q, &task);
-        k += n;
-    }
-    pack_free(&task);
-    free(order);
+        sizes[k] = p->jobs[k].src->size;
+    dwalk_queue_largest_first(q, sizes, p->n_jobs, pack_job, p);
+    free(sizes);
 }
 
 /* What a rank hashing its share needs and finds. */
