@@ -8,8 +8,12 @@
 
 /* Tags of the dealer's messages, apart from the scheduler's. */
 #define TAG_ASK 0x4677   /* to rank 0: the tasks a finished task added, and a request */
-#define TAG_TASK 0x4678  /* from rank 0: one task */
+#define TAG_TASK 0x4678  /* from rank 0: tasks to run */
 #define TAG_STOP 0x4679  /* from rank 0: nothing is left */
+
+/* The most tasks one request gets: bounds how much more than its share of
+ * the largest tasks one rank can be given. */
+#define DWALK_HAND_OUT 8
 
 void dwalk_queue_add(struct dwalk_queue *q, const struct pack *task)
 {
@@ -42,15 +46,21 @@ static void queue_take(struct dwalk_queue *q, bool front, struct pack *task)
         q->head = q->count = 0;
 }
 
-/* The queue's tasks into one message (length, bytes; each), emptying it. */
+/* A message holds tasks as length, bytes; each. */
+static void message_add(struct pack *msg, const struct pack *task)
+{
+    pack_u64(msg, task->len);
+    xgrow((void **)&msg->data, &msg->cap, msg->len + task->len, 1);
+    memcpy(msg->data + msg->len, task->data, task->len);
+    msg->len += task->len;
+}
+
+/* The queue's tasks into one message, emptying it. */
 static void queue_pack(struct dwalk_queue *q, struct pack *out)
 {
     pack_clear(out);
     for (size_t i = q->head; i < q->count; i++) {
-        pack_u64(out, q->tasks[i].len);
-        xgrow((void **)&out->data, &out->cap, out->len + q->tasks[i].len, 1);
-        memcpy(out->data + out->len, q->tasks[i].data, q->tasks[i].len);
-        out->len += q->tasks[i].len;
+        message_add(out, &q->tasks[i]);
         pack_free(&q->tasks[i]);
     }
     q->head = q->count = 0;
@@ -91,7 +101,7 @@ static unsigned char *receive(MPI_Comm comm, int source, int tag, MPI_Status *st
 
 static void work_for_rank0(MPI_Comm comm, dwalk_task_fn run, void *ud)
 {
-    struct dwalk_queue more = {0};
+    struct dwalk_queue more = {0}, todo = {0};
     struct pack msg;
     pack_init(&msg);
     for (;;) {
@@ -104,34 +114,74 @@ static void work_for_rank0(MPI_Comm comm, dwalk_task_fn run, void *ud)
             free(buf);
             break;
         }
-        struct pack task;
-        pack_wrap(&task, buf, (size_t)len);
-        run(ud, &task, &more);
+        queue_unpack(&todo, buf, (size_t)len);
         free(buf);
+        while (!queue_empty(&todo)) {
+            struct pack task;
+            queue_take(&todo, true, &task);
+            run(ud, &task, &more);
+            pack_free(&task);
+        }
     }
     pack_free(&msg);
     dwalk_queue_free(&more);
+    dwalk_queue_free(&todo);
+}
+
+/* Rank 0: the tasks for one request, from the front: a share of what is
+ * left that shrinks as the queue does (guided self-scheduling), so a rank
+ * does not wait on rank 0 for each small folder, and the last tasks still
+ * spread over every rank. */
+static void hand_out(struct dwalk_queue *q, int size, struct pack *msg)
+{
+    size_t n = (q->count - q->head) / (2 * (size_t)size);
+    n = n < 1 ? 1 : n > DWALK_HAND_OUT ? DWALK_HAND_OUT : n;
+    pack_clear(msg);
+    for (size_t i = 0; i < n && !queue_empty(q); i++) {
+        struct pack task;
+        queue_take(q, true, &task);
+        message_add(msg, &task);
+        pack_free(&task);
+    }
+}
+
+/* Rank 0: take the requests that have come (the tasks they add go to the
+ * queue, the ranks to idle); with wait_all, wait until every other rank is
+ * idle. */
+static void take_requests(MPI_Comm comm, int size, struct dwalk_queue *q, int *idle, int *n_idle,
+                          bool wait_all)
+{
+    for (;;) {
+        int found = 0, len;
+        MPI_Status st;
+        MPI_Iprobe(MPI_ANY_SOURCE, TAG_ASK, comm, &found, &st);
+        if (!found && (!wait_all || *n_idle == size - 1))
+            return;
+        if (!found) {
+            nanosleep(&(struct timespec){0, 100000}, NULL);
+            continue;
+        }
+        unsigned char *buf = receive(comm, st.MPI_SOURCE, TAG_ASK, &st, &len);
+        queue_unpack(q, buf, (size_t)len);
+        free(buf);
+        idle[(*n_idle)++] = st.MPI_SOURCE;
+    }
 }
 
 static void deal_from_rank0(MPI_Comm comm, int size, struct dwalk_queue *q, dwalk_task_fn run,
                             void *ud)
 {
     int *idle = xcalloc((size_t)size, sizeof *idle), n_idle = 0;
+    struct pack msg;
+    pack_init(&msg);
+    /* Every rank's first request before the first task: a rank that comes
+     * late to the walk still gets its share of the first folders. */
+    take_requests(comm, size, q, idle, &n_idle, true);
     for (;;) {
-        int found = 0;
-        MPI_Status st;
-        while (MPI_Iprobe(MPI_ANY_SOURCE, TAG_ASK, comm, &found, &st), found) {
-            int len;
-            unsigned char *buf = receive(comm, st.MPI_SOURCE, TAG_ASK, &st, &len);
-            queue_unpack(q, buf, (size_t)len);
-            free(buf);
-            idle[n_idle++] = st.MPI_SOURCE;
-        }
+        take_requests(comm, size, q, idle, &n_idle, false);
         while (n_idle > 0 && !queue_empty(q)) {
-            struct pack task;
-            queue_take(q, true, &task);
-            MPI_Send(task.data, (int)task.len, MPI_BYTE, idle[--n_idle], TAG_TASK, comm);
-            pack_free(&task);
+            hand_out(q, size, &msg);
+            MPI_Send(msg.data, (int)msg.len, MPI_BYTE, idle[--n_idle], TAG_TASK, comm);
         }
         if (!queue_empty(q)) {
             struct pack task;
@@ -146,6 +196,7 @@ static void deal_from_rank0(MPI_Comm comm, int size, struct dwalk_queue *q, dwal
     }
     for (int r = 1; r < size; r++)
         MPI_Send(NULL, 0, MPI_BYTE, r, TAG_STOP, comm);
+    pack_free(&msg);
     free(idle);
 }
 
