@@ -38,7 +38,8 @@ void dwalk_queue_free(struct dwalk_queue *q);
 typedef void (*dwalk_task_fn)(void *ud, struct pack *task, struct dwalk_queue *more);
 
 /* Collective: deal rank 0's queue (other ranks pass an empty one) until it
- * is empty and every rank is idle.  Other ranks take tasks from the front,
+ * is empty and every rank is idle.  Its messages have tags of their own,
+ * and no other point-to-point message may be under way on comm meanwhile.  Other ranks take tasks from the front,
  * rank 0 from the back: a list sorted largest first keeps the big ones for
  * the ranks that only work, and rank 0 is back to deal soon. */
 void dwalk_deal(MPI_Comm comm, struct dwalk_queue *queue, dwalk_task_fn run, void *ud);

@@ -386,6 +386,9 @@ static void gather_found(MPI_Comm comm, struct walk_ctx *w, struct dwalk_result 
     comm_gather_packs(comm, &w->errors, &errors, &lens, &offsets);
     free(lens);
     free(offsets);
+    /* Rank 0's own share is in all now: not twice in memory. */
+    pack_free(&w->found);
+    pack_free(&w->errors);
     size_t cap = 0;
     while (rank == 0 && !pack_done(&all)) {
         xgrow((void **)&out->files, &cap, out->n_files + 1, sizeof *out->files);
