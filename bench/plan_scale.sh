@@ -50,8 +50,12 @@ measure() {
   if [ "$np" -eq 0 ]; then
     peak=$( { /usr/bin/time -f "%M" "$ferry" "$@" >/dev/null; } 2>&1 | tail -1)
   else
-    peak=$(mpirun -np "$np" --oversubscribe /usr/bin/time -f "peak %M" "$ferry" "$@" 2>&1 \
-             >/dev/null | awk '/^peak/ {if ($2 > m) m = $2} END {print m}')
+    # One file per rank: lines of ranks sharing a stderr pipe can interleave.
+    rm -f "$work"/.peak.*
+    mpirun -np "$np" --oversubscribe sh -c \
+      '/usr/bin/time -f "%M" -o "$0.$OMPI_COMM_WORLD_RANK" "$@"' "$work/.peak" \
+      "$ferry" "$@" >/dev/null 2>&1
+    peak=$(cat "$work"/.peak.* | sort -n | tail -1)
   fi
   end=$(date +%s.%N)
   printf '| %s | %.1f s | %d MiB |\n' "$label" "$(echo "$end - $start" | bc -l)" $((peak / 1024))
