@@ -218,7 +218,8 @@ static void compare_scene(struct planner *p, size_t scene, const struct dwalk_re
     struct plan *plan = p->plan;
     struct plan_scene *s = &plan->scenes[scene];
     size_t i_end = scene_end(from, *i, scene), j_end = scene_end(to, *j, scene);
-    s->walk_error = scene_failed(from, scene, "source") | scene_failed(to, scene, "destination");
+    bool source_failed = scene_failed(from, scene, "source");
+    s->walk_error = scene_failed(to, scene, "destination") || source_failed;
     s->source_empty = *i == i_end;
     bool deletes = p->opts->deletes && !s->walk_error && !s->source_empty;
     while (*i < i_end || *j < j_end) {
