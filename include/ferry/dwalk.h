@@ -3,9 +3,9 @@
  * Rank 0 deals folders; the rank that lists one hands back its sub-folders
  * to be dealt in turn and looks at its files itself, or, past DWALK_BATCH
  * of them, hands them back in batches for any rank to look at.  Each rank
- * keeps what it found, and rank 0 gathers it all at the end.  So neither a
- * scene of a million folders nor one folder of ten million files is walked
- * by one rank.  A source that cannot list a folder by itself (the Hub,
+ * keeps what it found, and rank 0 gathers it one top (a scene) at a time.
+ * So neither a scene of a million folders nor one folder of ten million
+ * files is walked by one rank.  A source that cannot list a folder by itself (the Hub,
  * HTTP: their listing comes from prepare, already in memory) is walked by
  * rank 0 as a whole, as before.
  *
@@ -79,13 +79,27 @@ struct dwalk_result {
     size_t n_files;
     struct dwalk_error *errors;  /* rank 0: what could not be read, by top */
     size_t n_errors;
-    long long folders_walked;    /* this rank's share */
+    long long folders_walked;    /* dwalk_run: this rank's share */
     long long files_walked;
 };
 
-/* Collective.  tops are read on rank 0 only.  Files that filter (may be
- * NULL) refuses are left out.  A folder that does not exist is empty, not
- * an error. */
+/* A walk done, its findings still with the ranks that made them. */
+struct dwalk;
+
+/* Collective.  tops (and n_tops) are read on rank 0 only.  Files that
+ * filter (may be NULL) refuses are left out.  A folder that does not exist
+ * is empty, not an error. */
+struct dwalk *dwalk_start(MPI_Comm comm, struct backend *b, const struct dwalk_top *tops,
+                          size_t n_tops, const struct pattern_filter *filter);
+/* Collective: rank 0 gets the files found under tops[top], sorted by path,
+ * and what could not be read there; every rank forgets them.  Taking one
+ * top at a time, rank 0 never holds more than one top's files. */
+void dwalk_take(MPI_Comm comm, struct dwalk *w, size_t top, struct dwalk_result *out);
+/* Add this rank's share of the walk: folders listed, files looked at. */
+void dwalk_counts(const struct dwalk *w, long long *folders, long long *files);
+void dwalk_end(struct dwalk *w);
+
+/* dwalk_start, then every top taken into one result (with this rank's share). */
 void dwalk_run(MPI_Comm comm, struct backend *b, const struct dwalk_top *tops, size_t n_tops,
                const struct pattern_filter *filter, struct dwalk_result *out);
 

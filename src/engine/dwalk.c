@@ -247,36 +247,41 @@ void dwalk_queue_largest_first(struct dwalk_queue *q, const long long *sizes, si
 /* The walk's tasks: a folder to list, or a batch of a big folder's files. */
 enum { TASK_FOLDER, TASK_FILES };
 
-struct walk_ctx {
+/* A walk's findings, kept by the rank that made them, one pack per top:
+ * records of a file (path size mtime mode etag) or an error (message). */
+enum { FOUND_FILE, FOUND_ERROR };
+
+struct dwalk {
     struct backend *b;
     const struct pattern_filter *filter;
     uint64_t top;            /* of the task being run */
-    struct pack found;       /* top path size mtime mode etag, per file */
-    struct pack errors;      /* top msg */
+    struct pack *found;      /* per top */
+    size_t n_tops;
     long long folders, files;
 };
 
 static int keep_file(const struct file_meta *meta, void *ud)
 {
-    struct walk_ctx *w = ud;
+    struct dwalk *w = ud;
     w->files++;
     if (w->filter && !pattern_filter_allows(w->filter, meta->path))
         return 0;
-    pack_u64(&w->found, w->top);
-    pack_str(&w->found, meta->path);
-    pack_i64(&w->found, meta->size);
-    pack_i64(&w->found, meta->mtime);
-    pack_u64(&w->found, meta->mode);
-    pack_str(&w->found, meta->etag ? meta->etag : "");
+    struct pack *p = &w->found[w->top];
+    pack_u64(p, FOUND_FILE);
+    pack_str(p, meta->path);
+    pack_i64(p, meta->size);
+    pack_i64(p, meta->mtime);
+    pack_u64(p, meta->mode);
+    pack_str(p, meta->etag ? meta->etag : "");
     return 0;
 }
 
-static void note_error(struct walk_ctx *w, int rc, const struct ferry_error *err)
+static void note_error(struct dwalk *w, int rc, const struct ferry_error *err)
 {
     if (rc == 0 || rc == FERRY_ENOTFOUND)
         return;
-    pack_u64(&w->errors, w->top);
-    pack_str(&w->errors, err->msg);
+    pack_u64(&w->found[w->top], FOUND_ERROR);
+    pack_str(&w->found[w->top], err->msg);
 }
 
 static void add_folder(struct dwalk_queue *q, uint64_t top, const char *dir, bool recursive)
@@ -291,7 +296,7 @@ static void add_folder(struct dwalk_queue *q, uint64_t top, const char *dir, boo
     pack_free(&t);
 }
 
-static void stat_batch(struct walk_ctx *w, char *const *paths, size_t n)
+static void stat_batch(struct dwalk *w, char *const *paths, size_t n)
 {
     struct ferry_error err = {0};
     note_error(w, w->b->ops->stat_files(w->b, paths, n, keep_file, w, &err), &err);
@@ -306,7 +311,7 @@ static void free_names(char **names, size_t n)
 
 /* List one folder: sub-folders back to rank 0, a few files looked at here,
  * many handed back in batches. */
-static void walk_folder(struct walk_ctx *w, const char *dir, bool recursive,
+static void walk_folder(struct dwalk *w, const char *dir, bool recursive,
                         struct dwalk_queue *more)
 {
     char **dirs, **files;
@@ -342,7 +347,7 @@ static void walk_folder(struct walk_ctx *w, const char *dir, bool recursive,
 
 static void run_walk_task(void *ud, struct pack *task, struct dwalk_queue *more)
 {
-    struct walk_ctx *w = ud;
+    struct dwalk *w = ud;
     uint64_t kind = unpack_u64(task);
     w->top = unpack_u64(task);
     if (kind == TASK_FOLDER) {
@@ -360,94 +365,120 @@ static void run_walk_task(void *ud, struct pack *task, struct dwalk_queue *more)
     free_names(paths, n);
 }
 
-static int by_top_path(const void *a, const void *b)
+static int by_path(const void *a, const void *b)
 {
-    const struct dwalk_file *x = a, *y = b;
-    if (x->top != y->top)
-        return x->top < y->top ? -1 : 1;
-    return strcmp(x->path, y->path);
+    return strcmp(((const struct dwalk_file *)a)->path, ((const struct dwalk_file *)b)->path);
 }
 
-static int by_top(const void *a, const void *b)
+static void add_found(struct dwalk_result *out, size_t top, struct pack *in, size_t *files_cap,
+                      size_t *errors_cap)
 {
-    const struct dwalk_error *x = a, *y = b;
-    return (x->top > y->top) - (x->top < y->top);
-}
-
-/* Rank 0: every rank's files and errors into out, sorted. */
-static void gather_found(MPI_Comm comm, struct walk_ctx *w, struct dwalk_result *out)
-{
-    int rank, *lens, *offsets;
-    MPI_Comm_rank(comm, &rank);
-    struct pack all, errors;
-    comm_gather_packs(comm, &w->found, &all, &lens, &offsets);
-    free(lens);
-    free(offsets);
-    comm_gather_packs(comm, &w->errors, &errors, &lens, &offsets);
-    free(lens);
-    free(offsets);
-    /* Rank 0's own share is in all now: not twice in memory. */
-    pack_free(&w->found);
-    pack_free(&w->errors);
-    size_t cap = 0;
-    while (rank == 0 && !pack_done(&all)) {
-        xgrow((void **)&out->files, &cap, out->n_files + 1, sizeof *out->files);
+    while (!pack_done(in) && !in->bad) {
+        if (unpack_u64(in) == FOUND_ERROR) {
+            xgrow((void **)&out->errors, errors_cap, out->n_errors + 1, sizeof *out->errors);
+            out->errors[out->n_errors++] = (struct dwalk_error){top, unpack_str(in)};
+            continue;
+        }
+        xgrow((void **)&out->files, files_cap, out->n_files + 1, sizeof *out->files);
         struct dwalk_file *f = &out->files[out->n_files++];
-        f->top = unpack_u64(&all);
-        f->path = unpack_str(&all);
-        f->size = unpack_i64(&all);
-        f->mtime = unpack_i64(&all);
-        f->mode = (unsigned)unpack_u64(&all);
-        f->etag = unpack_str(&all);
+        f->top = top;
+        f->path = unpack_str(in);
+        f->size = unpack_i64(in);
+        f->mtime = unpack_i64(in);
+        f->mode = (unsigned)unpack_u64(in);
+        f->etag = unpack_str(in);
         if (!*f->etag) {
             free(f->etag);
             f->etag = NULL;
         }
     }
-    cap = 0;
-    while (rank == 0 && !pack_done(&errors)) {
-        xgrow((void **)&out->errors, &cap, out->n_errors + 1, sizeof *out->errors);
-        struct dwalk_error *e = &out->errors[out->n_errors++];
-        e->top = unpack_u64(&errors);
-        e->msg = unpack_str(&errors);
-    }
+}
+
+void dwalk_take(MPI_Comm comm, struct dwalk *w, size_t top, struct dwalk_result *out)
+{
+    int rank, *lens, *offsets;
+    MPI_Comm_rank(comm, &rank);
+    memset(out, 0, sizeof *out);
+    struct pack all;
+    comm_gather_packs(comm, &w->found[top], &all, &lens, &offsets);
+    free(lens);
+    free(offsets);
+    /* Rank 0's own share is in all now: not twice in memory. */
+    pack_free(&w->found[top]);
+    size_t files_cap = 0, errors_cap = 0;
+    if (rank == 0)
+        add_found(out, top, &all, &files_cap, &errors_cap);
     if (out->n_files)
-        qsort(out->files, out->n_files, sizeof *out->files, by_top_path);
-    if (out->n_errors)
-        qsort(out->errors, out->n_errors, sizeof *out->errors, by_top);
+        qsort(out->files, out->n_files, sizeof *out->files, by_path);
     pack_free(&all);
-    pack_free(&errors);
+}
+
+struct dwalk *dwalk_start(MPI_Comm comm, struct backend *b, const struct dwalk_top *tops,
+                          size_t n_tops, const struct pattern_filter *filter)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    struct dwalk *w = xcalloc(1, sizeof *w);
+    uint64_t n = n_tops;
+    MPI_Bcast(&n, 1, MPI_UINT64_T, 0, comm);
+    *w = (struct dwalk){.b = b, .filter = filter, .n_tops = n};
+    w->found = xcalloc(n ? n : 1, sizeof *w->found);
+    if (b->ops->list_dir && b->ops->stat_files) {
+        struct dwalk_queue q = {0};
+        for (size_t i = 0; rank == 0 && i < n_tops; i++)
+            add_folder(&q, i, tops[i].dir, tops[i].recursive);
+        dwalk_deal(comm, &q, run_walk_task, w);
+        dwalk_queue_free(&q);
+    } else if (rank == 0) {
+        for (size_t i = 0; i < n_tops; i++) {
+            struct ferry_error err = {0};
+            w->top = i;
+            w->folders++;
+            note_error(w, b->ops->walk(b, tops[i].dir, tops[i].recursive, keep_file, w, &err),
+                       &err);
+        }
+    }
+    return w;
+}
+
+void dwalk_counts(const struct dwalk *w, long long *folders, long long *files)
+{
+    *folders += w->folders;
+    *files += w->files;
+}
+
+void dwalk_end(struct dwalk *w)
+{
+    if (!w)
+        return;
+    for (size_t i = 0; i < w->n_tops; i++)
+        pack_free(&w->found[i]);
+    free(w->found);
+    free(w);
 }
 
 void dwalk_run(MPI_Comm comm, struct backend *b, const struct dwalk_top *tops, size_t n_tops,
                const struct pattern_filter *filter, struct dwalk_result *out)
 {
-    int rank;
-    MPI_Comm_rank(comm, &rank);
+    struct dwalk *w = dwalk_start(comm, b, tops, n_tops, filter);
     memset(out, 0, sizeof *out);
-    struct walk_ctx w = {.b = b, .filter = filter};
-    pack_init(&w.found);
-    pack_init(&w.errors);
-    if (b->ops->list_dir && b->ops->stat_files) {
-        struct dwalk_queue q = {0};
-        for (size_t i = 0; rank == 0 && i < n_tops; i++)
-            add_folder(&q, i, tops[i].dir, tops[i].recursive);
-        dwalk_deal(comm, &q, run_walk_task, &w);
-        dwalk_queue_free(&q);
-    } else if (rank == 0) {
-        for (size_t i = 0; i < n_tops; i++) {
-            struct ferry_error err = {0};
-            w.top = i;
-            w.folders++;
-            note_error(&w, b->ops->walk(b, tops[i].dir, tops[i].recursive, keep_file, &w, &err),
-                       &err);
-        }
+    size_t files_cap = 0, errors_cap = 0;
+    for (size_t top = 0; top < w->n_tops; top++) {
+        struct dwalk_result one;
+        dwalk_take(comm, w, top, &one);
+        xgrow((void **)&out->files, &files_cap, out->n_files + one.n_files + 1, sizeof *out->files);
+        memcpy(out->files + out->n_files, one.files, one.n_files * sizeof *one.files);
+        out->n_files += one.n_files;
+        xgrow((void **)&out->errors, &errors_cap, out->n_errors + one.n_errors + 1,
+              sizeof *out->errors);
+        memcpy(out->errors + out->n_errors, one.errors, one.n_errors * sizeof *one.errors);
+        out->n_errors += one.n_errors;
+        free(one.files);
+        free(one.errors);
     }
-    out->folders_walked = w.folders;
-    out->files_walked = w.files;
-    gather_found(comm, &w, out);
-    pack_free(&w.found);
-    pack_free(&w.errors);
+    out->folders_walked = w->folders;
+    out->files_walked = w->files;
+    dwalk_end(w);
 }
 
 void dwalk_result_free(struct dwalk_result *r)

@@ -113,7 +113,8 @@ enum { JOB_HASH, JOB_RECHECK };
 struct hash_job {
     int kind;
     size_t scene;
-    const struct dwalk_file *src, *dst;  /* dst: NULL when the destination lacks it */
+    struct dwalk_file src, dst;  /* copies: the scene's listings are gone by then */
+    bool has_dst;
 };
 
 /* Rank 0's planning state between the walks and the hashing. */
@@ -126,11 +127,37 @@ struct planner {
     size_t transfer_cap, deletes_cap, unpack_cap;
 };
 
+static struct dwalk_file file_copy(const struct dwalk_file *f)
+{
+    struct dwalk_file copy = *f;
+    copy.path = xstrdup(f->path);
+    copy.etag = f->etag ? xstrdup(f->etag) : NULL;
+    return copy;
+}
+
 static void add_job(struct planner *p, int kind, size_t scene, const struct dwalk_file *src,
                     const struct dwalk_file *dst)
 {
     xgrow((void **)&p->jobs, &p->jobs_cap, p->n_jobs + 1, sizeof *p->jobs);
-    p->jobs[p->n_jobs++] = (struct hash_job){kind, scene, src, dst};
+    p->jobs[p->n_jobs++] = (struct hash_job){
+        .kind = kind, .scene = scene, .src = file_copy(src),
+        .dst = dst ? file_copy(dst) : (struct dwalk_file){0}, .has_dst = dst != NULL};
+}
+
+static void jobs_free(struct planner *p)
+{
+    for (size_t k = 0; k < p->n_jobs; k++) {
+        free(p->jobs[k].src.path);
+        free(p->jobs[k].src.etag);
+        free(p->jobs[k].dst.path);
+        free(p->jobs[k].dst.etag);
+    }
+    free(p->jobs);
+}
+
+static const struct dwalk_file *job_dst(const struct hash_job *job)
+{
+    return job->has_dst ? &job->dst : NULL;
 }
 
 /* The verdict on source file f (its destination copy dst, or NULL): count
@@ -189,44 +216,30 @@ static void compare_file(struct planner *p, size_t scene, const struct dwalk_fil
     decide(p, scene, f, dst, same, NULL);
 }
 
-/* The files of one scene in a walk's sorted result: [*at, end). */
-static size_t scene_end(const struct dwalk_result *r, size_t at, size_t scene)
+static bool scene_failed(const struct dwalk_result *r, const char *side)
 {
-    while (at < r->n_files && r->files[at].top == scene)
-        at++;
-    return at;
-}
-
-static bool scene_failed(const struct dwalk_result *r, size_t scene, const char *side)
-{
-    bool failed = false;
-    for (size_t i = 0; i < r->n_errors; i++) {
-        if (r->errors[i].top == scene) {
-            FLOG(LOG_ERROR, "walking the %s: %s", side, r->errors[i].msg);
-            failed = true;
-        }
-    }
-    return failed;
+    for (size_t i = 0; i < r->n_errors; i++)
+        FLOG(LOG_ERROR, "walking the %s: %s", side, r->errors[i].msg);
+    return r->n_errors > 0;
 }
 
 /* Rank 0: merge one scene's source and destination files (both sorted by
- * path), from and to the cursors into each walk; deletes are decided here,
- * from what the walks could read. */
+ * path); deletes are decided here, from what the walks could read. */
 static void compare_scene(struct planner *p, size_t scene, const struct dwalk_result *from,
-                          size_t *i, const struct dwalk_result *to, size_t *j)
+                          const struct dwalk_result *to)
 {
     struct plan *plan = p->plan;
     struct plan_scene *s = &plan->scenes[scene];
-    size_t i_end = scene_end(from, *i, scene), j_end = scene_end(to, *j, scene);
-    bool source_failed = scene_failed(from, scene, "source");
-    s->walk_error = scene_failed(to, scene, "destination") || source_failed;
-    s->source_empty = *i == i_end;
+    bool source_failed = scene_failed(from, "source");
+    s->walk_error = scene_failed(to, "destination") || source_failed;
+    s->source_empty = from->n_files == 0;
     bool deletes = p->opts->deletes && !s->walk_error && !s->source_empty;
-    while (*i < i_end || *j < j_end) {
-        int order = *i == i_end ? 1 : *j == j_end ? -1
-                  : strcmp(from->files[*i].path, to->files[*j].path);
+    size_t i = 0, j = 0;
+    while (i < from->n_files || j < to->n_files) {
+        int order = i == from->n_files ? 1 : j == to->n_files ? -1
+                  : strcmp(from->files[i].path, to->files[j].path);
         if (order > 0) {
-            const struct dwalk_file *d = &to->files[(*j)++];
+            const struct dwalk_file *d = &to->files[j++];
             bool kept = p->opts->keep && strcmp(d->path, p->opts->keep) == 0;
             if (deletes && !kept) {
                 add(&s->remove, d->size);
@@ -236,7 +249,7 @@ static void compare_scene(struct planner *p, size_t scene, const struct dwalk_re
             }
             continue;
         }
-        compare_file(p, scene, &from->files[(*i)++], order == 0 ? &to->files[(*j)++] : NULL);
+        compare_file(p, scene, &from->files[i++], order == 0 ? &to->files[j++] : NULL);
     }
 }
 
@@ -246,16 +259,16 @@ static void pack_job(void *ud, size_t k, struct pack *task)
     const struct hash_job *job = &((const struct planner *)ud)->jobs[k];
     pack_u64(task, k);
     pack_u64(task, (uint64_t)job->kind);
-    pack_str(task, job->src->path);
-    pack_i64(task, job->src->size);
-    pack_str(task, job->src->etag ? job->src->etag : "");
+    pack_str(task, job->src.path);
+    pack_i64(task, job->src.size);
+    pack_str(task, job->src.etag ? job->src.etag : "");
 }
 
 static void queue_jobs(struct planner *p, struct dwalk_queue *q)
 {
     long long *sizes = xcalloc(p->n_jobs ? p->n_jobs : 1, sizeof *sizes);
     for (size_t k = 0; k < p->n_jobs; k++)
-        sizes[k] = p->jobs[k].src->size;
+        sizes[k] = p->jobs[k].src.size;
     dwalk_queue_largest_first(q, sizes, p->n_jobs, pack_job, p);
     free(sizes);
 }
@@ -305,7 +318,7 @@ static void transfer_again(struct planner *p, const struct hash_job *job)
 {
     struct plan *plan = p->plan;
     for (size_t i = 0; i < plan->n_unpack; i++) {
-        if (strcmp(plan->unpack[i].path, job->src->path) == 0) {
+        if (strcmp(plan->unpack[i].path, job->src.path) == 0) {
             free(plan->unpack[i].path);
             plan->unpack[i] = plan->unpack[--plan->n_unpack];
             break;
@@ -313,8 +326,8 @@ static void transfer_again(struct planner *p, const struct hash_job *job)
     }
     struct plan_scene *s = &plan->scenes[job->scene];
     s->unchanged.files--;
-    s->unchanged.bytes -= job->src->size;
-    decide(p, job->scene, job->src, job->dst, false, NULL);
+    s->unchanged.bytes -= job->src.size;
+    decide(p, job->scene, &job->src, job_dst(job), false, NULL);
 }
 
 /* Rank 0: apply what the ranks found, job by job. */
@@ -335,9 +348,9 @@ static void apply_results(struct planner *p, struct pack *in)
         } else if (job->kind == JOB_HASH && !ok) {
             p->plan->scenes[job->scene].walk_error = true;
         } else if (job->kind == JOB_HASH) {
-            hashcache_put(p->opts->hashes, job->src->path, job->src->size, job->src->mtime,
+            hashcache_put(p->opts->hashes, job->src.path, job->src.size, job->src.mtime,
                           sha256, sha1);
-            decide_hashed(p, job->scene, job->src, job->dst, sha256, sha1);
+            decide_hashed(p, job->scene, &job->src, job_dst(job), sha256, sha1);
         }
         free(sha256);
         free(sha1);
@@ -468,16 +481,27 @@ static int share_scenes(MPI_Comm comm, struct backend *src, const struct plan_op
     return rc;
 }
 
-/* Rank 0: compare every scene and leave the files to read in p->jobs. */
-static void compare_all(struct planner *p, char **names, size_t n_names,
-                        const struct dwalk_result *from, const struct dwalk_result *to)
+/* Collective: each scene's listings to rank 0 in turn, compared there (the
+ * files to read left in p->jobs), so rank 0 holds one scene's at a time. */
+static void compare_all(MPI_Comm comm, struct planner *p, char **names, size_t n_names,
+                        struct dwalk *from, struct dwalk *to)
 {
-    p->plan->n_scenes = n_names;
-    p->plan->scenes = xcalloc(n_names ? n_names : 1, sizeof *p->plan->scenes);
-    size_t i = 0, j = 0;
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    if (rank == 0) {
+        p->plan->n_scenes = n_names;
+        p->plan->scenes = xcalloc(n_names ? n_names : 1, sizeof *p->plan->scenes);
+    }
     for (size_t k = 0; k < n_names; k++) {
-        p->plan->scenes[k].name = xstrdup(names[k]);
-        compare_scene(p, k, from, &i, to, &j);
+        struct dwalk_result src_files, dst_files;
+        dwalk_take(comm, from, k, &src_files);
+        dwalk_take(comm, to, k, &dst_files);
+        if (rank == 0) {
+            p->plan->scenes[k].name = xstrdup(names[k]);
+            compare_scene(p, k, &src_files, &dst_files);
+        }
+        dwalk_result_free(&src_files);
+        dwalk_result_free(&dst_files);
     }
 }
 
@@ -499,26 +523,25 @@ int plan_build(MPI_Comm comm, struct backend *src, struct backend *dst,
     struct dwalk_top *tops = xcalloc(n_names ? n_names : 1, sizeof *tops);
     for (size_t k = 0; k < n_names; k++)
         tops[k] = (struct dwalk_top){names[k], strcmp(names[k], PLAN_ROOT_SCENE) != 0};
-    struct dwalk_result from, to;
-    dwalk_run(comm, src, tops, n_names, &opts->filter, &from);
-    dwalk_run(comm, dst, tops, n_names, &opts->filter, &to);
-
+    struct dwalk *from = dwalk_start(comm, src, tops, n_names, &opts->filter);
+    struct dwalk *to = dwalk_start(comm, dst, tops, n_names, &opts->filter);
     struct planner p = {.src = src, .dst = dst, .opts = opts, .plan = out};
-    if (rank == 0)
-        compare_all(&p, names, n_names, &from, &to);
+    compare_all(comm, &p, names, n_names, from, to);
     struct hasher h = {.src = src, .dst = dst};
     pack_init(&h.results);
     hash_jobs(comm, &p, &h);
     if (rank == 0)
         finish_plan(out);
+    long long folders = 0, files = 0;
+    dwalk_counts(from, &folders, &files);
+    dwalk_counts(to, &folders, &files);
     FLOG(LOG_DEBUG, "plan: this rank walked %lld folders and %lld files, read %lld files "
-         "(%lld bytes) to hash them", from.folders_walked + to.folders_walked,
-         from.files_walked + to.files_walked, h.files, h.bytes);
+         "(%lld bytes) to hash them", folders, files, h.files, h.bytes);
 
     pack_free(&h.results);
-    free(p.jobs);
-    dwalk_result_free(&from);
-    dwalk_result_free(&to);
+    jobs_free(&p);
+    dwalk_end(from);
+    dwalk_end(to);
     free(tops);
     for (size_t k = 0; k < n_names; k++)
         free(names[k]);
