@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # Planning a million files: wall time and rank 0's peak memory.
 #
-#   bash bench/plan_scale.sh [WORKDIR] [FILES]
+#   bash bench/plan_scale.sh [WORKDIR] [FILES] [scenes|one]
 #
-# Makes FILES empty files (default 1,000,000) in 100 scenes of 100 folders,
-# then times `ferry plan` against an empty destination (every file must be
-# planned for transfer, the worst case for rank 0's memory) and against a
-# full copy (every file compared and unchanged), with 1 and 2 ranks.
+# Makes FILES empty files (default 1,000,000) in 10,000 folders: 100 scenes
+# of 100 folders (scenes, the default), or all in one scene (one: the case
+# a plan dealt by scene leaves to one rank).  Then times `ferry plan`
+# against an empty destination (every file must be planned for transfer,
+# the worst case for rank 0's memory) and against a full copy (every file
+# compared and unchanged), with 1 and 2 ranks.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-work=${1:-/var/tmp/ferry-bench-plan}
+layout=${3:-scenes}
+case $layout in
+  scenes|one) ;;
+  *) echo "usage: $0 [WORKDIR] [FILES] [scenes|one]" >&2; exit 2 ;;
+esac
+work=${1:-/var/tmp/ferry-bench-plan}/$layout
 files=${2:-1000000}
 ferry=${FERRY_BIN:-$top/build/ferry}
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -17,11 +24,14 @@ ferry=${FERRY_BIN:-$top/build/ferry}
 if [ ! -f "$work/.made-$files" ]; then
   rm -rf "$work"
   mkdir -p "$work"
-  python3 - "$work/src" "$files" <<'PY'
+  python3 - "$work/src" "$files" "$layout" <<'PY'
 import os, sys
-root, n = sys.argv[1], int(sys.argv[2])
+root, n, layout = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 for i in range(n):
-    d = os.path.join(root, f"scene_{i % 100:03d}", f"d{(i // 100) % 100:02d}")
+    if layout == "one":
+        d = os.path.join(root, "scene", f"d{i % 10000:04d}")
+    else:
+        d = os.path.join(root, f"scene_{i % 100:03d}", f"d{(i // 100) % 100:02d}")
     if i < 10000:
         os.makedirs(d, exist_ok=True)
     open(os.path.join(d, f"file_{i:07d}.dat"), "w").close()
@@ -40,14 +50,18 @@ measure() {
   if [ "$np" -eq 0 ]; then
     peak=$( { /usr/bin/time -f "%M" "$ferry" "$@" >/dev/null; } 2>&1 | tail -1)
   else
-    peak=$(mpirun -np "$np" --oversubscribe /usr/bin/time -f "peak %M" "$ferry" "$@" 2>&1 \
-             >/dev/null | awk '/^peak/ {if ($2 > m) m = $2} END {print m}')
+    # One file per rank: lines of ranks sharing a stderr pipe can interleave.
+    rm -f "$work"/.peak.*
+    mpirun -np "$np" --oversubscribe sh -c \
+      '/usr/bin/time -f "%M" -o "$0.$OMPI_COMM_WORLD_RANK" "$@"' "$work/.peak" \
+      "$ferry" "$@" >/dev/null 2>&1
+    peak=$(cat "$work"/.peak.* | sort -n | tail -1)
   fi
   end=$(date +%s.%N)
   printf '| %s | %.1f s | %d MiB |\n' "$label" "$(echo "$end - $start" | bc -l)" $((peak / 1024))
 }
 
-echo "| case ($files files) | wall | peak RSS of the largest ferry process |"
+echo "| case ($files files, $layout) | wall | peak RSS of the largest ferry process |"
 echo "|---|---|---|"
 measure "plan, empty destination, 1 process" 0 plan -q "$work/src" "$work/empty"
 measure "plan, full copy, 1 process" 0 plan -q "$work/src" "$work/copy"

@@ -128,6 +128,20 @@ struct backend_ops {
     /* A root file that sync never deletes here (the Hub's .gitattributes). */
     const char *keep;
     void (*close)(struct backend *b);
+    /* Optional, for a walk spread over ranks (see dwalk.h): the entries of
+     * folder dir ("" for the root), not recursing, as paths from the root:
+     * its sub-folders (hidden ones left out) in *dirs, everything else in
+     * *files.  Names only, so a folder of millions is read quickly and its
+     * files can be looked at by many ranks.  Arrays and strings are the
+     * caller's.  A missing folder is FERRY_ENOTFOUND. */
+    int (*list_dir)(struct backend *b, const char *dir, char ***dirs, size_t *n_dirs,
+                    char ***files, size_t *n_files, struct ferry_error *err);
+    /* Optional, with list_dir: fn for each of paths that is a regular file
+     * (part files left out).  A path gone since it was listed is skipped;
+     * one that cannot be read does not stop the rest, and the first such
+     * error is returned. */
+    int (*stat_files)(struct backend *b, char *const *paths, size_t n, walk_fn fn, void *ud,
+                      struct ferry_error *err);
 };
 
 struct backend {

@@ -1,10 +1,11 @@
 /* The plan: what a get, put or sync would move, keep and delete.
  *
  * Planning is collective: rank 0 lists the scenes (first-level directories)
- * and selects them, every rank walks the source and destination of its share
- * of the scenes and compares them, and rank 0 gathers the results.  Only the
- * work to do travels to rank 0, so a million unchanged files cost it nothing
- * but counts. */
+ * and selects them; the source and the destination are walked over every
+ * rank folder by folder (dwalk.h), so one scene of ten million files is not
+ * one rank's; rank 0 compares the two listings, and the files whose content
+ * must be read (hashes for the Hub, --recheck) are dealt over every rank,
+ * largest first.  Rank 0 holds both listings while it compares them. */
 #ifndef FERRY_PLAN_H
 #define FERRY_PLAN_H
 
@@ -33,7 +34,7 @@ struct plan_options {
      * too); one that differs is transferred again. */
     bool recheck;
     /* A destination that names content by hash (the Hub): every source file
-     * is hashed (in parallel, by scene) and compared by content, and the
+     * is hashed (dealt over ranks by file) and compared by content, and the
      * plan's transfers carry "sha256:HEX" as their etag. */
     bool hash_sources;
     struct hashcache *hashes;        /* looked up first; rank 0's gets the new hashes */

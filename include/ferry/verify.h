@@ -1,6 +1,7 @@
 /* ferry verify DIR --against SRC: is every file of SRC in DIR, whole and
- * unchanged, and nothing else?  Rank 0 lists both sides; the hashing (the
- * expensive part) is spread over all ranks. */
+ * unchanged, and nothing else?  Both sides are walked over all ranks
+ * (dwalk.h), rank 0 compares the listings, and the hashing (the expensive
+ * part) is dealt over all ranks by file, largest first. */
 #ifndef FERRY_VERIFY_H
 #define FERRY_VERIFY_H
 

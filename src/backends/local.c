@@ -222,6 +222,125 @@ static int local_walk(struct backend *b, const char *dir, bool recursive,
     return rc ? rc : ws.first_error;
 }
 
+static void add_name(char ***names, size_t *n, size_t *cap, const char *dir, const char *name)
+{
+    size_t dir_len = strlen(dir), name_len = strlen(name);
+    char *path = xmalloc(dir_len + name_len + 2), *end = path;
+    if (dir_len) {
+        memcpy(end, dir, dir_len);
+        end += dir_len;
+        *end++ = '/';
+    }
+    memcpy(end, name, name_len + 1);
+    xgrow((void **)names, cap, *n + 1, sizeof **names);
+    (*names)[(*n)++] = path;
+}
+
+/* The type readdir gives is enough for most entries; a link or a file
+ * system that gives none is looked at (and followed, as walk does). */
+static bool entry_is_dir(DIR *dir, const struct dirent *de)
+{
+    if (de->d_type == DT_DIR)
+        return true;
+    if (de->d_type != DT_LNK && de->d_type != DT_UNKNOWN)
+        return false;
+    struct stat st;
+    return fstatat(dirfd(dir), de->d_name, &st, 0) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int local_list_dir(struct backend *b, const char *dir, char ***dirs, size_t *n_dirs,
+                          char ***files, size_t *n_files, struct ferry_error *err)
+{
+    char *full = local_full(local_of(b), dir);
+    DIR *d = opendir(full);
+    if (!d) {
+        int rc = err_sys(err, errno == ENOENT ? FERRY_ENOTFOUND : FERRY_EFAIL, errno, "%s", full);
+        free(full);
+        return rc;
+    }
+    size_t dirs_cap = 0, files_cap = 0;
+    *dirs = *files = NULL;
+    *n_dirs = *n_files = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (entry_is_dir(d, de)) {
+            if (de->d_name[0] != '.')
+                add_name(dirs, n_dirs, &dirs_cap, dir, de->d_name);
+        } else if (!is_part_file(de->d_name)) {
+            add_name(files, n_files, &files_cap, dir, de->d_name);
+        }
+    }
+    closedir(d);
+    free(full);
+    return 0;
+}
+
+/* The folder that holds path, kept open while paths share it (a batch
+ * comes from one folder): each file is then one fstatat, not a walk of its
+ * whole path from the root. */
+struct stat_dir {
+    char *folder;            /* relative, "" for the root; NULL: none open */
+    int fd;
+};
+
+static int stat_dir_for(struct local_backend *lb, struct stat_dir *d, const char *path,
+                        const char **name, struct ferry_error *err)
+{
+    const char *slash = strrchr(path, '/');
+    size_t len = slash ? (size_t)(slash - path) : 0;
+    *name = slash ? slash + 1 : path;
+    if (d->folder && strlen(d->folder) == len && strncmp(d->folder, path, len) == 0)
+        return 0;
+    if (d->folder)
+        close(d->fd);
+    free(d->folder);
+    d->folder = xstrndup(path, len);
+    char *full = local_full(lb, d->folder);
+    d->fd = open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = 0;
+    if (d->fd < 0) {
+        rc = errno == ENOENT ? FERRY_ENOTFOUND : err_sys(err, FERRY_EFAIL, errno, "%s", full);
+        free(d->folder);
+        d->folder = NULL;
+    }
+    free(full);
+    return rc;
+}
+
+static int local_stat_files(struct backend *b, char *const *paths, size_t n, walk_fn fn,
+                            void *ud, struct ferry_error *err)
+{
+    struct local_backend *lb = local_of(b);
+    struct stat_dir dir = {0};
+    int first_error = 0, rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const char *name;
+        struct stat st;
+        int found = stat_dir_for(lb, &dir, paths[i], &name, first_error ? NULL : err);
+        if (found == 0 && fstatat(dir.fd, name, &st, 0) != 0)
+            found = errno == ENOENT ? FERRY_ENOTFOUND
+                  : err_sys(first_error ? NULL : err, FERRY_EFAIL, errno, "%s/%s", lb->root,
+                            paths[i]);
+        if (found != 0 && found != FERRY_ENOTFOUND && !first_error)
+            first_error = found;
+        if (found != 0 || !S_ISREG(st.st_mode))
+            continue;
+        struct file_meta meta = {
+            .path = paths[i],
+            .size = st.st_size,
+            .mtime = st.st_mtim.tv_sec,
+            .mode = st.st_mode & 07777,
+        };
+        rc = fn(&meta, ud);
+    }
+    if (dir.folder)
+        close(dir.fd);
+    free(dir.folder);
+    return rc ? rc : first_error;
+}
+
 static int local_open_read(struct backend *b, const char *path, int *fd,
                            struct ferry_error *err)
 {
@@ -533,4 +652,6 @@ const struct backend_ops backend_local = {
     .state_dir = local_state_dir,
     .finish = local_finish,
     .close = local_close,
+    .list_dir = local_list_dir,
+    .stat_files = local_stat_files,
 };

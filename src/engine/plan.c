@@ -1,5 +1,6 @@
 #include "ferry/plan.h"
 #include "ferry/comm.h"
+#include "ferry/dwalk.h"
 #include "ferry/escape.h"
 #include "ferry/log.h"
 #include "ferry/pack.h"
@@ -8,65 +9,17 @@
 
 #include <cjson/cJSON.h>
 
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* Files found under one scene on one side. */
-struct file_list {
-    struct plan_file *files;
-    size_t count, cap;
-    const struct pattern_filter *filter;
-};
-
-static int collect_file(const struct file_meta *meta, void *ud)
-{
-    struct file_list *list = ud;
-    if (!pattern_filter_allows(list->filter, meta->path))
-        return 0;
-    xgrow((void **)&list->files, &list->cap, list->count + 1, sizeof *list->files);
-    list->files[list->count++] = (struct plan_file){
-        .path = xstrdup(meta->path), .size = meta->size,
-        .mtime = meta->mtime, .mode = meta->mode,
-        .etag = meta->etag ? xstrdup(meta->etag) : NULL,
-    };
-    return 0;
-}
-
-static int compare_path(const void *a, const void *b)
-{
-    return strcmp(((const struct plan_file *)a)->path, ((const struct plan_file *)b)->path);
-}
-
-static void file_list_free(struct file_list *list)
-{
-    for (size_t i = 0; i < list->count; i++) {
-        free(list->files[i].path);
-        free(list->files[i].etag);
-    }
-    free(list->files);
-}
-
-/* Walk one scene on one side, sorted by path.  A missing scene is empty. */
-static int walk_scene(struct backend *b, const char *scene, struct file_list *list,
-                      struct ferry_error *err)
-{
-    bool root = strcmp(scene, PLAN_ROOT_SCENE) == 0;
-    int rc = b->ops->walk(b, scene, !root, collect_file, list, err);
-    if (rc == FERRY_ENOTFOUND)
-        rc = 0;
-    qsort(list->files, list->count, sizeof *list->files, compare_path);
-    return rc;
-}
 
 /* Is the destination's file already the source's?  Local sources compare
  * size and mtime.  A source that names its content by hash (the Hub) has no
  * mtime to compare: the catalog says which content ferry put there, and the
  * size and mtime ferry gave the file, so a file changed since is fetched
  * again and nothing is read to decide. */
-static bool same_version(const struct plan_options *opts, const struct plan_file *src,
-                         const struct plan_file *dst)
+static bool same_version(const struct plan_options *opts, const struct dwalk_file *src,
+                         const struct dwalk_file *dst)
 {
     if (src->size != dst->size)
         return false;
@@ -91,14 +44,14 @@ static bool etag_matches(const char *etag, const char *sha256, const char *sha1)
     return false;
 }
 
-static int read_hashes(struct backend *b, const struct plan_file *f,
+static int read_hashes(struct backend *b, const char *path, long long size,
                        char sha256[HASH_SHA256_HEX], char sha1[HASH_SHA1_HEX],
                        struct ferry_error *err)
 {
     int fd = -1;
-    int rc = b->ops->open_read(b, f->path, &fd, err);
+    int rc = b->ops->open_read(b, path, &fd, err);
     if (rc == 0) {
-        rc = hash_fd(fd, f->size, f->path, sha256, sha1, err);
+        rc = hash_fd(fd, size, path, sha256, sha1, err);
         close(fd);
     }
     return rc;
@@ -108,73 +61,29 @@ static int read_hashes(struct backend *b, const struct plan_file *f,
  * can be read and the source names its content's hash (the Hub, a
  * manifest's checksum=) or can be read too (a local source). */
 static bool recheckable(const struct plan_options *opts, struct backend *src,
-                        struct backend *dst, const struct plan_file *f)
+                        struct backend *dst, const struct dwalk_file *f)
 {
     return opts->recheck && dst->ops->open_read && (f->etag || src->ops->open_read);
 }
 
-/* Does the destination's copy of f (same path and size) hold the source's
- * bytes?  A file that cannot be read is fetched again. */
-static bool recheck_same(struct backend *src, struct backend *dst, const struct plan_file *f)
+/* Does the destination's copy of path (same size) hold the source's bytes
+ * (named by etag, or read too when etag is NULL)?  A file that cannot be
+ * read is fetched again. */
+static bool recheck_same(struct backend *src, struct backend *dst, const char *path,
+                         long long size, const char *etag)
 {
     char sha256[HASH_SHA256_HEX], sha1[HASH_SHA1_HEX];
     char src256[HASH_SHA256_HEX], src1[HASH_SHA1_HEX];
     struct ferry_error err = {0};
-    if (read_hashes(dst, f, sha256, sha1, &err) != 0 ||
-        (!f->etag && read_hashes(src, f, src256, src1, &err) != 0)) {
+    if (read_hashes(dst, path, size, sha256, sha1, &err) != 0 ||
+        (!etag && read_hashes(src, path, size, src256, src1, &err) != 0)) {
         FLOG(LOG_WARN, "--recheck: %s: fetching it again", err.msg);
         return false;
     }
-    bool same = f->etag ? etag_matches(f->etag, sha256, sha1) : strcmp(sha256, src256) == 0;
+    bool same = etag ? etag_matches(etag, sha256, sha1) : strcmp(sha256, src256) == 0;
     if (!same)
-        FLOG(LOG_INFO, "--recheck: %s differs from the source: fetching it again", f->path);
+        FLOG(LOG_INFO, "--recheck: %s differs from the source: fetching it again", path);
     return same;
-}
-
-static void pack_candidate(struct pack *p, uint64_t scene, const struct plan_file *f)
-{
-    pack_u64(p, scene);
-    pack_str(p, f->path);
-    pack_i64(p, f->size);
-    pack_i64(p, f->mtime);
-    pack_u64(p, f->mode);
-    pack_str(p, f->etag ? f->etag : "");
-}
-
-static uint64_t unpack_candidate(struct pack *p, struct plan_file *f)
-{
-    uint64_t scene = unpack_u64(p);
-    f->path = unpack_str(p);
-    f->size = unpack_i64(p);
-    f->mtime = unpack_i64(p);
-    f->mode = (unsigned)unpack_u64(p);
-    f->etag = unpack_str(p);
-    if (!*f->etag) {
-        free(f->etag);
-        f->etag = NULL;
-    }
-    return scene;
-}
-
-/* A source file's sha256 and git sha1: from the cache, else read now (and
- * packed into fresh for rank 0's cache). */
-static int source_hashes(struct backend *src, const struct plan_options *opts,
-                         const struct plan_file *f, char sha256[HASH_SHA256_HEX],
-                         char sha1[HASH_SHA1_HEX], struct pack *fresh, long long *n_fresh,
-                         struct ferry_error *err)
-{
-    if (hashcache_get(opts->hashes, f->path, f->size, f->mtime, sha256, sha1))
-        return 0;
-    int rc = read_hashes(src, f, sha256, sha1, err);
-    if (rc != 0)
-        return rc;
-    pack_str(fresh, f->path);
-    pack_i64(fresh, f->size);
-    pack_i64(fresh, f->mtime);
-    pack_str(fresh, sha256);
-    pack_str(fresh, sha1);
-    (*n_fresh)++;
-    return 0;
 }
 
 static void add(struct plan_counts *c, long long bytes)
@@ -184,7 +93,7 @@ static void add(struct plan_counts *c, long long bytes)
 }
 
 /* get --extract: is dst_file an archive not yet extracted? */
-static bool unextracted(const struct plan_options *opts, const struct plan_file *dst_file)
+static bool unextracted(const struct plan_options *opts, const struct dwalk_file *dst_file)
 {
     if (!opts->extracted || !extract_is_archive(dst_file->path))
         return false;
@@ -197,110 +106,276 @@ static bool unextracted(const struct plan_options *opts, const struct plan_file 
     return !done;
 }
 
-/* Compare one scene (number index) and pack what is to do:
- *   scene counts, flags, then transfers (path size mtime mode), then deletes.
- * Files that look unchanged but --recheck will hash go to recheck too. */
-static void plan_scene(struct backend *src, struct backend *dst, const char *scene,
-                       size_t index, const struct plan_options *opts, struct pack *out,
-                       struct pack *recheck)
+/* A file whose verdict waits for its content to be read: a source file to
+ * hash (put to the Hub), or a file --recheck reads on both sides. */
+enum { JOB_HASH, JOB_RECHECK };
+
+struct hash_job {
+    int kind;
+    size_t scene;
+    struct dwalk_file src, dst;  /* copies: the scene's listings are gone by then */
+    bool has_dst;
+};
+
+/* Rank 0's planning state between the walks and the hashing. */
+struct planner {
+    struct backend *src, *dst;
+    const struct plan_options *opts;
+    struct plan *plan;
+    struct hash_job *jobs;
+    size_t n_jobs, jobs_cap;
+    size_t transfer_cap, deletes_cap, unpack_cap;
+};
+
+static struct dwalk_file file_copy(const struct dwalk_file *f)
 {
-    struct ferry_error err = {0};
-    struct file_list from = {.filter = &opts->filter}, to = {.filter = &opts->filter};
-    struct plan_scene s = {0};
+    struct dwalk_file copy = *f;
+    copy.path = xstrdup(f->path);
+    copy.etag = f->etag ? xstrdup(f->etag) : NULL;
+    return copy;
+}
 
-    if (walk_scene(src, scene, &from, &err) != 0) {
-        FLOG(LOG_ERROR, "walking the source: %s", err.msg);
-        s.walk_error = true;
-    }
-    if (walk_scene(dst, scene, &to, &err) != 0) {
-        FLOG(LOG_ERROR, "walking the destination: %s", err.msg);
-        s.walk_error = true;
-    }
-    s.source_empty = from.count == 0;
-    bool deletes = opts->deletes && !s.walk_error && !s.source_empty;
+static void add_job(struct planner *p, int kind, size_t scene, const struct dwalk_file *src,
+                    const struct dwalk_file *dst)
+{
+    xgrow((void **)&p->jobs, &p->jobs_cap, p->n_jobs + 1, sizeof *p->jobs);
+    p->jobs[p->n_jobs++] = (struct hash_job){
+        .kind = kind, .scene = scene, .src = file_copy(src),
+        .dst = dst ? file_copy(dst) : (struct dwalk_file){0}, .has_dst = dst != NULL};
+}
 
-    struct pack transfers, deleted, fresh, unpack;
-    pack_init(&transfers);
-    pack_init(&deleted);
-    pack_init(&fresh);
-    pack_init(&unpack);
-    long long n_fresh = 0, n_unpack = 0;
+static void jobs_free(struct planner *p)
+{
+    for (size_t k = 0; k < p->n_jobs; k++) {
+        free(p->jobs[k].src.path);
+        free(p->jobs[k].src.etag);
+        free(p->jobs[k].dst.path);
+        free(p->jobs[k].dst.etag);
+    }
+    free(p->jobs);
+}
+
+static const struct dwalk_file *job_dst(const struct hash_job *job)
+{
+    return job->has_dst ? &job->dst : NULL;
+}
+
+/* The verdict on source file f (its destination copy dst, or NULL): count
+ * it, and list it for transfer, or, unchanged, for extraction in place.
+ * etag: what the transfer carries, the source's own when NULL. */
+static void decide(struct planner *p, size_t scene, const struct dwalk_file *f,
+                   const struct dwalk_file *dst, bool same, const char *etag)
+{
+    struct plan *plan = p->plan;
+    struct plan_scene *s = &plan->scenes[scene];
+    if (same) {
+        add(&s->unchanged, f->size);
+        if (unextracted(p->opts, dst)) {
+            xgrow((void **)&plan->unpack, &p->unpack_cap, plan->n_unpack + 1,
+                  sizeof *plan->unpack);
+            plan->unpack[plan->n_unpack++] = (struct plan_file){
+                .path = xstrdup(dst->path), .size = dst->size, .mtime = dst->mtime};
+        }
+        return;
+    }
+    if (!etag)
+        etag = f->etag;
+    add(&s->transfer, f->size);
+    xgrow((void **)&plan->transfer, &p->transfer_cap, plan->n_transfer + 1,
+          sizeof *plan->transfer);
+    plan->transfer[plan->n_transfer++] = (struct plan_file){
+        .path = xstrdup(f->path), .size = f->size, .mtime = f->mtime, .mode = f->mode,
+        .etag = etag ? xstrdup(etag) : NULL};
+}
+
+/* Rank 0: a source file whose hashes are known (cached, or just read). */
+static void decide_hashed(struct planner *p, size_t scene, const struct dwalk_file *f,
+                          const struct dwalk_file *dst, const char *sha256, const char *sha1)
+{
+    char etag[80];
+    snprintf(etag, sizeof etag, "sha256:%s", sha256);
+    decide(p, scene, f, dst, dst && etag_matches(dst->etag, sha256, sha1), etag);
+}
+
+/* Rank 0: compare one source file with its destination copy (or NULL). */
+static void compare_file(struct planner *p, size_t scene, const struct dwalk_file *f,
+                         const struct dwalk_file *dst)
+{
+    const struct plan_options *opts = p->opts;
+    if (opts->hash_sources && !f->etag) {
+        char sha256[HASH_SHA256_HEX], sha1[HASH_SHA1_HEX];
+        if (hashcache_get(opts->hashes, f->path, f->size, f->mtime, sha256, sha1))
+            decide_hashed(p, scene, f, dst, sha256, sha1);
+        else
+            add_job(p, JOB_HASH, scene, f, dst);
+        return;
+    }
+    bool same = dst && same_version(opts, f, dst);
+    if (same && recheckable(opts, p->src, p->dst, f))
+        add_job(p, JOB_RECHECK, scene, f, dst);
+    decide(p, scene, f, dst, same, NULL);
+}
+
+static bool scene_failed(const struct dwalk_result *r, const char *side)
+{
+    for (size_t i = 0; i < r->n_errors; i++)
+        FLOG(LOG_ERROR, "walking the %s: %s", side, r->errors[i].msg);
+    return r->n_errors > 0;
+}
+
+/* Rank 0: merge one scene's source and destination files (both sorted by
+ * path); deletes are decided here, from what the walks could read. */
+static void compare_scene(struct planner *p, size_t scene, const struct dwalk_result *from,
+                          const struct dwalk_result *to)
+{
+    struct plan *plan = p->plan;
+    struct plan_scene *s = &plan->scenes[scene];
+    bool source_failed = scene_failed(from, "source");
+    s->walk_error = scene_failed(to, "destination") || source_failed;
+    s->source_empty = from->n_files == 0;
+    bool deletes = p->opts->deletes && !s->walk_error && !s->source_empty;
     size_t i = 0, j = 0;
-    while (i < from.count || j < to.count) {
-        int order = i == from.count ? 1 : j == to.count ? -1
-                  : strcmp(from.files[i].path, to.files[j].path);
+    while (i < from->n_files || j < to->n_files) {
+        int order = i == from->n_files ? 1 : j == to->n_files ? -1
+                  : strcmp(from->files[i].path, to->files[j].path);
         if (order > 0) {
-            bool kept = opts->keep && strcmp(to.files[j].path, opts->keep) == 0;
+            const struct dwalk_file *d = &to->files[j++];
+            bool kept = p->opts->keep && strcmp(d->path, p->opts->keep) == 0;
             if (deletes && !kept) {
-                add(&s.remove, to.files[j].size);
-                pack_str(&deleted, to.files[j].path);
+                add(&s->remove, d->size);
+                xgrow((void **)&plan->deletes, &p->deletes_cap, plan->n_deletes + 1,
+                      sizeof *plan->deletes);
+                plan->deletes[plan->n_deletes++] = xstrdup(d->path);
             }
-            j++;
             continue;
         }
-        const struct plan_file *f = &from.files[i];
-        char sha256[HASH_SHA256_HEX] = "", sha1[HASH_SHA1_HEX] = "", etag[80];
-        bool hashed = opts->hash_sources && !f->etag;
-        if (hashed && source_hashes(src, opts, f, sha256, sha1, &fresh, &n_fresh, &err) != 0) {
-            FLOG(LOG_ERROR, "hashing the source: %s", err.msg);
-            s.walk_error = true;
-            i++;
-            j += order == 0;
-            continue;
-        }
-        bool same = order == 0 && (hashed ? etag_matches(to.files[j].etag, sha256, sha1)
-                                          : same_version(opts, f, &to.files[j]));
-        if (same && !hashed && recheckable(opts, src, dst, f))
-            pack_candidate(recheck, index, f);
-        if (same) {
-            add(&s.unchanged, f->size);
-            if (unextracted(opts, &to.files[j])) {
-                pack_str(&unpack, to.files[j].path);
-                pack_i64(&unpack, to.files[j].size);
-                pack_i64(&unpack, to.files[j].mtime);
-                n_unpack++;
-            }
-        } else {
-            snprintf(etag, sizeof etag, "sha256:%s", sha256);
-            add(&s.transfer, f->size);
-            pack_str(&transfers, f->path);
-            pack_i64(&transfers, f->size);
-            pack_i64(&transfers, f->mtime);
-            pack_u64(&transfers, f->mode);
-            pack_str(&transfers, hashed ? etag : f->etag ? f->etag : "");
-        }
-        i++;
-        j += order == 0;
+        compare_file(p, scene, &from->files[i++], order == 0 ? &to->files[j++] : NULL);
     }
+}
 
-    pack_i64(out, s.transfer.files);
-    pack_i64(out, s.transfer.bytes);
-    pack_i64(out, s.unchanged.files);
-    pack_i64(out, s.unchanged.bytes);
-    pack_i64(out, s.remove.files);
-    pack_i64(out, s.remove.bytes);
-    pack_u64(out, s.walk_error);
-    pack_u64(out, s.source_empty);
-    xgrow((void **)&out->data, &out->cap, out->len + transfers.len + deleted.len, 1);
-    memcpy(out->data + out->len, transfers.data, transfers.len);
-    out->len += transfers.len;
-    memcpy(out->data + out->len, deleted.data, deleted.len);
-    out->len += deleted.len;
-    pack_i64(out, n_fresh);
-    xgrow((void **)&out->data, &out->cap, out->len + fresh.len, 1);
-    memcpy(out->data + out->len, fresh.data, fresh.len);
-    out->len += fresh.len;
-    pack_i64(out, n_unpack);
-    xgrow((void **)&out->data, &out->cap, out->len + unpack.len, 1);
-    memcpy(out->data + out->len, unpack.data, unpack.len);
-    out->len += unpack.len;
+/* A hashing task's entry for job k: its index, kind, path, size and source etag. */
+static void pack_job(void *ud, size_t k, struct pack *task)
+{
+    const struct hash_job *job = &((const struct planner *)ud)->jobs[k];
+    pack_u64(task, k);
+    pack_u64(task, (uint64_t)job->kind);
+    pack_str(task, job->src.path);
+    pack_i64(task, job->src.size);
+    pack_str(task, job->src.etag ? job->src.etag : "");
+}
 
-    pack_free(&unpack);
-    pack_free(&transfers);
-    pack_free(&deleted);
-    pack_free(&fresh);
-    file_list_free(&from);
-    file_list_free(&to);
+static void queue_jobs(struct planner *p, struct dwalk_queue *q)
+{
+    long long *sizes = xcalloc(p->n_jobs ? p->n_jobs : 1, sizeof *sizes);
+    for (size_t k = 0; k < p->n_jobs; k++)
+        sizes[k] = p->jobs[k].src.size;
+    dwalk_queue_largest_first(q, sizes, p->n_jobs, pack_job, p);
+    free(sizes);
+}
+
+/* What a rank hashing its share needs and finds. */
+struct hasher {
+    struct backend *src, *dst;
+    struct pack results;     /* job index, ok; then sha256 sha1 (hash) */
+    long long files, bytes;
+};
+
+static void run_hash_task(void *ud, struct pack *task, struct dwalk_queue *more)
+{
+    (void)more;
+    struct hasher *h = ud;
+    for (uint64_t n = unpack_u64(task); n > 0; n--) {
+        uint64_t index = unpack_u64(task);
+        int kind = (int)unpack_u64(task);
+        char *path = unpack_str(task);
+        long long size = unpack_i64(task);
+        char *etag = unpack_str(task);
+        char sha256[HASH_SHA256_HEX] = "", sha1[HASH_SHA1_HEX] = "";
+        struct ferry_error err = {0};
+        bool ok;
+        if (kind == JOB_HASH) {
+            ok = read_hashes(h->src, path, size, sha256, sha1, &err) == 0;
+            if (!ok)
+                FLOG(LOG_ERROR, "hashing the source: %s", err.msg);
+        } else {
+            ok = recheck_same(h->src, h->dst, path, size, *etag ? etag : NULL);
+        }
+        h->files++;
+        h->bytes += size;
+        pack_u64(&h->results, index);
+        pack_u64(&h->results, ok);
+        pack_str(&h->results, sha256);
+        pack_str(&h->results, sha1);
+        free(path);
+        free(etag);
+    }
+}
+
+/* Rank 0: a file --recheck found different moves from unchanged to transfer
+ * (and, an archive, off the list to extract in place: get --extract
+ * extracts it once it is fetched again). */
+static void transfer_again(struct planner *p, const struct hash_job *job)
+{
+    struct plan *plan = p->plan;
+    for (size_t i = 0; i < plan->n_unpack; i++) {
+        if (strcmp(plan->unpack[i].path, job->src.path) == 0) {
+            free(plan->unpack[i].path);
+            plan->unpack[i] = plan->unpack[--plan->n_unpack];
+            break;
+        }
+    }
+    struct plan_scene *s = &plan->scenes[job->scene];
+    s->unchanged.files--;
+    s->unchanged.bytes -= job->src.size;
+    decide(p, job->scene, &job->src, job_dst(job), false, NULL);
+}
+
+/* Rank 0: apply what the ranks found, job by job. */
+static void apply_results(struct planner *p, struct pack *in)
+{
+    while (!pack_done(in)) {
+        uint64_t index = unpack_u64(in);
+        bool ok = unpack_u64(in) != 0;
+        char *sha256 = unpack_str(in), *sha1 = unpack_str(in);
+        const struct hash_job *job = index < p->n_jobs ? &p->jobs[index] : NULL;
+        if (!job || in->bad) {
+            free(sha256);
+            free(sha1);
+            break;
+        }
+        if (job->kind == JOB_RECHECK && !ok) {
+            transfer_again(p, job);
+        } else if (job->kind == JOB_HASH && !ok) {
+            p->plan->scenes[job->scene].walk_error = true;
+        } else if (job->kind == JOB_HASH) {
+            hashcache_put(p->opts->hashes, job->src.path, job->src.size, job->src.mtime,
+                          sha256, sha1);
+            decide_hashed(p, job->scene, &job->src, job_dst(job), sha256, sha1);
+        }
+        free(sha256);
+        free(sha1);
+    }
+}
+
+/* Collective: the jobs (rank 0's) dealt over every rank, largest first, and
+ * their outcomes applied on rank 0. */
+static void hash_jobs(MPI_Comm comm, struct planner *p, struct hasher *h)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    struct dwalk_queue q = {0};
+    if (rank == 0)
+        queue_jobs(p, &q);
+    dwalk_deal(comm, &q, run_hash_task, h);
+    dwalk_queue_free(&q);
+    int *lens, *offsets;
+    struct pack all;
+    comm_gather_packs(comm, &h->results, &all, &lens, &offsets);
+    if (rank == 0)
+        apply_results(p, &all);
+    pack_free(&all);
+    free(lens);
+    free(offsets);
 }
 
 static bool scene_selected(const struct plan_options *opts, const char *name)
@@ -358,203 +433,116 @@ static int select_scenes(struct backend *src, const struct plan_options *opts,
     return rc;
 }
 
-static void unpack_scene(struct plan *plan, struct plan_scene *s, struct pack *in,
-                         struct hashcache *hashes)
+static int compare_transfer(const void *a, const void *b)
 {
-    s->transfer.files = unpack_i64(in);
-    s->transfer.bytes = unpack_i64(in);
-    s->unchanged.files = unpack_i64(in);
-    s->unchanged.bytes = unpack_i64(in);
-    s->remove.files = unpack_i64(in);
-    s->remove.bytes = unpack_i64(in);
-    s->walk_error = unpack_u64(in);
-    s->source_empty = unpack_u64(in);
-
-    plan->transfer = xrealloc(plan->transfer, (plan->n_transfer + (size_t)s->transfer.files) *
-                                                  sizeof *plan->transfer);
-    for (long long k = 0; k < s->transfer.files; k++) {
-        struct plan_file *f = &plan->transfer[plan->n_transfer++];
-        f->path = unpack_str(in);
-        f->size = unpack_i64(in);
-        f->mtime = unpack_i64(in);
-        f->mode = (unsigned)unpack_u64(in);
-        f->etag = unpack_str(in);
-        if (!*f->etag) {
-            free(f->etag);
-            f->etag = NULL;
-        }
-    }
-    plan->deletes = xrealloc(plan->deletes, (plan->n_deletes + (size_t)s->remove.files) *
-                                                sizeof *plan->deletes);
-    for (long long k = 0; k < s->remove.files; k++)
-        plan->deletes[plan->n_deletes++] = unpack_str(in);
-    for (long long k = unpack_i64(in); k > 0; k--) {
-        char *path = unpack_str(in);
-        long long size = unpack_i64(in), mtime = unpack_i64(in);
-        char *sha256 = unpack_str(in), *sha1 = unpack_str(in);
-        hashcache_put(hashes, path, size, mtime, sha256, sha1);
-        free(path);
-        free(sha256);
-        free(sha1);
-    }
-    long long n_unpack = unpack_i64(in);
-    plan->unpack = xrealloc(plan->unpack, (plan->n_unpack + (size_t)n_unpack + 1) *
-                                              sizeof *plan->unpack);
-    for (long long k = 0; k < n_unpack; k++) {
-        struct plan_file *f = &plan->unpack[plan->n_unpack++];
-        memset(f, 0, sizeof *f);
-        f->path = unpack_str(in);
-        f->size = unpack_i64(in);
-        f->mtime = unpack_i64(in);
-    }
-
-    plan->walk_errors += s->walk_error;
-    plan->total_transfer.files += s->transfer.files;
-    plan->total_transfer.bytes += s->transfer.bytes;
-    plan->total_unchanged.files += s->unchanged.files;
-    plan->total_unchanged.bytes += s->unchanged.bytes;
-    plan->total_remove.files += s->remove.files;
-    plan->total_remove.bytes += s->remove.bytes;
+    const struct plan_file *x = a, *y = b;
+    if (x->size != y->size)
+        return (x->size < y->size) - (x->size > y->size);
+    return strcmp(x->path, y->path);
 }
 
-static int compare_size_desc(const void *a, const void *b)
+/* Rank 0: the totals over scenes, and transfers largest first. */
+static void finish_plan(struct plan *plan)
 {
-    long long x = ((const struct plan_file *)a)->size, y = ((const struct plan_file *)b)->size;
-    return (x < y) - (x > y);
+    for (size_t k = 0; k < plan->n_scenes; k++) {
+        const struct plan_scene *s = &plan->scenes[k];
+        plan->walk_errors += s->walk_error;
+        plan->total_transfer.files += s->transfer.files;
+        plan->total_transfer.bytes += s->transfer.bytes;
+        plan->total_unchanged.files += s->unchanged.files;
+        plan->total_unchanged.bytes += s->unchanged.bytes;
+        plan->total_remove.files += s->remove.files;
+        plan->total_remove.bytes += s->remove.bytes;
+    }
+    if (plan->n_transfer)
+        qsort(plan->transfer, plan->n_transfer, sizeof *plan->transfer, compare_transfer);
 }
 
-/* Rank 0: gather every rank's packed scenes, in scene order. */
-static void gather_scenes(MPI_Comm comm, struct pack *mine, char **names,
-                          size_t n_scenes, struct hashcache *hashes, struct plan *plan)
+/* Every rank: the selected scenes, chosen by rank 0. */
+static int share_scenes(MPI_Comm comm, struct backend *src, const struct plan_options *opts,
+                        char ***names, size_t *n_names, struct ferry_error *err)
 {
-    int rank, size;
+    int rank;
     MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
-    if (mine->len > INT_MAX)
-        FLOG(LOG_ERROR, "plan of rank %d is over 2 GiB; use more ranks", rank);
-    int *lens, *offsets;
-    struct pack all;
-    comm_gather_packs(comm, mine, &all, &lens, &offsets);
+    struct pack scenes;
+    pack_init(&scenes);
+    int rc = rank == 0 ? select_scenes(src, opts, &scenes, err) : 0;
+    rc = comm_agree(comm, rc, err);
+    if (rc == 0)
+        comm_bcast_pack(comm, &scenes);
+    size_t cap = 0;
+    *names = NULL;
+    *n_names = 0;
+    while (rc == 0 && !pack_done(&scenes)) {
+        xgrow((void **)names, &cap, *n_names + 1, sizeof **names);
+        (*names)[(*n_names)++] = unpack_str(&scenes);
+    }
+    pack_free(&scenes);
+    return rc;
+}
+
+/* Collective: each scene's listings to rank 0 in turn, compared there (the
+ * files to read left in p->jobs), so rank 0 holds one scene's at a time. */
+static void compare_all(MPI_Comm comm, struct planner *p, char **names, size_t n_names,
+                        struct dwalk *from, struct dwalk *to)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
     if (rank == 0) {
-        plan->n_scenes = n_scenes;
-        plan->scenes = xcalloc(n_scenes ? n_scenes : 1, sizeof *plan->scenes);
-        /* Rank r packed scenes r, r+size, ... in order. */
-        for (int r = 0; r < size; r++) {
-            struct pack in;
-            pack_wrap(&in, all.data + offsets[r], (size_t)lens[r]);
-            for (size_t k = (size_t)r; k < n_scenes; k += (size_t)size) {
-                plan->scenes[k].name = names[k];
-                names[k] = NULL;
-                unpack_scene(plan, &plan->scenes[k], &in, hashes);
-            }
+        p->plan->n_scenes = n_names;
+        p->plan->scenes = xcalloc(n_names ? n_names : 1, sizeof *p->plan->scenes);
+    }
+    for (size_t k = 0; k < n_names; k++) {
+        struct dwalk_result src_files, dst_files;
+        dwalk_take(comm, from, k, &src_files);
+        dwalk_take(comm, to, k, &dst_files);
+        if (rank == 0) {
+            p->plan->scenes[k].name = xstrdup(names[k]);
+            compare_scene(p, k, &src_files, &dst_files);
         }
+        dwalk_result_free(&src_files);
+        dwalk_result_free(&dst_files);
     }
-    pack_free(&all);
-    free(lens);
-    free(offsets);
-}
-
-/* Rank 0: a file --recheck found different moves from unchanged to transfer
- * (and, an archive, off the list to extract in place: get --extract
- * extracts it once it is fetched again). */
-static void transfer_again(struct plan *plan, uint64_t scene, struct plan_file *f)
-{
-    for (size_t i = 0; i < plan->n_unpack; i++) {
-        if (strcmp(plan->unpack[i].path, f->path) == 0) {
-            free(plan->unpack[i].path);
-            plan->unpack[i] = plan->unpack[--plan->n_unpack];
-            break;
-        }
-    }
-    struct plan_scene *s = &plan->scenes[scene];
-    s->unchanged.files--;
-    s->unchanged.bytes -= f->size;
-    plan->total_unchanged.files--;
-    plan->total_unchanged.bytes -= f->size;
-    add(&s->transfer, f->size);
-    add(&plan->total_transfer, f->size);
-    plan->transfer = xrealloc(plan->transfer, (plan->n_transfer + 1) * sizeof *plan->transfer);
-    plan->transfer[plan->n_transfer++] = *f;
-}
-
-/* --recheck: every rank learns all the files that look unchanged and hashes
- * its share of them (items rank, rank+size, ...), as verify does, so one
- * big scene does not keep a single rank reading; rank 0 gets those that
- * differ. */
-static void recheck_spread(MPI_Comm comm, struct backend *src, struct backend *dst,
-                           const struct pack *mine, struct plan *plan)
-{
-    int rank, size;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
-    struct pack all, differ, back;
-    int *lens, *offsets;
-    comm_gather_packs(comm, mine, &all, &lens, &offsets);
-    free(lens);
-    free(offsets);
-    comm_bcast_pack(comm, &all);
-    pack_init(&differ);
-    for (long long k = 0; !pack_done(&all); k++) {
-        struct plan_file f;
-        uint64_t scene = unpack_candidate(&all, &f);
-        if (k % size == rank && !recheck_same(src, dst, &f))
-            pack_candidate(&differ, scene, &f);
-        free(f.path);
-        free(f.etag);
-    }
-    comm_gather_packs(comm, &differ, &back, &lens, &offsets);
-    while (rank == 0 && !pack_done(&back)) {
-        struct plan_file f;
-        uint64_t scene = unpack_candidate(&back, &f);
-        transfer_again(plan, scene, &f);
-    }
-    pack_free(&all);
-    pack_free(&differ);
-    pack_free(&back);
-    free(lens);
-    free(offsets);
 }
 
 int plan_build(MPI_Comm comm, struct backend *src, struct backend *dst,
                const struct plan_options *opts, struct plan *out,
                struct ferry_error *err)
 {
-    int rank, size;
+    int rank;
     MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
     memset(out, 0, sizeof *out);
-
-    struct pack scenes;
-    pack_init(&scenes);
-    int rc = rank == 0 ? select_scenes(src, opts, &scenes, err) : 0;
-    rc = comm_agree(comm, rc, err);
-    if (rc != 0) {
-        pack_free(&scenes);
+    char **names;
+    size_t n_names;
+    int rc = share_scenes(comm, src, opts, &names, &n_names, err);
+    if (rc != 0)
         return rc;
-    }
-    comm_bcast_pack(comm, &scenes);
 
-    char **names = NULL;
-    size_t n_names = 0, cap = 0;
-    while (!pack_done(&scenes)) {
-        xgrow((void **)&names, &cap, n_names + 1, sizeof *names);
-        names[n_names++] = unpack_str(&scenes);
-    }
-    pack_free(&scenes);
-
-    struct pack mine, recheck;
-    pack_init(&mine);
-    pack_init(&recheck);
-    for (size_t k = (size_t)rank; k < n_names; k += (size_t)size)
-        plan_scene(src, dst, names[k], k, opts, &mine, &recheck);
-    gather_scenes(comm, &mine, names, n_names, opts->hashes, out);
-    if (opts->recheck)
-        recheck_spread(comm, src, dst, &recheck, out);
+    /* Walks and hashing are shared per folder and per file, not per scene:
+     * one scene of ten million files keeps every rank busy. */
+    struct dwalk_top *tops = xcalloc(n_names ? n_names : 1, sizeof *tops);
+    for (size_t k = 0; k < n_names; k++)
+        tops[k] = (struct dwalk_top){names[k], strcmp(names[k], PLAN_ROOT_SCENE) != 0};
+    struct dwalk *from = dwalk_start(comm, src, tops, n_names, &opts->filter);
+    struct dwalk *to = dwalk_start(comm, dst, tops, n_names, &opts->filter);
+    struct planner p = {.src = src, .dst = dst, .opts = opts, .plan = out};
+    compare_all(comm, &p, names, n_names, from, to);
+    struct hasher h = {.src = src, .dst = dst};
+    pack_init(&h.results);
+    hash_jobs(comm, &p, &h);
     if (rank == 0)
-        qsort(out->transfer, out->n_transfer, sizeof *out->transfer, compare_size_desc);
-    pack_free(&mine);
-    pack_free(&recheck);
+        finish_plan(out);
+    long long folders = 0, files = 0;
+    dwalk_counts(from, &folders, &files);
+    dwalk_counts(to, &folders, &files);
+    FLOG(LOG_DEBUG, "plan: this rank walked %lld folders and %lld files, read %lld files "
+         "(%lld bytes) to hash them", folders, files, h.files, h.bytes);
 
+    pack_free(&h.results);
+    jobs_free(&p);
+    dwalk_end(from);
+    dwalk_end(to);
+    free(tops);
     for (size_t k = 0; k < n_names; k++)
         free(names[k]);
     free(names);

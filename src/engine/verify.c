@@ -1,5 +1,7 @@
 #include "ferry/verify.h"
 #include "ferry/comm.h"
+#include "ferry/dwalk.h"
+#include "ferry/log.h"
 #include "ferry/escape.h"
 #include "ferry/hash.h"
 #include "ferry/pack.h"
@@ -8,69 +10,64 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct listed {
-    char *path;
-    long long size;
-    char *etag;
-};
-
-struct listing {
-    struct listed *files;
-    size_t count, cap;
-};
-
-static int collect(const struct file_meta *meta, void *ud)
+/* Rank 0: the folders a listing starts from, the root's own files (dot
+ * files too: root_files does not count .gitattributes) and each scene. */
+static int list_tops(struct backend *b, struct dwalk_top **tops, size_t *n, char ***names,
+                     struct ferry_error *err)
 {
-    struct listing *l = ud;
-    xgrow((void **)&l->files, &l->cap, l->count + 1, sizeof *l->files);
-    l->files[l->count++] = (struct listed){xstrdup(meta->path), meta->size,
-                                           meta->etag ? xstrdup(meta->etag) : NULL};
+    size_t n_names = 0;
+    bool root_files = false;
+    *names = NULL;
+    *tops = NULL;
+    *n = 0;
+    int rc = b->ops->list_scenes(b, names, &n_names, &root_files, err);
+    if (rc != 0)
+        return rc;
+    *tops = xcalloc(n_names + 1, sizeof **tops);
+    (*tops)[(*n)++] = (struct dwalk_top){"", false};
+    for (size_t i = 0; i < n_names; i++)
+        (*tops)[(*n)++] = (struct dwalk_top){(*names)[i], true};
     return 0;
 }
 
 static int by_path(const void *a, const void *b)
 {
-    return strcmp(((const struct listed *)a)->path, ((const struct listed *)b)->path);
+    return strcmp(((const struct dwalk_file *)a)->path, ((const struct dwalk_file *)b)->path);
 }
 
-/* Every file under b: root files, then each scene recursively. */
-static int list_all(struct backend *b, struct listing *l, struct ferry_error *err)
+/* Collective: every file under b, walked over all ranks; rank 0 holds them
+ * sorted by path, or the first error. */
+static int list_all(MPI_Comm comm, struct backend *b, struct dwalk_result *l,
+                    struct ferry_error *err)
 {
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    struct dwalk_top *tops = NULL;
     char **names = NULL;
     size_t n = 0;
-    bool root_files = false;
-    int rc = b->ops->list_scenes(b, &names, &n, &root_files, err);
-    /* The root's own files, whatever root_files says: it does not count
-     * dot files such as .gitattributes. */
-    if (rc == 0 && (rc = b->ops->walk(b, "", false, collect, l, err)) == FERRY_ENOTFOUND)
-        rc = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (rc == 0)
-            rc = b->ops->walk(b, names[i], true, collect, l, err);
+    int rc = rank == 0 ? list_tops(b, &tops, &n, &names, err) : 0;
+    rc = comm_agree(comm, rc, err);
+    if (rc == 0)
+        dwalk_run(comm, b, tops, n, NULL, l);
+    if (rc == 0 && rank == 0 && l->n_errors)
+        rc = err_set(err, FERRY_EFAIL, "%s", l->errors[0].msg);
+    if (rank == 0 && l->n_files)
+        qsort(l->files, l->n_files, sizeof *l->files, by_path);
+    for (size_t i = 0; i + 1 < n; i++)   /* tops[0] is the root's own */
         free(names[i]);
-    }
     free(names);
-    qsort(l->files, l->count, sizeof *l->files, by_path);
-    return rc;
-}
-
-static void listing_free(struct listing *l)
-{
-    for (size_t i = 0; i < l->count; i++) {
-        free(l->files[i].path);
-        free(l->files[i].etag);
-    }
-    free(l->files);
+    free(tops);
+    return comm_agree(comm, rc, err);
 }
 
 /* Rank 0: compare names and sizes, print what is missing, extra or of the
- * wrong size, and pack the files whose content must be hashed. */
-static void compare(const struct listing *want, const struct listing *have, FILE *out,
-                    struct verify_report *r, struct pack *jobs)
+ * wrong size, and list the files whose content must be hashed. */
+static void compare(const struct dwalk_result *want, const struct dwalk_result *have, FILE *out,
+                    struct verify_report *r, const struct dwalk_file ***jobs, size_t *n_jobs)
 {
-    size_t i = 0, j = 0;
-    while (i < want->count || j < have->count) {
-        int order = i == want->count ? 1 : j == have->count ? -1
+    size_t i = 0, j = 0, cap = 0;
+    while (i < want->n_files || j < have->n_files) {
+        int order = i == want->n_files ? 1 : j == have->n_files ? -1
                   : strcmp(want->files[i].path, have->files[j].path);
         if (order < 0) {
             fprintf(out, "missing: %s\n", escape_display(want->files[i++].path));
@@ -79,54 +76,130 @@ static void compare(const struct listing *want, const struct listing *have, FILE
             fprintf(out, "extra: %s\n", escape_display(have->files[j++].path));
             r->extra++;
         } else {
-            const struct listed *w = &want->files[i++], *h = &have->files[j++];
+            const struct dwalk_file *w = &want->files[i++], *h = &have->files[j++];
             r->checked++;
             if (w->size != h->size) {
                 fprintf(out, "corrupt: %s: %lld bytes, expected %lld\n", escape_display(w->path),
                         h->size, w->size);
                 r->corrupt++;
             } else if (w->etag && strchr(w->etag, ':')) {
-                pack_str(jobs, w->path);
-                pack_str(jobs, w->etag);
+                xgrow((void **)jobs, &cap, *n_jobs + 1, sizeof **jobs);
+                (*jobs)[(*n_jobs)++] = w;
                 r->hashed++;
             }
         }
     }
 }
 
-/* This rank's share of the hashing: the job list's items rank, rank+size, ... */
-static void hash_share(const char *dir, struct pack *jobs, int rank, int size, struct pack *problems)
+struct hashing {
+    const char *dir;
+    const struct dwalk_file **jobs;  /* rank 0's */
+    struct pack problems;            /* job index, what is wrong */
+    long long files;
+};
+
+static void pack_job(void *ud, size_t k, struct pack *task)
 {
-    for (long long k = 0; !pack_done(jobs); k++) {
-        char *path = unpack_str(jobs);
-        char *etag = unpack_str(jobs);
-        if (k % size == rank) {
-            char *full = xasprintf("%s/%s", dir, path);
-            char sha256[HASH_SHA256_HEX], sha1[HASH_SHA1_HEX];
-            struct ferry_error err = {0};
-            bool is256 = strncmp(etag, "sha256:", 7) == 0;
-            const char *want = strchr(etag, ':') + 1;
-            if (hash_file(full, sha256, sha1, &err) != 0)
-                pack_str(problems, err.msg);
-            else if (strcmp(is256 ? sha256 : sha1, want) != 0) {
-                char *line = xasprintf("%s: %s %s, expected %s", path, is256 ? "sha256" : "git sha1",
-                                       is256 ? sha256 : sha1, want);
-                pack_str(problems, line);
-                free(line);
-            }
-            free(full);
+    const struct dwalk_file *f = ((struct hashing *)ud)->jobs[k];
+    pack_u64(task, k);
+    pack_str(task, f->path);
+    pack_str(task, f->etag);
+}
+
+/* Hash a task's files and note those whose content is not what the source says. */
+static void run_hash_task(void *ud, struct pack *task, struct dwalk_queue *more)
+{
+    (void)more;
+    struct hashing *h = ud;
+    for (uint64_t n = unpack_u64(task); n > 0; n--) {
+        uint64_t k = unpack_u64(task);
+        char *path = unpack_str(task);
+        char *etag = unpack_str(task);
+        char *full = xasprintf("%s/%s", h->dir, path);
+        char sha256[HASH_SHA256_HEX], sha1[HASH_SHA1_HEX];
+        struct ferry_error err = {0};
+        bool is256 = strncmp(etag, "sha256:", 7) == 0;
+        const char *colon = strchr(etag, ':'), *want = colon ? colon + 1 : "";
+        char *line = NULL;
+        if (hash_file(full, sha256, sha1, &err) != 0)
+            line = xstrdup(err.msg);
+        else if (strcmp(is256 ? sha256 : sha1, want) != 0)
+            line = xasprintf("%s: %s %s, expected %s", path, is256 ? "sha256" : "git sha1",
+                             is256 ? sha256 : sha1, want);
+        if (line) {
+            pack_u64(&h->problems, k);
+            pack_str(&h->problems, line);
         }
+        h->files++;
+        free(line);
+        free(full);
         free(path);
         free(etag);
     }
 }
 
+struct problem {
+    uint64_t job;
+    char *line;
+};
+
+static int by_job(const void *a, const void *b)
+{
+    const struct problem *x = a, *y = b;
+    return (x->job > y->job) - (x->job < y->job);
+}
+
+/* Rank 0: the problems every rank found, in path order. */
+static void print_problems(struct pack *in, FILE *out, struct verify_report *r)
+{
+    struct problem *list = NULL;
+    size_t n = 0, cap = 0;
+    while (!pack_done(in)) {
+        xgrow((void **)&list, &cap, n + 1, sizeof *list);
+        list[n].job = unpack_u64(in);
+        list[n++].line = unpack_str(in);
+    }
+    if (n)
+        qsort(list, n, sizeof *list, by_job);
+    for (size_t i = 0; i < n; i++) {
+        fprintf(out, "corrupt: %s\n", escape_display(list[i].line));
+        r->corrupt++;
+        free(list[i].line);
+    }
+    free(list);
+}
+
+/* Collective: the jobs (rank 0's) dealt over every rank, largest first. */
+static void hash_all(MPI_Comm comm, struct hashing *h, size_t n_jobs, FILE *out,
+                     struct verify_report *r)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    struct dwalk_queue q = {0};
+    if (rank == 0) {
+        long long *sizes = xcalloc(n_jobs ? n_jobs : 1, sizeof *sizes);
+        for (size_t k = 0; k < n_jobs; k++)
+            sizes[k] = h->jobs[k]->size;
+        dwalk_queue_largest_first(&q, sizes, n_jobs, pack_job, h);
+        free(sizes);
+    }
+    dwalk_deal(comm, &q, run_hash_task, h);
+    dwalk_queue_free(&q);
+    int *lens, *offsets;
+    struct pack all;
+    comm_gather_packs(comm, &h->problems, &all, &lens, &offsets);
+    if (rank == 0)
+        print_problems(&all, out, r);
+    pack_free(&all);
+    free(lens);
+    free(offsets);
+}
+
 int verify_run(MPI_Comm comm, const char *dir, const char *against, FILE *out,
                struct verify_report *report, struct ferry_error *err)
 {
-    int rank, size;
+    int rank;
     MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
     memset(report, 0, sizeof *report);
     struct backend *src = NULL, *dst = NULL;
     int rc = backend_open(against, &src, err);
@@ -136,54 +209,26 @@ int verify_run(MPI_Comm comm, const char *dir, const char *against, FILE *out,
     if (rc == 0 && src->ops->prepare)
         rc = src->ops->prepare(src, comm, err);
 
-    struct pack jobs;
-    pack_init(&jobs);
-    if (rc == 0 && rank == 0) {
-        struct listing want = {0}, have = {0};
-        rc = list_all(src, &want, err);
-        if (rc == 0)
-            rc = list_all(dst, &have, err);
-        if (rc == 0)
-            compare(&want, &have, out, report, &jobs);
-        listing_free(&want);
-        listing_free(&have);
-    }
-    rc = comm_agree(comm, rc, err);
+    struct dwalk_result want = {0}, have = {0};
+    if (rc == 0)
+        rc = list_all(comm, src, &want, err);
+    if (rc == 0)
+        rc = list_all(comm, dst, &have, err);
+    struct hashing h = {.dir = dir};
+    pack_init(&h.problems);
+    size_t n_jobs = 0;
     if (rc == 0) {
-        comm_bcast_pack(comm, &jobs);
-        struct pack problems;
-        pack_init(&problems);
-        hash_share(dir, &jobs, rank, size, &problems);
-        /* Every rank's findings to rank 0, in rank order. */
-        if (rank != 0) {
-            MPI_Send(problems.data, (int)problems.len, MPI_BYTE, 0, 0, comm);
-        } else {
-            for (int r = 0; r < size; r++) {
-                struct pack in;
-                unsigned char *buf = NULL;
-                if (r == 0) {
-                    pack_wrap(&in, problems.data, problems.len);
-                } else {
-                    MPI_Status st;
-                    int len;
-                    MPI_Probe(r, 0, comm, &st);
-                    MPI_Get_count(&st, MPI_BYTE, &len);
-                    buf = xmalloc((size_t)len + 1);
-                    MPI_Recv(buf, len, MPI_BYTE, r, 0, comm, MPI_STATUS_IGNORE);
-                    pack_wrap(&in, buf, (size_t)len);
-                }
-                while (!pack_done(&in)) {
-                    char *line = unpack_str(&in);
-                    fprintf(out, "corrupt: %s\n", escape_display(line));
-                    report->corrupt++;
-                    free(line);
-                }
-                free(buf);
-            }
-        }
-        pack_free(&problems);
+        if (rank == 0)
+            compare(&want, &have, out, report, &h.jobs, &n_jobs);
+        hash_all(comm, &h, n_jobs, out, report);
+        FLOG(LOG_DEBUG, "verify: this rank walked %lld folders and %lld files, hashed %lld files",
+             want.folders_walked + have.folders_walked, want.files_walked + have.files_walked,
+             h.files);
     }
-    pack_free(&jobs);
+    pack_free(&h.problems);
+    free(h.jobs);
+    dwalk_result_free(&want);
+    dwalk_result_free(&have);
     backend_close(src);
     backend_close(dst);
     return rc;
