@@ -42,6 +42,12 @@ struct sched_options {
     struct journal *journal;         /* rank 0; NULL: no journal (benchmarks) */
     struct progress *progress;       /* rank 0; may be NULL */
     const struct sched_extract *extract;  /* NULL: archives are files like any other */
+    /* Rank 0: how each file goes to a destination with upload_plan (made by
+     * it before the run), or NULL: every file by RANGES.  Files go out batch
+     * by batch; once a batch's items are all done rank 0 runs the
+     * destination's finish_batch (a commit) while the other ranks send the
+     * next batches' parts. */
+    struct upload_plan *upload;
 };
 
 struct sched_failure {

@@ -17,6 +17,7 @@ enum work_kind {
     WORK_FINALIZE,   /* every chunk of a big file is written: check and rename it */
     WORK_DELETE,     /* sync: delete a file the source lacks */
     WORK_EXTRACT,    /* an archive, or a part of a big zip, into a folder */
+    WORK_UPLOAD,     /* an object or one part of it, sent by the destination (WRITE_PARTS) */
 };
 
 struct work_item {
@@ -29,7 +30,9 @@ struct work_item {
     long long size, mtime;   /* the source version */
     unsigned mode;
     char *etag;              /* the content hash to check before the rename, or NULL */
-    char *url;               /* where a remote source serves it (resolved earlier), or NULL */
+    char *url;               /* where a remote source serves it (resolved earlier), or NULL;
+                              * WORK_UPLOAD: where the destination sends it */
+    int part;                /* WORK_UPLOAD: 1-based part number */
     /* WORK_EXTRACT: path is the archive on disk, [offset, offset + length)
      * its entries (length < 0: to the end), size the part's weight in the
      * archive's bytes. */
@@ -41,9 +44,11 @@ struct work_item {
 struct work_result {
     enum work_kind kind;
     long long file, offset, length;
+    int part;
     int status;              /* 0, or a negative ferry_err */
     char *message;           /* the reason when status != 0 */
     struct extract_counts counts;   /* WORK_EXTRACT: its entries */
+    char *receipt;           /* WORK_UPLOAD: what the destination gave for it (an ETag) */
 };
 
 #define WORK_WAITING 2       /* work_run_step: waiting on the network, nothing moved */
@@ -59,7 +64,8 @@ void work_result_free(struct work_result *r);
 /* A running item. */
 struct work_run {
     struct work_item item;
-    int src_fd, dst_fd;
+    int src_fd;
+    struct backend_write *write; /* the destination's write in flight */
     struct backend_read *read;   /* a remote source's read in flight */
     long long done;          /* bytes of item.length moved so far */
     bool started;
@@ -69,6 +75,7 @@ struct work_run {
     long long hashed;
     struct extract_job *extract;
     struct extract_counts counts;   /* entries extracted so far */
+    char *receipt;           /* WORK_UPLOAD: the write's receipt, once closed */
 };
 
 /* Start running item (taking ownership of it). */
@@ -83,7 +90,7 @@ void work_run_start(struct work_run *run, struct work_item *item);
 int work_run_step(struct work_run *run, struct backend *src, struct backend *dst,
                   long long max_bytes, long long *moved, struct ferry_error *err);
 
-/* Release the run's read, descriptors and item. */
-void work_run_end(struct work_run *run, struct backend *src);
+/* Release the run's read, write, descriptors and item. */
+void work_run_end(struct work_run *run, struct backend *src, struct backend *dst);
 
 #endif

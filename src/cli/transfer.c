@@ -75,7 +75,7 @@ static int resolve_locations(struct cli *cli, const char *command,
 static bool is_local(const char *location)
 {
     const struct backend_ops *kind = backend_kind(location);
-    return kind && kind->open_read && kind->open_part;
+    return kind && kind->open_read && kind->write_open;
 }
 
 /* get fills a local folder and put reads one; sync and plan need a local

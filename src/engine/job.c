@@ -23,7 +23,7 @@
 static int writable(const struct job_options *opts, struct backend **dst,
                     struct ferry_error *err)
 {
-    if ((*dst)->ops->open_part || (*dst)->ops->push)
+    if ((*dst)->ops->write_open)
         return 0;
     int rc = err_set(err, FERRY_EUSAGE, "%s: ferry cannot write to %s locations yet",
                      opts->dst, (*dst)->ops->name);
@@ -64,7 +64,8 @@ static char *state_dir_of(const struct job_options *opts, struct backend *src,
     const char *own = dst->ops->state_dir ? dst->ops->state_dir(dst) : NULL;
     if (own)
         return xstrdup(own);
-    const char *src_dir = dst->ops->push && src->ops->state_dir ? src->ops->state_dir(src) : NULL;
+    const char *src_dir = dst->ops->upload_plan && src->ops->state_dir
+                        ? src->ops->state_dir(src) : NULL;
     return src_dir ? xasprintf("%s/push", src_dir) : NULL;
 }
 
@@ -304,8 +305,20 @@ static int run_planned(MPI_Comm comm, const struct job_options *opts, struct pla
     if (go > 0 && extract_state &&
         journal_open_named(extract_state, EXTRACT_JOURNAL, &extracted, err) != 0)
         go = err->code;
+    /* A destination that says how each file goes (the Hub) says it now. */
+    struct upload_plan up = {0};
+    struct upload_options uo = {
+        .files_per_commit = opts->files_per_commit > 0 ? opts->files_per_commit
+                                                       : JOB_FILES_PER_COMMIT,
+        .batch_bytes = JOB_COMMIT_BYTES, .command = opts->command,
+    };
+    bool uploading = dst->ops->upload_plan != NULL;
+    if (go > 0 && uploading && (go = dst->ops->upload_plan(dst, src, plan, &uo, &up, err)) == 0)
+        go = 1;
     go = comm_agree(comm, go, err);
     if (go <= 0) {
+        if (uploading && rank == 0)
+            dst->ops->upload_free(dst, &up);
         journal_close(journal);
         journal_close(catalog);
         free(extract_state);
@@ -325,20 +338,11 @@ static int run_planned(MPI_Comm comm, const struct job_options *opts, struct pla
     struct sched_options so = {
         .chunk_size = opts->chunk_size, .fsync = opts->fsync, .journal = journal,
         .progress = progress, .connections = opts->connections, .catalog = catalog,
-        .extract = extract_state ? &x : NULL,
+        .extract = extract_state ? &x : NULL, .upload = uploading && rank == 0 ? &up : NULL,
     };
-    int rc;
-    if (dst->ops->push) {
-        struct push_options po = {
-            .files_per_commit = opts->files_per_commit > 0 ? opts->files_per_commit
-                                                           : JOB_FILES_PER_COMMIT,
-            .commit_bytes = JOB_COMMIT_BYTES, .connections = opts->connections,
-            .command = opts->command, .progress = progress,
-        };
-        rc = dst->ops->push(dst, comm, src, plan, &po, report, err);
-    } else {
-        rc = sched_run(comm, plan, src, dst, &so, report);
-    }
+    int rc = sched_run(comm, plan, src, dst, &so, report);
+    if (uploading && rank == 0)
+        dst->ops->upload_free(dst, &up);
     limiter_report(&report->limits);
     if (rank == 0) {
         report->planned_files = plan->total_transfer.files;
@@ -413,7 +417,7 @@ static int transfer(MPI_Comm comm, const struct job_options *opts,
     struct journal *catalog = NULL;
     if (rc == 0 && journal_load(state_dir, JOB_CATALOG, &catalog, err) == 0)
         plan_opts.catalog = catalog;
-    if (dst->ops->push && state_dir) {
+    if (dst->ops->upload_plan && state_dir) {
         char *path = xasprintf("%s/%s", state_dir, JOB_HASHES);
         plan_opts.hash_sources = true;
         plan_opts.hashes = hashcache_load(path);
