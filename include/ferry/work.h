@@ -18,6 +18,7 @@ enum work_kind {
     WORK_DELETE,     /* sync: delete a file the source lacks */
     WORK_EXTRACT,    /* an archive, or a part of a big zip, into a folder */
     WORK_UPLOAD,     /* an object or one part of it, sent by the destination (WRITE_PARTS) */
+    WORK_KINDS
 };
 
 struct work_item {
@@ -77,6 +78,17 @@ struct work_run {
     struct extract_counts counts;   /* entries extracted so far */
     char *receipt;           /* WORK_UPLOAD: the write's receipt, once closed */
 };
+
+/* How each kind of item runs on a rank, indexed by its kind: one step of
+ * at most max_bytes, as work_run_step.  (What rank 0 does with its results
+ * is sched.c's table.)  A new kind is one entry here and one there. */
+struct work_kind_ops {
+    const char *name;
+    int (*step)(struct work_run *run, struct backend *src, struct backend *dst,
+                long long max_bytes, long long *moved, struct ferry_error *err);
+    bool unpacks;            /* its bytes are archive bytes read, shown apart from transfers */
+};
+extern const struct work_kind_ops work_builtin[WORK_KINDS];
 
 /* Start running item (taking ownership of it). */
 void work_run_start(struct work_run *run, struct work_item *item);

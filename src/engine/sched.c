@@ -104,6 +104,14 @@ struct sched {
     struct batches batches;
 };
 
+struct sched_kind {
+    void (*describe)(const struct sched *s, const struct queued *q, struct work_item *item);
+    bool (*skip)(struct sched *s, const struct queued *q);
+    void (*done)(struct sched *s, const struct work_result *r);
+};
+static const struct sched_kind sched_kinds[WORK_KINDS];
+static void item_of(const struct sched *s, const struct queued *q, struct work_item *item);
+
 void sched_version(long long size, long long mtime, char *buf, size_t len)
 {
     snprintf(buf, len, "%lld:%lld", size, mtime);
@@ -336,14 +344,8 @@ static bool take(struct sched *s, struct queued *q)
     while (s->next < s->n_queue) {
         *q = s->queue[s->next++];
         s->queued_bytes -= q->length;
-        if (q->kind == WORK_COPY && s->files[q->index].failed) {
-            s->files[q->index].chunks_left--;
+        if (sched_kinds[q->kind].skip && sched_kinds[q->kind].skip(s, q))
             continue;
-        }
-        if (q->kind == WORK_UPLOAD && s->files[q->index].failed) {
-            s->batches.pending[s->up->files[q->index].batch]--;
-            continue;
-        }
         return true;
     }
     return false;
@@ -354,27 +356,25 @@ static bool have_work(const struct sched *s)
     return s->n_urgent > 0 || s->next < s->n_queue;
 }
 
-static void item_of(const struct sched *s, const struct queued *q, struct work_item *item)
+static void describe_delete(const struct sched *s, const struct queued *q, struct work_item *item)
 {
-    memset(item, 0, sizeof *item);
-    item->kind = q->kind;
-    item->file = q->index;
-    item->offset = q->offset;
-    item->length = q->length;
-    if (q->kind == WORK_DELETE) {
-        item->path = s->plan->deletes[q->index];
-        return;
-    }
-    if (q->kind == WORK_EXTRACT) {
-        const struct archive_part *p = &s->parts[q->index];
-        item->path = s->archives[p->archive].path;
-        item->offset = p->first;
-        item->length = p->count;
-        item->size = q->length;
-        item->dest = (char *)s->opts->extract->dest;
-        item->overwrite = s->opts->extract->overwrite;
-        return;
-    }
+    item->path = s->plan->deletes[q->index];
+}
+
+static void describe_extract(const struct sched *s, const struct queued *q,
+                             struct work_item *item)
+{
+    const struct archive_part *p = &s->parts[q->index];
+    item->path = s->archives[p->archive].path;
+    item->offset = p->first;
+    item->length = p->count;
+    item->size = q->length;
+    item->dest = (char *)s->opts->extract->dest;
+    item->overwrite = s->opts->extract->overwrite;
+}
+
+static void describe_file(const struct sched *s, const struct queued *q, struct work_item *item)
+{
     const struct plan_file *f = &s->plan->transfer[q->index];
     item->path = f->path;
     item->size = f->size;
@@ -382,13 +382,21 @@ static void item_of(const struct sched *s, const struct queued *q, struct work_i
     item->mode = f->mode;
     item->etag = f->etag;
     item->url = s->locations ? s->locations[q->index] : NULL;
-    if (q->kind == WORK_UPLOAD) {
-        const struct upload_file *u = &s->up->files[q->index];
-        item->part = u->n_parts == 1 ? 1 : (int)(q->offset / u->part_bytes) + 1;
-        item->url = u->targets[item->part - 1];
-    }
-    item->whole = q->kind == WORK_COPY && !chunked(s, q->index);
     item->sync = s->opts->fsync;
+}
+
+static void describe_copy(const struct sched *s, const struct queued *q, struct work_item *item)
+{
+    describe_file(s, q, item);
+    item->whole = !chunked(s, q->index);
+}
+
+static void describe_upload(const struct sched *s, const struct queued *q, struct work_item *item)
+{
+    describe_file(s, q, item);
+    const struct upload_file *u = &s->up->files[q->index];
+    item->part = u->n_parts == 1 ? 1 : (int)(q->offset / u->part_bytes) + 1;
+    item->url = u->targets[item->part - 1];
 }
 
 /* Pack a batch: enough bytes to keep a rank busy for a while, but small
@@ -595,44 +603,90 @@ static void finish_batches(struct sched *s)
     }
 }
 
-static void on_result(struct sched *s, const struct work_result *r)
+static void on_deleted(struct sched *s, const struct work_result *r)
 {
-    s->outstanding--;
-    if (r->kind == WORK_UPLOAD) {
-        on_uploaded(s, r);
-        return;
-    }
-    if (r->kind == WORK_EXTRACT) {
-        on_extracted(s, r);
-        return;
-    }
+    if (r->status == 0)
+        s->report->files_deleted++;
+    else if (r->status != FERRY_EINTR)
+        fail_file(s, s->plan->deletes[r->file], r->message);
+}
+
+/* A copy or a finalize that failed: fetched again once if its bytes did not
+ * match, else the file fails.  False when r went well. */
+static bool file_failed(struct sched *s, const struct work_result *r, bool chunk)
+{
+    if (r->status == 0)
+        return false;
     if (r->status == FERRY_EINTR)
-        return;
-    if (r->kind == WORK_DELETE) {
-        if (r->status == 0)
-            s->report->files_deleted++;
-        else
-            fail_file(s, s->plan->deletes[r->file], r->message);
-        return;
-    }
+        return true;
     const struct plan_file *f = &s->plan->transfer[r->file];
     struct file_state *fs = &s->files[r->file];
     if (r->status == FERRY_EINTEGRITY && !fs->refetched && !fs->failed) {
         fetch_again(s, r, f, fs);
-        return;
+        return true;
     }
-    if (r->status != 0) {
-        if (r->kind == WORK_COPY && chunked(s, r->file))
-            fs->chunks_left--;
-        if (!fs->failed)
-            fail_file(s, f->path, r->message);
-        fs->failed = true;
-        return;
-    }
-    if (r->kind == WORK_FINALIZE)
-        journal_file(s, f);
-    else
+    if (chunk)
+        fs->chunks_left--;
+    if (!fs->failed)
+        fail_file(s, f->path, r->message);
+    fs->failed = true;
+    return true;
+}
+
+static void on_copied(struct sched *s, const struct work_result *r)
+{
+    if (!file_failed(s, r, chunked(s, r->file)))
         on_copy_done(s, r);
+}
+
+static void on_finalized(struct sched *s, const struct work_result *r)
+{
+    if (!file_failed(s, r, false))
+        journal_file(s, &s->plan->transfer[r->file]);
+}
+
+/* Queued chunks and parts of a file that failed are dropped, not handed out. */
+static bool skip_chunk(struct sched *s, const struct queued *q)
+{
+    if (!s->files[q->index].failed)
+        return false;
+    s->files[q->index].chunks_left--;
+    return true;
+}
+
+static bool skip_part(struct sched *s, const struct queued *q)
+{
+    if (!s->files[q->index].failed)
+        return false;
+    s->batches.pending[s->up->files[q->index].batch]--;
+    return true;
+}
+
+/* Rank 0's side of each kind of item: what a queued one becomes when handed
+ * out, whether to drop it instead, what its result does.  (How an item runs
+ * on a rank is work_builtin[], in work.c.)  A new kind is one line here. */
+static const struct sched_kind sched_kinds[WORK_KINDS] = {
+    [WORK_COPY] = {describe_copy, skip_chunk, on_copied},
+    [WORK_FINALIZE] = {describe_file, NULL, on_finalized},
+    [WORK_DELETE] = {describe_delete, NULL, on_deleted},
+    [WORK_EXTRACT] = {describe_extract, NULL, on_extracted},
+    [WORK_UPLOAD] = {describe_upload, skip_part, on_uploaded},
+};
+
+static void item_of(const struct sched *s, const struct queued *q, struct work_item *item)
+{
+    memset(item, 0, sizeof *item);
+    item->kind = q->kind;
+    item->file = q->index;
+    item->offset = q->offset;
+    item->length = q->length;
+    sched_kinds[q->kind].describe(s, q, item);
+}
+
+static void on_result(struct sched *s, const struct work_result *r)
+{
+    s->outstanding--;
+    sched_kinds[r->kind].done(s, r);
 }
 
 /* What ranks report: the bytes transferred, the archive bytes extraction
@@ -830,7 +884,7 @@ static bool runner_step(struct runner *r, bool waited_last, long long *moved,
         long long n = 0, before = entries_of(&r->runs[i]);
         int rc = signals_pending() ? FERRY_EINTR
                : work_run_step(&r->runs[i], r->src, r->dst, SCHED_STEP_BYTES, &n, &err);
-        *(r->runs[i].item.kind == WORK_EXTRACT ? unpacked : moved) += n;
+        *(work_builtin[r->runs[i].item.kind].unpacks ? unpacked : moved) += n;
         *entries += entries_of(&r->runs[i]) - before;
         if (rc == WORK_WAITING) {
             busy |= n > 0;

@@ -76,14 +76,12 @@ void work_result_pack(struct pack *p, const struct work_result *r)
     pack_i64(p, r->status);
     pack_str(p, r->message ? r->message : "");
     pack_str(p, r->receipt ? r->receipt : "");
-    if (r->kind == WORK_EXTRACT) {
-        const struct extract_counts *c = &r->counts;
-        pack_i64(p, c->extracted);
-        pack_i64(p, c->skipped);
-        pack_i64(p, c->refused);
-        pack_i64(p, c->failed);
-        pack_i64(p, c->bytes);
-    }
+    const struct extract_counts *c = &r->counts;
+    pack_i64(p, c->extracted);
+    pack_i64(p, c->skipped);
+    pack_i64(p, c->refused);
+    pack_i64(p, c->failed);
+    pack_i64(p, c->bytes);
 }
 
 void work_result_unpack(struct pack *p, struct work_result *r)
@@ -96,15 +94,12 @@ void work_result_unpack(struct pack *p, struct work_result *r)
     r->status = (int)unpack_i64(p);
     r->message = unpack_str(p);
     r->receipt = unpack_optional(p);
-    memset(&r->counts, 0, sizeof r->counts);
-    if (r->kind == WORK_EXTRACT) {
-        struct extract_counts *c = &r->counts;
-        c->extracted = unpack_i64(p);
-        c->skipped = unpack_i64(p);
-        c->refused = unpack_i64(p);
-        c->failed = unpack_i64(p);
-        c->bytes = unpack_i64(p);
-    }
+    struct extract_counts *c = &r->counts;
+    c->extracted = unpack_i64(p);
+    c->skipped = unpack_i64(p);
+    c->refused = unpack_i64(p);
+    c->failed = unpack_i64(p);
+    c->bytes = unpack_i64(p);
 }
 
 void work_result_free(struct work_result *r)
@@ -314,9 +309,11 @@ static int step_copy(struct work_run *run, struct backend *src, struct backend *
     return finish_file(run, dst, max_bytes, err);
 }
 
-static int step_finalize(struct work_run *run, struct backend *dst, long long max_bytes,
-                         struct ferry_error *err)
+static int step_finalize(struct work_run *run, struct backend *src, struct backend *dst,
+                         long long max_bytes, long long *moved, struct ferry_error *err)
 {
+    (void)src;
+    (void)moved;
     if (!run->started) {
         run->started = true;
         int rc = open_write(run, dst, true, err);
@@ -326,9 +323,11 @@ static int step_finalize(struct work_run *run, struct backend *dst, long long ma
     return finish_file(run, dst, max_bytes, err);
 }
 
-static int step_extract(struct work_run *run, long long max_bytes, long long *moved,
-                        struct ferry_error *err)
+static int step_extract(struct work_run *run, struct backend *src, struct backend *dst,
+                        long long max_bytes, long long *moved, struct ferry_error *err)
 {
+    (void)src;
+    (void)dst;
     const struct work_item *it = &run->item;
     if (!run->started) {
         run->started = true;
@@ -348,8 +347,9 @@ static int step_extract(struct work_run *run, long long max_bytes, long long *mo
 
 /* An object or a part the destination sends itself, read from a local source. */
 static int step_upload(struct work_run *run, struct backend *src, struct backend *dst,
-                       long long *moved, struct ferry_error *err)
+                       long long max_bytes, long long *moved, struct ferry_error *err)
 {
+    (void)max_bytes;
     if (!run->started) {
         run->started = true;
         int rc = src->ops->open_read(src, run->item.path, &run->src_fd, err);
@@ -367,23 +367,30 @@ static int step_upload(struct work_run *run, struct backend *src, struct backend
     return close_write(run, dst, err);
 }
 
+static int step_delete(struct work_run *run, struct backend *src, struct backend *dst,
+                       long long max_bytes, long long *moved, struct ferry_error *err)
+{
+    (void)src;
+    (void)max_bytes;
+    (void)moved;
+    return dst->ops->remove(dst, run->item.path, err);
+}
+
+const struct work_kind_ops work_builtin[WORK_KINDS] = {
+    [WORK_COPY] = {"copy", step_copy, false},
+    [WORK_FINALIZE] = {"finalize", step_finalize, false},
+    [WORK_DELETE] = {"delete", step_delete, false},
+    [WORK_EXTRACT] = {"extract", step_extract, true},
+    [WORK_UPLOAD] = {"upload", step_upload, false},
+};
+
 int work_run_step(struct work_run *run, struct backend *src, struct backend *dst,
                   long long max_bytes, long long *moved, struct ferry_error *err)
 {
     *moved = 0;
-    switch (run->item.kind) {
-    case WORK_COPY:
-        return step_copy(run, src, dst, max_bytes, moved, err);
-    case WORK_FINALIZE:
-        return step_finalize(run, dst, max_bytes, err);
-    case WORK_DELETE:
-        return dst->ops->remove(dst, run->item.path, err);
-    case WORK_EXTRACT:
-        return step_extract(run, max_bytes, moved, err);
-    case WORK_UPLOAD:
-        return step_upload(run, src, dst, moved, err);
-    }
-    return err_set(err, FERRY_EFAIL, "unknown work item kind %d", (int)run->item.kind);
+    if ((unsigned)run->item.kind >= WORK_KINDS)
+        return err_set(err, FERRY_EFAIL, "unknown work item kind %d", (int)run->item.kind);
+    return work_builtin[run->item.kind].step(run, src, dst, max_bytes, moved, err);
 }
 
 void work_run_end(struct work_run *run, struct backend *src, struct backend *dst)
