@@ -28,16 +28,6 @@ struct file_meta {
 /* Called for every file a walk finds; a non-zero return stops the walk. */
 typedef int (*walk_fn)(const struct file_meta *file, void *ud);
 
-/* Where the Hugging Face cache layout keeps a source's files (get
- * --hf-cache): CACHE/REPO_FOLDER/snapshots/COMMIT/PATH, refs/REF holding
- * COMMIT.  Strings belong to the source backend. */
-struct cache_place {
-    const char *repo_folder;     /* "datasets--OWNER--NAME" */
-    const char *commit;          /* 40 hex */
-    const char *ref;             /* the branch or tag asked for; NULL for a commit */
-    const char *path;            /* "" or the folder under the repo root */
-};
-
 struct backend;
 struct backend_read;         /* a remote read in flight, the backend's own */
 struct plan;
@@ -142,9 +132,11 @@ struct backend_ops {
      * so the chunks of a big file need no resolve call each.  locations[i]
      * is set to a fresh string, or NULL where none is known. */
     void (*locate)(struct backend *b, char **paths, size_t n, char **locations);
-    /* Optional, after prepare: where the Hugging Face cache layout keeps
-     * this source (only Hub repositories have a place there). */
-    int (*cache_place)(struct backend *b, struct cache_place *out, struct ferry_error *err);
+    /* Optional, after prepare: the destination that keeps this source in
+     * the Hugging Face cache layout under cache_dir (get --hf-cache; only Hub
+     * repositories have a place there). */
+    int (*open_cache)(struct backend *b, const char *cache_dir, struct backend **out,
+                      struct ferry_error *err);
     /* An fd to read path from; the caller closes it. */
     int (*open_read)(struct backend *b, const char *path, int *fd,
                      struct ferry_error *err);

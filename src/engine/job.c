@@ -2,7 +2,6 @@
 #include "ferry/comm.h"
 #include "ferry/fsutil.h"
 #include "ferry/hashcache.h"
-#include "ferry/hfcache.h"
 #include "ferry/journal.h"
 #include "ferry/limiter.h"
 #include "ferry/lock.h"
@@ -43,7 +42,7 @@ static int open_ends(const struct job_options *opts, struct backend **src,
     if (rc == 0 && *dst && (*src)->ops == &backend_local && (*dst)->ops == &backend_local)
         rc = fs_check_apart(fs_file_url_path(opts->src), fs_file_url_path(opts->dst), err);
     /* Refused before the source lists itself over the network. */
-    if (rc == 0 && opts->hf_cache && !(*src)->ops->cache_place)
+    if (rc == 0 && opts->hf_cache && !(*src)->ops->open_cache)
         rc = err_set(err, FERRY_EUSAGE, "%s: --hf-cache needs a Hub repository (hf://...) "
                      "as the source", opts->src);
     if (rc != 0) {
@@ -384,7 +383,7 @@ static int transfer(MPI_Comm comm, const struct job_options *opts,
     if (rc == 0 && dst)
         rc = prepare_destination(comm, opts, dst, err);
     if (rc == 0 && opts->hf_cache)
-        rc = comm_agree(comm, hfcache_open(opts->dst, src, &dst, err), err);
+        rc = comm_agree(comm, src->ops->open_cache(src, opts->dst, &dst, err), err);
     if (rc != 0) {
         backend_close(src);
         backend_close(dst);
