@@ -30,7 +30,6 @@ typedef int (*walk_fn)(const struct file_meta *file, void *ud);
 
 struct backend;
 struct backend_read;         /* a remote read in flight, the backend's own */
-struct plan;
 
 /* ---- a destination's writes ----------------------------------------------
  *
@@ -61,11 +60,23 @@ struct upload_file {
     char *reason;            /* FAILED: why */
 };
 
-/* The plan of an upload: one upload_file per plan->transfer[i], the batch
- * of each delete, and the backend's own state for finish_batch. */
+/* What an upload is to do (rank 0): the files, largest first, with their
+ * content hash as etag; the deletes (sync); the scenes ("" for the files at
+ * the root) in the order their batches go.  It outlives the upload_plan. */
+struct upload_request {
+    const struct file_meta *files;
+    size_t n_files;
+    char *const *deletes;
+    size_t n_deletes;
+    char *const *scenes;
+    size_t n_scenes;
+};
+
+/* The plan of an upload: one upload_file per request file, the batch of
+ * each delete, and the backend's own state for finish_batch. */
 struct upload_plan {
     struct upload_file *files;
-    int *delete_batch;       /* per plan->deletes[i] */
+    int *delete_batch;       /* per request delete */
     int n_batches;
     void *state;
 };
@@ -154,18 +165,19 @@ struct backend_ops {
     void (*write_abort)(struct backend_write *w);
     /* RANGES: the size of path's part file, or -1 when there is none. */
     long long (*part_size)(struct backend *b, const char *path);
-    /* Optional, rank 0, before scheduling: how each file of plan goes and in
+    /* Optional, rank 0, before scheduling: how each file of req goes and in
      * which batch (see struct upload_plan); src is read for what the
-     * destination must see of the content.  Freed by upload_free. */
-    int (*upload_plan)(struct backend *b, struct backend *src, const struct plan *plan,
+     * destination must see of the content (and, later, inline content).
+     * Freed by upload_free, also after a failure. */
+    int (*upload_plan)(struct backend *b, struct backend *src, const struct upload_request *req,
                        const struct upload_options *opts, struct upload_plan *out,
                        struct ferry_error *err);
     /* Optional, rank 0, once every item of batch is done and the batches
      * before it are finished: put its files in place (a commit).  Files it
      * cannot put in place it marks FAILED with a reason; an error returned
      * fails every file and delete of the batch. */
-    int (*finish_batch)(struct backend *b, struct backend *src, const struct plan *plan,
-                        struct upload_plan *up, int batch, struct ferry_error *err);
+    int (*finish_batch)(struct backend *b, struct upload_plan *up, int batch,
+                        struct ferry_error *err);
     void (*upload_free)(struct backend *b, struct upload_plan *up);
     /* Delete a file (and the directories it leaves empty, up to its scene). */
     int (*remove)(struct backend *b, const char *path, struct ferry_error *err);

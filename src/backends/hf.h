@@ -44,11 +44,11 @@ int hf_list_into(struct remote_backend *into, const char *location, const char *
 
 /* Backend operations for a destination (hfpush.c). */
 int hf_create(struct backend *b, bool public, struct ferry_error *err);
-int hf_upload_plan(struct backend *b, struct backend *src, const struct plan *plan,
+int hf_upload_plan(struct backend *b, struct backend *src, const struct upload_request *req,
                    const struct upload_options *opts, struct upload_plan *up,
                    struct ferry_error *err);
-int hf_finish_batch(struct backend *b, struct backend *src, const struct plan *plan,
-                    struct upload_plan *up, int batch, struct ferry_error *err);
+int hf_finish_batch(struct backend *b, struct upload_plan *up, int batch,
+                    struct ferry_error *err);
 void hf_upload_free(struct backend *b, struct upload_plan *up);
 int hf_write_open(struct backend *b, const struct write_spec *spec, struct backend_write **out,
                   struct ferry_error *err);

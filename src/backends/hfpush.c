@@ -21,8 +21,6 @@
 #include "ferry/hfjson.h"
 #include "ferry/limiter.h"
 #include "ferry/log.h"
-#include "ferry/plan.h"
-#include "ferry/progress.h"
 #include "ferry/xalloc.h"
 
 #include <openssl/evp.h>
@@ -55,9 +53,9 @@ struct object {                      /* a distinct LFS object */
     char *error;                     /* why it cannot be committed */
 };
 
-struct item {                        /* a file of the plan */
-    const struct plan_file *file;
-    const char *sha256;              /* from the plan's etag */
+struct item {                        /* a file to upload */
+    const struct file_meta *file;
+    const char *sha256;              /* from its etag */
     bool lfs, ignored;
     int object;                      /* lfs: index into objects */
 };
@@ -71,7 +69,7 @@ struct batch {                       /* one commit */
 struct push {
     struct hf_backend *hb;
     struct backend *src;
-    const struct plan *plan;
+    const struct upload_request *req;
     struct upload_options opts;
     struct item *items;
     size_t n_items;
@@ -79,7 +77,7 @@ struct push {
     size_t n_objects;
     size_t *order;                   /* items in batch order */
     size_t n_order;
-    size_t *delete_order;            /* plan->deletes in batch order */
+    size_t *delete_order;            /* req->deletes in batch order */
     size_t n_delete_order;
     struct batch *batches;           /* n_batches + 1: the last one ends the lists */
     char *head;                      /* the branch's commit we build on */
@@ -176,7 +174,7 @@ static int preupload(struct push *p, size_t first, size_t n, struct ferry_error 
     cJSON *body = cJSON_CreateObject();
     cJSON *files = cJSON_AddArrayToObject(body, "files");
     for (size_t i = first; i < first + n; i++) {
-        const struct plan_file *f = p->items[i].file;
+        const struct file_meta *f = p->items[i].file;
         unsigned char sample[PUSH_SAMPLE];
         long long got = read_head(p, f->path, sample, PUSH_SAMPLE, err);
         if (got < 0) {
@@ -237,7 +235,6 @@ static int find_object(const struct push *p, const char *sha256)
     return -1;
 }
 
-/* The distinct LFS objects (two files with the same bytes are one object). */
 static void take_actions(struct object *obj, const cJSON *answer)
 {
     const cJSON *error = cJSON_GetObjectItemCaseSensitive(answer, "error");
@@ -341,20 +338,20 @@ static bool in_scene(const char *path, const char *scene)
     return strncmp(path, scene, n) == 0 && path[n] == '/';
 }
 
-/* Scene by scene, in the plan's scene order: a commit holds at most
+/* Scene by scene, in the request's scene order: a commit holds at most
  * files_per_commit entries and batch_bytes of content (a file that does not
  * fit goes to the next), deletes last. */
 static void assign_batches(struct push *p, struct upload_plan *up)
 {
     size_t cap = 0;
-    const struct plan *plan = p->plan;
+    const struct upload_request *req = p->req;
     p->order = xcalloc(p->n_items + 1, sizeof *p->order);
-    p->delete_order = xcalloc(plan->n_deletes + 1, sizeof *p->delete_order);
-    up->delete_batch = xcalloc(plan->n_deletes + 1, sizeof *up->delete_batch);
-    for (size_t i = 0; i < plan->n_deletes; i++)
+    p->delete_order = xcalloc(req->n_deletes + 1, sizeof *p->delete_order);
+    up->delete_batch = xcalloc(req->n_deletes + 1, sizeof *up->delete_batch);
+    for (size_t i = 0; i < req->n_deletes; i++)
         up->delete_batch[i] = -1;
-    for (size_t s = 0; s < plan->n_scenes; s++) {
-        const char *scene = plan->scenes[s].name;
+    for (size_t s = 0; s < req->n_scenes; s++) {
+        const char *scene = req->scenes[s];
         int batch = -1, part = 0;
         long long n = 0, bytes = 0;
         for (size_t i = 0; i < p->n_items; i++) {
@@ -372,8 +369,8 @@ static void assign_batches(struct push *p, struct upload_plan *up)
             n++;
             bytes += more;
         }
-        for (size_t d = 0; d < plan->n_deletes; d++) {
-            if (!in_scene(plan->deletes[d], scene))
+        for (size_t d = 0; d < req->n_deletes; d++) {
+            if (!in_scene(req->deletes[d], scene))
                 continue;
             if (batch < 0 || n >= p->opts.files_per_commit) {
                 batch = new_batch(p, up, &cap, scene, ++part);
@@ -420,7 +417,7 @@ static void set_ways(struct push *p, struct upload_plan *up)
             u->way = WRITE_SKIPPED;
         else if (u->batch < 0) {
             u->way = WRITE_FAILED;
-            u->reason = xasprintf("%s: in no scene of the plan", it->file->path);
+            u->reason = xasprintf("%s: in none of the scenes asked for", it->file->path);
         } else if (it->lfs && !obj)
             u->way = WRITE_FAILED;
         else if (!obj)
@@ -440,23 +437,23 @@ static void set_ways(struct push *p, struct upload_plan *up)
     }
 }
 
-int hf_upload_plan(struct backend *b, struct backend *src, const struct plan *plan,
-                          const struct upload_options *opts, struct upload_plan *up,
-                          struct ferry_error *err)
+int hf_upload_plan(struct backend *b, struct backend *src, const struct upload_request *req,
+                   const struct upload_options *opts, struct upload_plan *up,
+                   struct ferry_error *err)
 {
     struct push *p = xcalloc(1, sizeof *p);
-    *p = (struct push){.hb = (struct hf_backend *)b, .src = src, .plan = plan, .opts = *opts};
+    *p = (struct push){.hb = (struct hf_backend *)b, .src = src, .req = req, .opts = *opts};
     memset(up, 0, sizeof *up);
     up->state = p;
-    up->files = xcalloc(plan->n_transfer + 1, sizeof *up->files);
-    p->items = xcalloc(plan->n_transfer + 1, sizeof *p->items);
-    p->n_items = plan->n_transfer;
+    up->files = xcalloc(req->n_files + 1, sizeof *up->files);
+    p->items = xcalloc(req->n_files + 1, sizeof *p->items);
+    p->n_items = req->n_files;
     p->head = xstrdup(p->hb->commit);
     for (size_t i = 0; i < p->n_items; i++) {
-        const struct plan_file *f = &plan->transfer[i];
+        const struct file_meta *f = &req->files[i];
         up->files[i].batch = -1;
         if (!f->etag || strncmp(f->etag, "sha256:", 7) != 0)
-            return err_set(err, FERRY_EFAIL, "%s: no content hash in the plan", f->path);
+            return err_set(err, FERRY_EFAIL, "%s: no content hash to upload it by", f->path);
         p->items[i] = (struct item){.file = f, .sha256 = f->etag + 7, .object = -1};
     }
     int rc = 0;
@@ -530,6 +527,13 @@ struct hf_write {
     char *etag;
 };
 
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static void put_start(struct hf_write *w)
 {
     /* No token: storage URLs are presigned. */
@@ -563,7 +567,7 @@ int hf_write_poll(struct backend_write *bw, long long *moved, struct ferry_error
     struct hf_write *w = (struct hf_write *)bw;
     *moved = 0;
     if (!w->t) {
-        if (progress_now() < w->not_before)
+        if (now() < w->not_before)
             return BACKEND_WAITING;
         put_start(w);
     }
@@ -582,7 +586,7 @@ int hf_write_poll(struct backend_write *bw, long long *moved, struct ferry_error
     bool transient = outcome == NET_TRANSPORT || status == 408 || status == 429 || status >= 500;
     int rc;
     if (transient && ++w->attempts < PUSH_ATTEMPTS) {
-        w->not_before = progress_now() + fetch_backoff(w->attempts);
+        w->not_before = now() + fetch_backoff(w->attempts);
         rc = BACKEND_WAITING;
     } else if (outcome == NET_ANSWERED) {
         rc = err_set(err, FERRY_EFAIL, "%s: storage answered HTTP %ld to the upload", w->path,
@@ -702,7 +706,7 @@ static int entry_line(struct push *p, struct commit *c, struct entry *e, struct 
         free(path);
         return 0;
     }
-    const struct plan_file *f = e->item->file;
+    const struct file_meta *f = e->item->file;
     char *path = repo_path(p->hb, f->path);
     int rc = 0;
     if (e->item->lfs) {
@@ -903,11 +907,10 @@ static void complete_batch_objects(struct push *p, struct upload_plan *up, const
     }
 }
 
-int hf_finish_batch(struct backend *b, struct backend *src, const struct plan *plan,
-                           struct upload_plan *up, int batch, struct ferry_error *err)
+int hf_finish_batch(struct backend *b, struct upload_plan *up, int batch,
+                    struct ferry_error *err)
 {
     (void)b;
-    (void)src;
     struct push *p = up->state;
     const struct batch *bt = &p->batches[batch];
     complete_batch_objects(p, up, bt);
@@ -935,7 +938,7 @@ int hf_finish_batch(struct backend *b, struct backend *src, const struct plan *p
         c.entries[c.n++] = e;
     }
     for (size_t k = bt->first_delete; k < bt[1].first_delete; k++) {
-        struct entry e = {.deleted = plan->deletes[p->delete_order[k]]};
+        struct entry e = {.deleted = p->req->deletes[p->delete_order[k]]};
         entry_line(p, &c, &e, err);
         xgrow((void **)&c.entries, &c.cap, c.n + 1, sizeof *c.entries);
         c.entries[c.n++] = e;

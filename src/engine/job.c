@@ -291,6 +291,29 @@ static long long archive_bytes(const struct plan *plan)
     return bytes;
 }
 
+/* What the plan asks of a destination that uploads (rank 0); the arrays
+ * are fresh, the strings the plan's. */
+static void upload_request_of(const struct plan *plan, struct upload_request *req)
+{
+    struct file_meta *files = xcalloc(plan->n_transfer + 1, sizeof *files);
+    for (size_t i = 0; i < plan->n_transfer; i++) {
+        const struct plan_file *f = &plan->transfer[i];
+        files[i] = (struct file_meta){f->path, f->size, f->mtime, f->mode, f->etag};
+    }
+    char **scenes = xcalloc(plan->n_scenes + 1, sizeof *scenes);
+    for (size_t i = 0; i < plan->n_scenes; i++)
+        scenes[i] = plan->scenes[i].name;
+    *req = (struct upload_request){files, plan->n_transfer, plan->deletes, plan->n_deletes,
+                                   scenes, plan->n_scenes};
+}
+
+static void upload_end(struct backend *dst, struct upload_request *req, struct upload_plan *up)
+{
+    dst->ops->upload_free(dst, up);
+    free((void *)req->files);
+    free((void *)req->scenes);
+}
+
 static int run_planned(MPI_Comm comm, const struct job_options *opts, struct plan *plan,
                        struct backend *src, struct backend *dst, const char *state_dir,
                        struct sched_report *report, struct ferry_error *err)
@@ -306,18 +329,22 @@ static int run_planned(MPI_Comm comm, const struct job_options *opts, struct pla
         go = err->code;
     /* A destination that says how each file goes (the Hub) says it now. */
     struct upload_plan up = {0};
+    struct upload_request req = {0};
     struct upload_options uo = {
         .files_per_commit = opts->files_per_commit > 0 ? opts->files_per_commit
                                                        : JOB_FILES_PER_COMMIT,
         .batch_bytes = JOB_COMMIT_BYTES, .command = opts->command,
     };
     bool uploading = dst->ops->upload_plan != NULL;
-    if (go > 0 && uploading && (go = dst->ops->upload_plan(dst, src, plan, &uo, &up, err)) == 0)
-        go = 1;
+    if (go > 0 && uploading) {
+        upload_request_of(plan, &req);
+        if ((go = dst->ops->upload_plan(dst, src, &req, &uo, &up, err)) == 0)
+            go = 1;
+    }
     go = comm_agree(comm, go, err);
     if (go <= 0) {
         if (uploading && rank == 0)
-            dst->ops->upload_free(dst, &up);
+            upload_end(dst, &req, &up);
         journal_close(journal);
         journal_close(catalog);
         free(extract_state);
@@ -341,7 +368,7 @@ static int run_planned(MPI_Comm comm, const struct job_options *opts, struct pla
     };
     int rc = sched_run(comm, plan, src, dst, &so, report);
     if (uploading && rank == 0)
-        dst->ops->upload_free(dst, &up);
+        upload_end(dst, &req, &up);
     limiter_report(&report->limits);
     if (rank == 0) {
         report->planned_files = plan->total_transfer.files;

@@ -595,7 +595,7 @@ static void finish_batches(struct sched *s)
         int batch = b->next++;
         struct ferry_error err = {0};
         int rc = s->dst->ops->finish_batch
-               ? s->dst->ops->finish_batch(s->dst, s->src, s->plan, s->up, batch, &err) : 0;
+               ? s->dst->ops->finish_batch(s->dst, s->up, batch, &err) : 0;
         for (size_t k = b->file_start[batch]; k < b->file_start[batch + 1]; k++)
             batch_file_done(s, b->files[k], rc, err.msg);
         for (size_t k = b->delete_start[batch]; k < b->delete_start[batch + 1]; k++)
