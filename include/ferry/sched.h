@@ -16,7 +16,7 @@
 #include <mpi.h>
 #include <stdbool.h>
 #include "ferry/backend.h"
-#include "ferry/extract.h"
+#include "ferry/work.h"
 #include "ferry/journal.h"
 #include "ferry/limiter.h"
 #include "ferry/plan.h"
@@ -25,7 +25,35 @@
 #define SCHED_DEFAULT_CHUNK (64LL << 20)
 #define SCHED_DEFAULT_CONNECTIONS 16
 
-/* Extracting the archives of a run (get --extract, ferry extract). */
+/* A stage: work that files feed once they are in place, run by the same
+ * scheduler on every rank (get --extract, ferry extract: extract_stage in
+ * archive/extract.c).  A fed file is split into items (a big zip into
+ * parts by its entries), handed out ahead of the transfers still queued;
+ * rank 0 journals the file once all its items are done. */
+struct stage_part {
+    long long first, count, weight;  /* entries [first, first + count) (count < 0: all); bytes */
+};
+
+struct sched_stage_ops {
+    const char *name;
+    const char *state;               /* its state folder under its destination */
+    const char *journal;             /* the journal there of the files it finished */
+    /* Does a file that is now in place feed the stage? */
+    bool (*feeds)(const char *path);
+    /* The name the journal records a file under (a fresh string). */
+    char *(*journal_key)(const char *path);
+    /* The items a fed file makes, of about part_bytes each; *parts is fresh. */
+    int (*split)(const char *path, long long size, long long part_bytes,
+                 struct stage_part **parts, size_t *n, struct ferry_error *err);
+    /* Any rank: run an item (path, offset = first, length = count, dest,
+     * overwrite) in steps, as work_run_step; *consumed gets the file's bytes read. */
+    int (*open)(const struct work_item *item, struct stage_job **out, struct ferry_error *err);
+    int (*step)(struct stage_job *job, long long max_bytes, struct stage_counts *counts,
+                long long *consumed, struct ferry_error *err);
+    void (*close)(struct stage_job *job);
+};
+
+/* What a run's stage works on (get --extract, ferry extract). */
 struct sched_extract {
     const char *dest;                /* the folder to extract into */
     const char *root;                /* the folder the plan's paths are under; NULL: as given */
@@ -41,7 +69,8 @@ struct sched_options {
     bool fsync;                      /* data on disk before it is journalled */
     struct journal *journal;         /* rank 0; NULL: no journal (benchmarks) */
     struct progress *progress;       /* rank 0; may be NULL */
-    const struct sched_extract *extract;  /* NULL: archives are files like any other */
+    const struct sched_stage_ops *stage;  /* every rank; NULL: no stage */
+    const struct sched_extract *extract;  /* with stage: its folder and journal */
     /* Rank 0: how each file goes to a destination with upload_plan (made by
      * it before the run), or NULL: every file by RANGES.  Files go out batch
      * by batch; once a batch's items are all done rank 0 runs the
@@ -73,7 +102,7 @@ struct sched_report {
     bool interrupted;
     struct limiter_stats limits;            /* Hub calls, filled by the job */
     long long archives, archives_done, archives_failed, archives_skipped;
-    struct extract_counts entries;          /* of the archives extracted */
+    struct stage_counts entries;            /* of the archives extracted */
     struct scene_outcome *scenes;           /* per scene, where the destination reports it */
     size_t n_scenes;
     struct sched_failure *failures;

@@ -8,15 +8,25 @@
 
 #include <stdbool.h>
 #include "ferry/backend.h"
-#include "ferry/extract.h"
 #include "ferry/hash.h"
 #include "ferry/pack.h"
+
+struct sched_stage_ops;
+struct stage_job;
+
+/* What a stage's items went through (extraction: the entries of archives). */
+struct stage_counts {
+    long long extracted, skipped, refused, failed;   /* entries */
+    long long bytes;                                  /* written */
+};
+
+void work_counts_add(struct stage_counts *sum, const struct stage_counts *more);
 
 enum work_kind {
     WORK_COPY,       /* a whole file (then committed) or one chunk of a big file */
     WORK_FINALIZE,   /* every chunk of a big file is written: check and rename it */
     WORK_DELETE,     /* sync: delete a file the source lacks */
-    WORK_EXTRACT,    /* an archive, or a part of a big zip, into a folder */
+    WORK_STAGE,      /* an item of the run's stage: an archive, or a part of a big zip, extracted */
     WORK_UPLOAD,     /* an object or one part of it, sent by the destination (WRITE_PARTS) */
     WORK_KINDS
 };
@@ -34,7 +44,7 @@ struct work_item {
     char *url;               /* where a remote source serves it (resolved earlier), or NULL;
                               * WORK_UPLOAD: where the destination sends it */
     int part;                /* WORK_UPLOAD: 1-based part number */
-    /* WORK_EXTRACT: path is the archive on disk, [offset, offset + length)
+    /* WORK_STAGE: path is the archive on disk, [offset, offset + length)
      * its entries (length < 0: to the end), size the part's weight in the
      * archive's bytes. */
     char *dest;              /* the folder to extract into */
@@ -48,7 +58,7 @@ struct work_result {
     int part;
     int status;              /* 0, or a negative ferry_err */
     char *message;           /* the reason when status != 0 */
-    struct extract_counts counts;   /* WORK_EXTRACT: its entries */
+    struct stage_counts counts;     /* WORK_STAGE: its entries */
     char *receipt;           /* WORK_UPLOAD: what the destination gave for it (an ETag) */
 };
 
@@ -74,8 +84,9 @@ struct work_run {
     bool moved_all;          /* the bytes are in: sync, check, commit remain */
     struct hash_state *hash; /* checking the part file against item.etag */
     long long hashed;
-    struct extract_job *extract;
-    struct extract_counts counts;   /* entries extracted so far */
+    const struct sched_stage_ops *stage;  /* WORK_STAGE: the stage that runs it */
+    struct stage_job *job;
+    struct stage_counts counts;     /* entries extracted so far */
     char *receipt;           /* WORK_UPLOAD: the write's receipt, once closed */
 };
 

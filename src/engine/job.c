@@ -280,11 +280,11 @@ static int prepare(const struct job_options *opts, const struct plan *plan,
 
 /* get --extract: the bytes of the archives to extract, which the progress
  * shows apart from the transfer's. */
-static long long archive_bytes(const struct plan *plan)
+static long long archive_bytes(const struct plan *plan, const struct sched_stage_ops *stage)
 {
     long long bytes = 0;
     for (size_t i = 0; i < plan->n_transfer; i++)
-        if (extract_is_archive(plan->transfer[i].path))
+        if (stage->feeds(plan->transfer[i].path))
             bytes += plan->transfer[i].size;
     for (size_t i = 0; i < plan->n_unpack; i++)
         bytes += plan->unpack[i].size;
@@ -321,11 +321,11 @@ static int run_planned(MPI_Comm comm, const struct job_options *opts, struct pla
     int rank;
     MPI_Comm_rank(comm, &rank);
     struct journal *journal = NULL, *catalog = NULL, *extracted = NULL;
-    char *extract_state = opts->extract_dest
-        ? xasprintf("%s/%s", opts->extract_dest, EXTRACT_STATE) : NULL;
+    char *extract_state = opts->extract_dest && opts->stage
+        ? xasprintf("%s/%s", opts->extract_dest, opts->stage->state) : NULL;
     int go = rank == 0 ? prepare(opts, plan, dst, state_dir, &journal, &catalog, err) : 0;
     if (go > 0 && extract_state &&
-        journal_open_named(extract_state, EXTRACT_JOURNAL, &extracted, err) != 0)
+        journal_open_named(extract_state, opts->stage->journal, &extracted, err) != 0)
         go = err->code;
     /* A destination that says how each file goes (the Hub) says it now. */
     struct upload_plan up = {0};
@@ -357,14 +357,14 @@ static int run_planned(MPI_Comm comm, const struct job_options *opts, struct pla
                                 opts->command, plan->total_transfer.files,
                                 plan->total_transfer.bytes);
     if (progress && extract_state)
-        progress_expect_unpacked(progress, archive_bytes(plan));
+        progress_expect_unpacked(progress, archive_bytes(plan, opts->stage));
     struct sched_extract x = {
         .dest = opts->extract_dest, .root = dst->location, .journal = extracted,
     };
     struct sched_options so = {
         .chunk_size = opts->chunk_size, .fsync = opts->fsync, .journal = journal,
         .progress = progress, .connections = opts->connections, .catalog = catalog,
-        .extract = extract_state ? &x : NULL, .upload = uploading && rank == 0 ? &up : NULL,
+        .extract = extract_state ? &x : NULL, .stage = extract_state ? opts->stage : NULL, .upload = uploading && rank == 0 ? &up : NULL,
     };
     int rc = sched_run(comm, plan, src, dst, &so, report);
     if (uploading && rank == 0)
@@ -423,8 +423,8 @@ static int transfer(MPI_Comm comm, const struct job_options *opts,
         rc = take_lock(opts, state_dir, err);
     /* The extraction's folder has a lock of its own: it may be DST itself,
      * or shared by several gets, or by a ferry extract. */
-    char *extract_state = opts->extract_dest
-        ? xasprintf("%s/%s", opts->extract_dest, EXTRACT_STATE) : NULL;
+    char *extract_state = opts->extract_dest && opts->stage
+        ? xasprintf("%s/%s", opts->extract_dest, opts->stage->state) : NULL;
     bool extract_locked = false;
     if (rc == 0 && locking && rank == 0 && extract_state) {
         rc = fs_mkdirs_under(opts->extract_dest, extract_state, err);
@@ -452,8 +452,9 @@ static int transfer(MPI_Comm comm, const struct job_options *opts,
     plan_opts.keep = dst->ops->keep;
     struct journal *extracted = NULL;
     if (rc == 0 && extract_state &&
-        journal_load(extract_state, EXTRACT_JOURNAL, &extracted, err) == 0) {
+        journal_load(extract_state, opts->stage->journal, &extracted, err) == 0) {
         plan_opts.extracted = extracted;
+        plan_opts.stage = opts->stage;
         plan_opts.root = dst->location;
     }
     if (rc == 0)

@@ -29,7 +29,7 @@ enum sched_tag {
 struct queued {
     enum work_kind kind;
     long long index;                        /* into plan->transfer, plan->deletes or parts */
-    long long offset, length;               /* bytes; WORK_EXTRACT: entries, weight */
+    long long offset, length;               /* bytes; WORK_STAGE: entries, weight */
 };
 
 /* An archive being extracted, and the parts it was dealt out in. */
@@ -59,6 +59,7 @@ struct runner {
     struct work_run *runs;
     bool *busy;
     int slots, active;
+    const struct sched_stage_ops *stage;    /* runs WORK_STAGE items */
     long long uploads, upload_bytes;        /* WORK_UPLOAD items this rank sent */
 };
 
@@ -202,15 +203,15 @@ static void queue_archive(struct sched *s, const char *path, long long size, lon
         .path = x->root ? xasprintf("%s/%s", x->root, path) : xstrdup(path),
         .size = size, .mtime = mtime,
     };
-    a.key = extract_journal_key(a.path);
+    a.key = s->opts->stage->journal_key(a.path);
     s->report->archives++;
     long long part_bytes = size / (4LL * s->size);
     if (part_bytes < SCHED_ZIP_PART_MIN)
         part_bytes = SCHED_ZIP_PART_MIN;
-    struct extract_part *parts;
+    struct stage_part *parts;
     size_t n;
     struct ferry_error err = {0};
-    if (extract_split(a.path, size, part_bytes, &parts, &n, &err) != 0) {
+    if (s->opts->stage->split(a.path, size, part_bytes, &parts, &n, &err) != 0) {
         sched_report_fail(s->report, a.path, err.msg);
         s->report->archives_failed++;
         free(parts);
@@ -225,7 +226,7 @@ static void queue_archive(struct sched *s, const char *path, long long size, lon
     for (size_t k = 0; k < n; k++) {
         xgrow((void **)&s->parts, &s->cap_parts, s->n_parts + 1, sizeof *s->parts);
         s->parts[s->n_parts] = (struct archive_part){index, parts[k].first, parts[k].count};
-        push_urgent(s, (struct queued){WORK_EXTRACT, (long long)s->n_parts++, 0,
+        push_urgent(s, (struct queued){WORK_STAGE, (long long)s->n_parts++, 0,
                                        parts[k].weight});
     }
     free(parts);
@@ -448,7 +449,7 @@ static void journal_file(struct sched *s, const struct plan_file *f)
     s->report->files_done++;
     if (s->opts->progress)
         progress_add(s->opts->progress, 1, 0);
-    if (s->opts->extract && extract_is_archive(f->path))
+    if (s->opts->extract && s->opts->stage->feeds(f->path))
         queue_archive(s, f->path, f->size, f->mtime);
 }
 
@@ -457,7 +458,7 @@ static void on_extracted(struct sched *s, const struct work_result *r)
 {
     const struct sched_extract *x = s->opts->extract;
     struct archive_state *a = &s->archives[s->parts[r->file].archive];
-    extract_counts_add(&s->report->entries, &r->counts);
+    work_counts_add(&s->report->entries, &r->counts);
     if (r->status == FERRY_EINTR)
         return;
     if (r->status != 0 && !a->failed) {
@@ -669,7 +670,7 @@ static const struct sched_kind sched_kinds[WORK_KINDS] = {
     [WORK_COPY] = {describe_copy, skip_chunk, on_copied},
     [WORK_FINALIZE] = {describe_file, NULL, on_finalized},
     [WORK_DELETE] = {describe_delete, NULL, on_deleted},
-    [WORK_EXTRACT] = {describe_extract, NULL, on_extracted},
+    [WORK_STAGE] = {describe_extract, NULL, on_extracted},
     [WORK_UPLOAD] = {describe_upload, skip_part, on_uploaded},
 };
 
@@ -787,9 +788,11 @@ static void answer_idle(struct sched *s)
 
 /* ---- a rank's items in flight ---------------------------------------- */
 
-static void runner_init(struct runner *r, struct backend *src, struct backend *dst, int slots)
+static void runner_init(struct runner *r, struct backend *src, struct backend *dst, int slots,
+                        const struct sched_stage_ops *stage)
 {
     memset(r, 0, sizeof *r);
+    r->stage = stage;
     r->src = src;
     r->dst = dst;
     bool network = (src && src->ops->read_start) || (dst && dst->ops->write_poll);
@@ -829,6 +832,7 @@ static void runner_add(struct runner *r, struct work_item *item)
     for (int i = 0; i < r->slots; i++) {
         if (!r->busy[i]) {
             work_run_start(&r->runs[i], item);
+            r->runs[i].stage = r->stage;
             r->busy[i] = true;
             r->active++;
             return;
@@ -1069,10 +1073,11 @@ static bool worker_receive(struct worker *w, bool block, int *status)
     return false;
 }
 
-static int worker_loop(MPI_Comm comm, struct backend *src, struct backend *dst, int slots)
+static int worker_loop(MPI_Comm comm, struct backend *src, struct backend *dst, int slots,
+                       const struct sched_stage_ops *stage)
 {
     struct worker w = {.comm = comm};
-    runner_init(&w.runner, src, dst, slots);
+    runner_init(&w.runner, src, dst, slots, stage);
     pack_init(&w.results);
     int status = 0;
     bool waited = false;
@@ -1165,7 +1170,7 @@ int sched_run(MPI_Comm comm, const struct plan *plan, struct backend *src,
     memset(report, 0, sizeof *report);
     int slots = opts->connections > 0 ? opts->connections : SCHED_DEFAULT_CONNECTIONS;
     if (rank != 0) {
-        int status = worker_loop(own, src, dst, slots);
+        int status = worker_loop(own, src, dst, slots, opts->stage);
         MPI_Comm_free(&own);
         return status;
     }
@@ -1177,7 +1182,7 @@ int sched_run(MPI_Comm comm, const struct plan *plan, struct backend *src,
     };
     s.idle = xcalloc((size_t)size, sizeof *s.idle);
     s.want = xcalloc((size_t)size, sizeof *s.want);
-    runner_init(&s.self, src, dst, slots);
+    runner_init(&s.self, src, dst, slots, opts->stage);
     locate_big_files(&s);
     if (s.up)
         report_scenes(&s);

@@ -1,4 +1,5 @@
 #include "ferry/work.h"
+#include "ferry/sched.h"
 #include "ferry/xalloc.h"
 
 #include <errno.h>
@@ -76,7 +77,7 @@ void work_result_pack(struct pack *p, const struct work_result *r)
     pack_i64(p, r->status);
     pack_str(p, r->message ? r->message : "");
     pack_str(p, r->receipt ? r->receipt : "");
-    const struct extract_counts *c = &r->counts;
+    const struct stage_counts *c = &r->counts;
     pack_i64(p, c->extracted);
     pack_i64(p, c->skipped);
     pack_i64(p, c->refused);
@@ -94,7 +95,7 @@ void work_result_unpack(struct pack *p, struct work_result *r)
     r->status = (int)unpack_i64(p);
     r->message = unpack_str(p);
     r->receipt = unpack_optional(p);
-    struct extract_counts *c = &r->counts;
+    struct stage_counts *c = &r->counts;
     c->extracted = unpack_i64(p);
     c->skipped = unpack_i64(p);
     c->refused = unpack_i64(p);
@@ -107,6 +108,15 @@ void work_result_free(struct work_result *r)
     free(r->message);
     free(r->receipt);
     r->message = r->receipt = NULL;
+}
+
+void work_counts_add(struct stage_counts *sum, const struct stage_counts *more)
+{
+    sum->extracted += more->extracted;
+    sum->skipped += more->skipped;
+    sum->refused += more->refused;
+    sum->failed += more->failed;
+    sum->bytes += more->bytes;
 }
 
 void work_run_start(struct work_run *run, struct work_item *item)
@@ -323,26 +333,22 @@ static int step_finalize(struct work_run *run, struct backend *src, struct backe
     return finish_file(run, dst, max_bytes, err);
 }
 
-static int step_extract(struct work_run *run, struct backend *src, struct backend *dst,
-                        long long max_bytes, long long *moved, struct ferry_error *err)
+static int step_stage(struct work_run *run, struct backend *src, struct backend *dst,
+                      long long max_bytes, long long *moved, struct ferry_error *err)
 {
     (void)src;
     (void)dst;
-    const struct work_item *it = &run->item;
+    if (!run->stage)
+        return err_set(err, FERRY_EFAIL, "%s: no stage to run it", run->item.path);
     if (!run->started) {
         run->started = true;
-        int dest_fd = open(it->dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dest_fd < 0)
-            return err_sys(err, FERRY_EFAIL, errno, "%s", it->dest);
-        int rc = extract_job_open(it->path, dest_fd, it->overwrite, it->offset, it->length,
-                                  &run->extract, err);
-        close(dest_fd);
+        int rc = run->stage->open(&run->item, &run->job, err);
         if (rc != 0) {
             run->counts.failed++;
             return rc;
         }
     }
-    return extract_job_step(run->extract, max_bytes, &run->counts, moved, err);
+    return run->stage->step(run->job, max_bytes, &run->counts, moved, err);
 }
 
 /* An object or a part the destination sends itself, read from a local source. */
@@ -380,7 +386,7 @@ const struct work_kind_ops work_builtin[WORK_KINDS] = {
     [WORK_COPY] = {"copy", step_copy, false},
     [WORK_FINALIZE] = {"finalize", step_finalize, false},
     [WORK_DELETE] = {"delete", step_delete, false},
-    [WORK_EXTRACT] = {"extract", step_extract, true},
+    [WORK_STAGE] = {"stage", step_stage, true},
     [WORK_UPLOAD] = {"upload", step_upload, false},
 };
 
@@ -406,8 +412,9 @@ void work_run_end(struct work_run *run, struct backend *src, struct backend *dst
     if (run->hash)
         hash_end(run->hash, NULL, NULL);
     run->hash = NULL;
-    extract_job_close(run->extract);
-    run->extract = NULL;
+    if (run->job)
+        run->stage->close(run->job);
+    run->job = NULL;
     if (run->src_fd >= 0)
         close(run->src_fd);
     run->src_fd = -1;
