@@ -6,10 +6,15 @@
  * and renames the file.  Work goes out largest first.  Rank 0 journals every
  * finished chunk and file, so a rerun skips them.
  *
- * With extraction on, an archive is handed out to be extracted as soon as
- * it is in place (a big zip in parts, by its entries), while the rest still
- * transfers; the plan's unpack list (archives already in place) goes out
- * first.  Rank 0 journals an archive once all its parts are done. */
+ * A destination with upload_plan (the Hub) says how each file goes: its
+ * parts become upload items sent from any rank, batch by batch, and rank 0
+ * runs the destination's finish_batch (a commit) as soon as a batch's items
+ * are all done, while the other ranks send the next batches.
+ *
+ * With a stage (extraction), a file that feeds it is handed out to the stage
+ * as soon as it is in place (a big zip in parts, by its entries), while the
+ * rest still transfers; the plan's unpack list (archives already in place)
+ * goes out first.  Rank 0 journals such a file once all its parts are done. */
 #ifndef FERRY_SCHED_H
 #define FERRY_SCHED_H
 
