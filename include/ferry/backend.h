@@ -56,7 +56,10 @@ struct upload_file {
     int n_parts;             /* PARTS: objects or parts to send (1: the whole file) */
     long long part_bytes;    /* PARTS: the bytes of each part but the last */
     char **targets;          /* PARTS: where each part goes (write_spec.target) */
-    char **receipts;         /* PARTS: what each part's write_close gave (an ETag) */
+    char **receipts;         /* PARTS: n_parts slots for what each part's write_close
+                              * gave (an ETag), fresh strings the backend frees; one
+                              * upload_plan fills (a part stored by an earlier run) is
+                              * not sent again */
     char *reason;            /* FAILED: why */
 };
 

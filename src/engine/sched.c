@@ -249,6 +249,10 @@ static void enqueue_upload(struct sched *s, size_t *cap, long long index)
     for (int k = 0; u->way == WRITE_PARTS && k < u->n_parts; k++) {
         long long off = (long long)k * u->part_bytes;
         long long len = k == u->n_parts - 1 ? f->size - off : u->part_bytes;
+        if (u->receipts[k]) {        /* stored by an earlier run: not sent again */
+            s->report->bytes_resumed += len;
+            continue;
+        }
         enqueue(s, cap, (struct queued){WORK_UPLOAD, index, off, len});
         s->batches.pending[u->batch]++;
     }
