@@ -65,9 +65,10 @@ int extract_job_step(struct extract_job *job, long long max_bytes, struct stage_
 /* End the job; a file half written is removed (its part, never its real name). */
 void extract_job_close(struct extract_job *job);
 
-/* How to deal an archive of size bytes out (parts: see struct stage_part): a zip bigger than part_bytes is
- * cut by the entries of its central directory into parts of about
- * part_bytes of content; anything else is one part.  *parts is fresh. */
+/* How to deal an archive of size bytes out (parts: see struct stage_part):
+ * a zip bigger than part_bytes is cut by the entries of its central
+ * directory into parts of about part_bytes of content; anything else is one
+ * part.  *parts is fresh. */
 int extract_split(const char *archive, long long size, long long part_bytes,
                   struct stage_part **parts, size_t *n, struct ferry_error *err);
 

@@ -364,7 +364,8 @@ static int run_planned(MPI_Comm comm, const struct job_options *opts, struct pla
     struct sched_options so = {
         .chunk_size = opts->chunk_size, .fsync = opts->fsync, .journal = journal,
         .progress = progress, .connections = opts->connections, .catalog = catalog,
-        .extract = extract_state ? &x : NULL, .stage = extract_state ? opts->stage : NULL, .upload = uploading && rank == 0 ? &up : NULL,
+        .extract = extract_state ? &x : NULL, .stage = extract_state ? opts->stage : NULL,
+        .upload = uploading && rank == 0 ? &up : NULL,
     };
     int rc = sched_run(comm, plan, src, dst, &so, report);
     if (uploading && rank == 0)
