@@ -36,20 +36,27 @@ static int null_fd(struct backend *b, const char *path, int *fd, struct ferry_er
     return 0;
 }
 
-static int null_part(struct backend *b, const char *path, long long size, int *fd,
-                     struct ferry_error *err)
-{
-    (void)size;
-    return null_fd(b, path, fd, err);
-}
-
-static int null_commit(struct backend *b, const struct file_meta *meta, int fd,
-                       struct ferry_error *err)
+static int null_write_open(struct backend *b, const struct write_spec *spec,
+                           struct backend_write **out, struct ferry_error *err)
 {
     (void)b;
-    (void)meta;
-    (void)fd;
+    (void)spec;
     (void)err;
+    *out = xcalloc(1, sizeof **out);
+    (*out)->fd = -1;
+    return 0;
+}
+
+static void null_write_abort(struct backend_write *w)
+{
+    free(w);
+}
+
+static int null_write_close(struct backend_write *w, char **receipt, struct ferry_error *err)
+{
+    (void)err;
+    *receipt = NULL;
+    free(w);
     return 0;
 }
 
@@ -67,7 +74,8 @@ static void null_close(struct backend *b)
 
 static const struct backend_ops null_ops = {
     .name = "null", .claims = null_claims, .open = null_open, .open_read = null_fd,
-    .open_part = null_part, .part_size = null_part_size, .commit = null_commit,
+    .write_open = null_write_open, .write_close = null_write_close,
+    .write_abort = null_write_abort, .part_size = null_part_size,
     .close = null_close,
 };
 

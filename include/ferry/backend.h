@@ -28,29 +28,85 @@ struct file_meta {
 /* Called for every file a walk finds; a non-zero return stops the walk. */
 typedef int (*walk_fn)(const struct file_meta *file, void *ud);
 
-/* Where the Hugging Face cache layout keeps a source's files (get
- * --hf-cache): CACHE/REPO_FOLDER/snapshots/COMMIT/PATH, refs/REF holding
- * COMMIT.  Strings belong to the source backend. */
-struct cache_place {
-    const char *repo_folder;     /* "datasets--OWNER--NAME" */
-    const char *commit;          /* 40 hex */
-    const char *ref;             /* the branch or tag asked for; NULL for a commit */
-    const char *path;            /* "" or the folder under the repo root */
-};
-
 struct backend;
 struct backend_read;         /* a remote read in flight, the backend's own */
-struct plan;
-struct sched_report;
-struct progress;
 
-/* How a destination that takes a whole plan at once (the Hub) uploads it. */
-struct push_options {
-    int files_per_commit;        /* files and deletes in one commit */
-    long long commit_bytes;      /* inline content in one commit */
-    int connections;             /* uploads in flight per rank */
-    const char *command;         /* "put" or "sync", for commit messages */
-    struct progress *progress;   /* rank 0; may be NULL */
+/* ---- a destination's writes ----------------------------------------------
+ *
+ * Every destination writes through write_open / write_poll / write_close,
+ * the mirror of the read side.  How each file of a plan goes (its "way") is
+ * the destination's to say, in upload_plan on rank 0 before scheduling;
+ * without upload_plan every file goes by RANGES.  A destination that puts
+ * files in place by batches (a Hub commit, a multipart completion) has
+ * finish_batch, which rank 0 runs once every item of the batch is done. */
+enum write_way {
+    WRITE_RANGES,            /* byte ranges into a part file, any rank; in place on write_close */
+    WRITE_PARTS,             /* objects or parts sent from any rank; in place at the batch finish */
+    WRITE_INLINE,            /* the content goes with the batch finish (a Hub commit's lines) */
+    WRITE_STORED,            /* the remote holds the bytes already; only the batch finish remains */
+    WRITE_SKIPPED,           /* the destination leaves it out (the Hub's shouldIgnore) */
+    WRITE_FAILED,            /* cannot go; reason says why */
+};
+
+/* How one file of a plan goes, filled by upload_plan (and by the
+ * scheduler: receipts, and FAILED for a part that could not be sent). */
+struct upload_file {
+    enum write_way way;
+    int batch;               /* the batch whose finish puts it in place */
+    int n_parts;             /* PARTS: objects or parts to send (1: the whole file) */
+    long long part_bytes;    /* PARTS: the bytes of each part but the last */
+    char **targets;          /* PARTS: where each part goes (write_spec.target) */
+    char **receipts;         /* PARTS: n_parts slots for what each part's write_close
+                              * gave (an ETag), fresh strings the backend frees; one
+                              * upload_plan fills (a part stored by an earlier run) is
+                              * not sent again */
+    char *reason;            /* FAILED: why */
+};
+
+/* What an upload is to do (rank 0): the files, largest first, with their
+ * content hash as etag; the deletes (sync); the scenes ("" for the files at
+ * the root) in the order their batches go.  It outlives the upload_plan. */
+struct upload_request {
+    const struct file_meta *files;
+    size_t n_files;
+    char *const *deletes;
+    size_t n_deletes;
+    char *const *scenes;
+    size_t n_scenes;
+};
+
+/* The plan of an upload: one upload_file per request file, the batch of
+ * each delete, and the backend's own state for finish_batch. */
+struct upload_plan {
+    struct upload_file *files;
+    int *delete_batch;       /* per request delete */
+    int n_batches;
+    void *state;
+};
+
+struct upload_options {
+    int files_per_commit;    /* files and deletes in one batch */
+    long long batch_bytes;   /* inline content in one batch */
+    const char *command;     /* "put" or "sync", for commit messages */
+};
+
+/* What one write is: [offset, offset + length) of path.  RANGES: the bytes
+ * are written by the caller into the handle's fd, and place says whether
+ * write_close puts the file in place (a whole file, or the last step of a
+ * chunked one) with meta's mtime and mode.  PARTS: the destination reads
+ * the bytes from src_fd at the same offsets and sends them to target. */
+struct write_spec {
+    struct file_meta meta;
+    long long offset, length;
+    int part;                /* PARTS: 1-based part number */
+    const char *target;
+    int src_fd;
+    bool place;
+};
+
+/* A write in flight: the public head of a backend's own handle. */
+struct backend_write {
+    int fd;                  /* RANGES: the part file, open for writing; -1 otherwise */
 };
 
 /* What a remote read is to copy: [offset, offset + length) of path, written
@@ -90,23 +146,42 @@ struct backend_ops {
      * so the chunks of a big file need no resolve call each.  locations[i]
      * is set to a fresh string, or NULL where none is known. */
     void (*locate)(struct backend *b, char **paths, size_t n, char **locations);
-    /* Optional, after prepare: where the Hugging Face cache layout keeps
-     * this source (only Hub repositories have a place there). */
-    int (*cache_place)(struct backend *b, struct cache_place *out, struct ferry_error *err);
+    /* Optional, after prepare: the destination that keeps this source in
+     * the Hugging Face cache layout under cache_dir (get --hf-cache; only Hub
+     * repositories have a place there). */
+    int (*open_cache)(struct backend *b, const char *cache_dir, struct backend **out,
+                      struct ferry_error *err);
     /* An fd to read path from; the caller closes it. */
     int (*open_read)(struct backend *b, const char *path, int *fd,
                      struct ferry_error *err);
-    /* An fd to write path's NAME.ferry-part at any offset below size; an
-     * existing part file is kept (cut to size if longer), so journalled
-     * chunks survive. */
-    int (*open_part)(struct backend *b, const char *path, long long size,
-                     int *fd, struct ferry_error *err);
-    /* The size of path's part file, or -1 when there is none. */
+    /* ---- writes (see write_spec); a destination has write_open ---- */
+    int (*write_open)(struct backend *b, const struct write_spec *spec,
+                      struct backend_write **out, struct ferry_error *err);
+    /* Optional (PARTS): move the bytes, as read_poll; *moved gets the bytes
+     * sent.  Without it a write has nothing to move of its own. */
+    int (*write_poll)(struct backend_write *w, long long *moved, struct ferry_error *err);
+    /* End a write that went well: RANGES with place renames the part file
+     * into place; PARTS gives the receipt finish_batch needs (a fresh
+     * string, or NULL).  The handle is freed, also on failure. */
+    int (*write_close)(struct backend_write *w, char **receipt, struct ferry_error *err);
+    /* Drop a write (failed, or stopped by a signal); a part file is kept. */
+    void (*write_abort)(struct backend_write *w);
+    /* RANGES: the size of path's part file, or -1 when there is none. */
     long long (*part_size)(struct backend *b, const char *path);
-    /* Check the part file against meta, give it meta's mtime and mode, and
-     * rename it into place.  fd is the part file open for writing, or -1. */
-    int (*commit)(struct backend *b, const struct file_meta *meta, int fd,
-                  struct ferry_error *err);
+    /* Optional, rank 0, before scheduling: how each file of req goes and in
+     * which batch (see struct upload_plan); src is read for what the
+     * destination must see of the content (and, later, inline content).
+     * Freed by upload_free, also after a failure. */
+    int (*upload_plan)(struct backend *b, struct backend *src, const struct upload_request *req,
+                       const struct upload_options *opts, struct upload_plan *out,
+                       struct ferry_error *err);
+    /* Optional, rank 0, once every item of batch is done and the batches
+     * before it are finished: put its files in place (a commit).  Files it
+     * cannot put in place it marks FAILED with a reason; an error returned
+     * fails every file and delete of the batch. */
+    int (*finish_batch)(struct backend *b, struct upload_plan *up, int batch,
+                        struct ferry_error *err);
+    void (*upload_free)(struct backend *b, struct upload_plan *up);
     /* Delete a file (and the directories it leaves empty, up to its scene). */
     int (*remove)(struct backend *b, const char *path, struct ferry_error *err);
     /* Bytes free for new data where the root lives; -1 when unknown. */
@@ -119,12 +194,6 @@ struct backend_ops {
     /* Optional, rank 0, before prepare: make the destination (a Hub
      * repository, private unless public); one that exists is fine. */
     int (*create)(struct backend *b, bool public, struct ferry_error *err);
-    /* Optional: a destination that takes the whole plan at once (uploads,
-     * then commits) instead of file by file through open_part and commit.
-     * Collective; plan and report are rank 0's. */
-    int (*push)(struct backend *b, MPI_Comm comm, struct backend *src, const struct plan *plan,
-                const struct push_options *opts, struct sched_report *report,
-                struct ferry_error *err);
     /* A root file that sync never deletes here (the Hub's .gitattributes). */
     const char *keep;
     void (*close)(struct backend *b);

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include "ferry/err.h"
 #include "ferry/fsutil.h"
+#include "ferry/sched.h"
 
 struct sched_report;
 
@@ -31,12 +32,9 @@ struct sched_report;
 #define EXTRACT_STATE FS_STATE_NAME "/extract"
 #define EXTRACT_JOURNAL "extracted"
 
-struct extract_counts {
-    long long extracted, skipped, refused, failed;   /* entries */
-    long long bytes;                                  /* written */
-};
-
-void extract_counts_add(struct extract_counts *sum, const struct extract_counts *more);
+/* Extraction as the scheduler's stage (sched.h): get --extract passes it in
+ * its job options, ferry extract in its own run. */
+extern const struct sched_stage_ops extract_stage;
 
 /* Is this file name an archive (by its suffix)? */
 bool extract_is_archive(const char *name);
@@ -61,23 +59,18 @@ int extract_job_open(const char *archive, int dest_fd, bool overwrite, long long
  * this step.  Returns 1 while more remain, 0 when done, or FERRY_EFAIL when
  * the archive failed (corrupt, truncated, unreadable) or, at its end, when
  * some entries failed; err names the archive and the (first) entry. */
-int extract_job_step(struct extract_job *job, long long max_bytes, struct extract_counts *counts,
+int extract_job_step(struct extract_job *job, long long max_bytes, struct stage_counts *counts,
                      long long *consumed, struct ferry_error *err);
 
 /* End the job; a file half written is removed (its part, never its real name). */
 void extract_job_close(struct extract_job *job);
 
-/* A part of an archive: entries [first, first + count) (count < 0: all),
- * weight its share of the archive's bytes. */
-struct extract_part {
-    long long first, count, weight;
-};
-
-/* How to deal an archive of size bytes out: a zip bigger than part_bytes is
- * cut by the entries of its central directory into parts of about
- * part_bytes of content; anything else is one part.  *parts is fresh. */
+/* How to deal an archive of size bytes out (parts: see struct stage_part):
+ * a zip bigger than part_bytes is cut by the entries of its central
+ * directory into parts of about part_bytes of content; anything else is one
+ * part.  *parts is fresh. */
 int extract_split(const char *archive, long long size, long long part_bytes,
-                  struct extract_part **parts, size_t *n, struct ferry_error *err);
+                  struct stage_part **parts, size_t *n, struct ferry_error *err);
 
 struct extract_options {
     const char *dest;

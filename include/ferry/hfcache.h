@@ -16,8 +16,18 @@
  * A fresh string. */
 char *hfcache_default_dir(void);
 
-/* The destination for src (a prepared hf:// source) under cache_dir. */
-int hfcache_open(const char *cache_dir, struct backend *src, struct backend **out,
-                 struct ferry_error *err);
+/* Where the cache layout keeps a Hub source: CACHE/REPO_FOLDER/snapshots/
+ * COMMIT/PATH, refs/REF holding COMMIT. */
+struct cache_place {
+    const char *repo_folder;     /* "datasets--OWNER--NAME" */
+    const char *commit;          /* 40 hex */
+    const char *ref;             /* the branch or tag asked for; NULL for a commit */
+    const char *path;            /* "" or the folder under the repo root */
+};
+
+/* The destination for the source at location (a prepared hf:// source, for
+ * messages) kept at place under cache_dir: the Hub backend's open_cache. */
+int hfcache_open(const char *cache_dir, const char *location, const struct cache_place *place,
+                 struct backend **out, struct ferry_error *err);
 
 #endif

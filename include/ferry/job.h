@@ -28,6 +28,7 @@ struct job_options {
     /* get --extract DIR: extract each archive into DIR once it is in place
      * (and archives fetched before but not yet extracted). */
     const char *extract_dest;
+    const struct sched_stage_ops *stage;  /* with extract_dest: the stage that extracts */
     /* Rank 0, after planning: show the plan and decide.  Returns 1 to go on,
      * 0 to stop with success (dry run, nothing to do), or a negative
      * ferry_err with err filled. */

@@ -21,6 +21,8 @@
 /* The pseudo-scene of files that stand directly at the root. */
 #define PLAN_ROOT_SCENE ""
 
+struct sched_stage_ops;
+
 struct plan_options {
     bool all;                        /* every scene (also the default) */
     char **scenes;                   /* --scenes a,b */
@@ -39,9 +41,10 @@ struct plan_options {
     bool hash_sources;
     struct hashcache *hashes;        /* looked up first; rank 0's gets the new hashes */
     const char *keep;                /* a root file never deleted (the Hub's .gitattributes) */
-    /* get --extract: archives the destination already holds, unchanged,
-     * that this journal does not have as extracted go to plan->unpack;
-     * root is the destination's folder on disk. */
+    /* get --extract: files the destination already holds, unchanged, that
+     * feed the stage and that this journal (the stage's) does not have as
+     * done go to plan->unpack; root is the destination's folder on disk. */
+    const struct sched_stage_ops *stage;
     const struct journal *extracted;
     const char *root;
 };

@@ -6,17 +6,22 @@
  * and renames the file.  Work goes out largest first.  Rank 0 journals every
  * finished chunk and file, so a rerun skips them.
  *
- * With extraction on, an archive is handed out to be extracted as soon as
- * it is in place (a big zip in parts, by its entries), while the rest still
- * transfers; the plan's unpack list (archives already in place) goes out
- * first.  Rank 0 journals an archive once all its parts are done. */
+ * A destination with upload_plan (the Hub) says how each file goes: its
+ * parts become upload items sent from any rank, batch by batch, and rank 0
+ * runs the destination's finish_batch (a commit) as soon as a batch's items
+ * are all done, while the other ranks send the next batches.
+ *
+ * With a stage (extraction), a file that feeds it is handed out to the stage
+ * as soon as it is in place (a big zip in parts, by its entries), while the
+ * rest still transfers; the plan's unpack list (archives already in place)
+ * goes out first.  Rank 0 journals such a file once all its parts are done. */
 #ifndef FERRY_SCHED_H
 #define FERRY_SCHED_H
 
 #include <mpi.h>
 #include <stdbool.h>
 #include "ferry/backend.h"
-#include "ferry/extract.h"
+#include "ferry/work.h"
 #include "ferry/journal.h"
 #include "ferry/limiter.h"
 #include "ferry/plan.h"
@@ -25,7 +30,35 @@
 #define SCHED_DEFAULT_CHUNK (64LL << 20)
 #define SCHED_DEFAULT_CONNECTIONS 16
 
-/* Extracting the archives of a run (get --extract, ferry extract). */
+/* A stage: work that files feed once they are in place, run by the same
+ * scheduler on every rank (get --extract, ferry extract: extract_stage in
+ * archive/extract.c).  A fed file is split into items (a big zip into
+ * parts by its entries), handed out ahead of the transfers still queued;
+ * rank 0 journals the file once all its items are done. */
+struct stage_part {
+    long long first, count, weight;  /* entries [first, first + count) (count < 0: all); bytes */
+};
+
+struct sched_stage_ops {
+    const char *name;
+    const char *state;               /* its state folder under its destination */
+    const char *journal;             /* the journal there of the files it finished */
+    /* Does a file that is now in place feed the stage? */
+    bool (*feeds)(const char *path);
+    /* The name the journal records a file under (a fresh string). */
+    char *(*journal_key)(const char *path);
+    /* The items a fed file makes, of about part_bytes each; *parts is fresh. */
+    int (*split)(const char *path, long long size, long long part_bytes,
+                 struct stage_part **parts, size_t *n, struct ferry_error *err);
+    /* Any rank: run an item (path, offset = first, length = count, dest,
+     * overwrite) in steps, as work_run_step; *consumed gets the file's bytes read. */
+    int (*open)(const struct work_item *item, struct stage_job **out, struct ferry_error *err);
+    int (*step)(struct stage_job *job, long long max_bytes, struct stage_counts *counts,
+                long long *consumed, struct ferry_error *err);
+    void (*close)(struct stage_job *job);
+};
+
+/* What a run's stage works on (get --extract, ferry extract). */
 struct sched_extract {
     const char *dest;                /* the folder to extract into */
     const char *root;                /* the folder the plan's paths are under; NULL: as given */
@@ -41,7 +74,14 @@ struct sched_options {
     bool fsync;                      /* data on disk before it is journalled */
     struct journal *journal;         /* rank 0; NULL: no journal (benchmarks) */
     struct progress *progress;       /* rank 0; may be NULL */
-    const struct sched_extract *extract;  /* NULL: archives are files like any other */
+    const struct sched_stage_ops *stage;  /* every rank; NULL: no stage */
+    const struct sched_extract *extract;  /* with stage: its folder and journal */
+    /* Rank 0: how each file goes to a destination with upload_plan (made by
+     * it before the run), or NULL: every file by RANGES.  Files go out batch
+     * by batch; once a batch's items are all done rank 0 runs the
+     * destination's finish_batch (a commit) while the other ranks send the
+     * next batches' parts. */
+    struct upload_plan *upload;
 };
 
 struct sched_failure {
@@ -67,7 +107,7 @@ struct sched_report {
     bool interrupted;
     struct limiter_stats limits;            /* Hub calls, filled by the job */
     long long archives, archives_done, archives_failed, archives_skipped;
-    struct extract_counts entries;          /* of the archives extracted */
+    struct stage_counts entries;            /* of the archives extracted */
     struct scene_outcome *scenes;           /* per scene, where the destination reports it */
     size_t n_scenes;
     struct sched_failure *failures;

@@ -51,15 +51,6 @@ char *extract_journal_key(const char *archive)
     return real ? real : xstrdup(archive);
 }
 
-void extract_counts_add(struct extract_counts *sum, const struct extract_counts *more)
-{
-    sum->extracted += more->extracted;
-    sum->skipped += more->skipped;
-    sum->refused += more->refused;
-    sum->failed += more->failed;
-    sum->bytes += more->bytes;
-}
-
 /* ---- one archive ----------------------------------------------------------- */
 
 struct extract_job {
@@ -91,7 +82,7 @@ struct extract_job {
     char *first_failure;
 };
 
-static void refuse(struct extract_job *j, struct extract_counts *counts, const char *entry,
+static void refuse(struct extract_job *j, struct stage_counts *counts, const char *entry,
                    const char *why)
 {
     FLOG(LOG_WARN, "%s: entry '%s' refused: %s", j->archive, entry, why);
@@ -213,7 +204,7 @@ static void drop_file(struct extract_job *j)
 /* An entry that cannot be written (a name too long, a full disk, data that
  * does not match its CRC) fails alone: its part is removed, the rest of the
  * archive goes on, and the archive ends failed, as tar does.  Returns 1. */
-static int entry_failed(struct extract_job *j, struct extract_counts *counts, const char *entry,
+static int entry_failed(struct extract_job *j, struct stage_counts *counts, const char *entry,
                         int errnum, const char *why)
 {
     char *msg = xasprintf("%s: entry '%s': %s", j->archive, entry, why ? why : strerror(errnum));
@@ -237,7 +228,7 @@ static int file_failed(struct extract_job *j, const char *why, struct ferry_erro
 }
 
 /* All of the entry's bytes are in its part: mode, mtime, then the rename. */
-static int end_file(struct extract_job *j, struct extract_counts *counts)
+static int end_file(struct extract_job *j, struct stage_counts *counts)
 {
     /* A sparse entry whose end is a hole has not reached its size yet. */
     if (j->size > j->written && ftruncate(j->fd, j->size) != 0)
@@ -262,7 +253,7 @@ static int end_file(struct extract_job *j, struct extract_counts *counts)
 }
 
 /* Write the open entry's data until the budget is spent or it ends. */
-static int write_some(struct extract_job *j, long long *budget, struct extract_counts *counts,
+static int write_some(struct extract_job *j, long long *budget, struct stage_counts *counts,
                       struct ferry_error *err)
 {
     while (*budget > 0) {
@@ -299,7 +290,7 @@ static int write_some(struct extract_job *j, long long *budget, struct extract_c
  * be written by write_some, which then owns path (base is in it).  Returns
  * path where the job did not keep it. */
 static char *begin_file(struct extract_job *j, struct archive_entry *e, char *path, int parent,
-                        const char *base, struct extract_counts *counts)
+                        const char *base, struct stage_counts *counts)
 {
     long long size = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
     struct stat st;
@@ -336,7 +327,7 @@ static char *begin_file(struct extract_job *j, struct archive_entry *e, char *pa
 /* A folder, hardlink or symlink entry, its path already checked. */
 static void make_other(struct extract_job *j, struct archive_entry *e, const char *path,
                        char *target, int parent, const char *base,
-                       struct extract_counts *counts)
+                       struct stage_counts *counts)
 {
     mode_t type = archive_entry_filetype(e);
     if (type == AE_IFDIR) {
@@ -367,7 +358,7 @@ static void make_other(struct extract_job *j, struct archive_entry *e, const cha
 
 /* One entry: extracted, skipped, refused or failed alone. */
 static void extract_entry(struct extract_job *j, struct archive_entry *e,
-                          struct extract_counts *counts)
+                          struct stage_counts *counts)
 {
     const char *name = archive_entry_pathname(e);
     const char *why = NULL;
@@ -452,7 +443,7 @@ int extract_job_open(const char *archive, int dest_fd, bool overwrite, long long
     return 0;
 }
 
-int extract_job_step(struct extract_job *j, long long max_bytes, struct extract_counts *counts,
+int extract_job_step(struct extract_job *j, long long max_bytes, struct stage_counts *counts,
                      long long *consumed, struct ferry_error *err)
 {
     long long budget = max_bytes;
@@ -516,11 +507,51 @@ void extract_job_close(struct extract_job *j)
     free(j);
 }
 
+/* ---- the scheduler's stage ------------------------------------------------ */
+
+struct stage_job {
+    struct extract_job *job;
+};
+
+static int stage_open(const struct work_item *it, struct stage_job **out, struct ferry_error *err)
+{
+    *out = NULL;
+    int dest_fd = open(it->dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dest_fd < 0)
+        return err_sys(err, FERRY_EFAIL, errno, "%s", it->dest);
+    struct extract_job *job;
+    int rc = extract_job_open(it->path, dest_fd, it->overwrite, it->offset, it->length, &job, err);
+    close(dest_fd);
+    if (rc != 0)
+        return rc;
+    *out = xcalloc(1, sizeof **out);
+    (*out)->job = job;
+    return 0;
+}
+
+static int stage_step(struct stage_job *job, long long max_bytes, struct stage_counts *counts,
+                      long long *consumed, struct ferry_error *err)
+{
+    return extract_job_step(job->job, max_bytes, counts, consumed, err);
+}
+
+static void stage_close(struct stage_job *job)
+{
+    extract_job_close(job->job);
+    free(job);
+}
+
+const struct sched_stage_ops extract_stage = {
+    .name = "extract", .state = EXTRACT_STATE, .journal = EXTRACT_JOURNAL,
+    .feeds = extract_is_archive, .journal_key = extract_journal_key, .split = extract_split,
+    .open = stage_open, .step = stage_step, .close = stage_close,
+};
+
 int extract_split(const char *archive, long long size, long long part_bytes,
-                  struct extract_part **parts, size_t *n, struct ferry_error *err)
+                  struct stage_part **parts, size_t *n, struct ferry_error *err)
 {
     *parts = xcalloc(1, sizeof **parts);
-    **parts = (struct extract_part){0, -1, size};
+    **parts = (struct stage_part){0, -1, size};
     *n = 1;
     if (!is_zip(archive) || size <= part_bytes)
         return 0;
@@ -558,7 +589,7 @@ int extract_split(const char *archive, long long size, long long part_bytes,
             bool last = i + 1 == count;
             if ((acc >= target || last) && (long long)m < parts_wanted) {
                 long long w = (long long)((double)size * (double)acc / (double)total);
-                (*parts)[m++] = (struct extract_part){start, (long long)i + 1 - start, w};
+                (*parts)[m++] = (struct stage_part){start, (long long)i + 1 - start, w};
                 start = (long long)i + 1;
                 acc = 0;
             }
@@ -696,7 +727,8 @@ int extract_run(MPI_Comm comm, char **inputs, size_t n_inputs, const struct extr
         .dest = opts->dest, .overwrite = opts->overwrite,
         .remove_archive = opts->remove_archive, .journal = journal,
     };
-    struct sched_options so = {.progress = progress, .extract = &x, .connections = 1};
+    struct sched_options so = {.progress = progress, .stage = &extract_stage, .extract = &x,
+                               .connections = 1};
     long long skipped = report->archives_skipped;     /* sched_run starts a fresh report */
     rc = sched_run(comm, &plan, NULL, NULL, &so, report);
     if (rank == 0) {

@@ -7,6 +7,7 @@
  * through /resolve/, which redirects LFS files to a signed CDN URL; the token
  * goes to the Hub's own origin only (see fetch.h). */
 #include "hf.h"
+#include "ferry/hfcache.h"
 #include "ferry/comm.h"
 #include "ferry/fetch.h"
 #include "ferry/hfjson.h"
@@ -466,10 +467,10 @@ static bool is_commit(const char *revision)
 }
 
 /* huggingface_hub's names: "datasets--OWNER--NAME", refs/main for no revision. */
-static int hf_cache_place(struct backend *b, struct cache_place *out, struct ferry_error *err)
+static int hf_open_cache(struct backend *b, const char *cache_dir, struct backend **out,
+                         struct ferry_error *err)
 {
     struct hf_backend *hb = hf_of(b);
-    (void)err;
     if (!hb->repo_folder) {
         const char *kind = hfurl_api_kind(hb->url.type), *id = hb->url.repo_id;
         char *folder = xmalloc(strlen(kind) + 3 * strlen(id) + 3), *end = folder;
@@ -479,13 +480,13 @@ static int hf_cache_place(struct backend *b, struct cache_place *out, struct fer
         hb->repo_folder = folder;
     }
     const char *revision = hb->url.revision ? hb->url.revision : "main";
-    *out = (struct cache_place){
+    struct cache_place place = {
         .repo_folder = hb->repo_folder,
         .commit = hb->commit,
         .ref = is_commit(revision) ? NULL : revision,
         .path = hb->url.path,
     };
-    return 0;
+    return hfcache_open(cache_dir, b->location, &place, out, err);
 }
 
 static void hf_close(struct backend *b)
@@ -511,9 +512,15 @@ const struct backend_ops backend_hf = {
     .read_end = remote_read_end,
     .wait = remote_wait,
     .locate = hf_locate,
-    .cache_place = hf_cache_place,
+    .open_cache = hf_open_cache,
     .create = hf_create,
-    .push = hf_push,
+    .write_open = hf_write_open,
+    .write_poll = hf_write_poll,
+    .write_close = hf_write_close,
+    .write_abort = hf_write_abort,
+    .upload_plan = hf_upload_plan,
+    .finish_batch = hf_finish_batch,
+    .upload_free = hf_upload_free,
     .keep = ".gitattributes",
     .close = hf_close,
 };

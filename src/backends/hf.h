@@ -44,8 +44,16 @@ int hf_list_into(struct remote_backend *into, const char *location, const char *
 
 /* Backend operations for a destination (hfpush.c). */
 int hf_create(struct backend *b, bool public, struct ferry_error *err);
-int hf_push(struct backend *b, MPI_Comm comm, struct backend *src, const struct plan *plan,
-            const struct push_options *opts, struct sched_report *report,
-            struct ferry_error *err);
+int hf_upload_plan(struct backend *b, struct backend *src, const struct upload_request *req,
+                   const struct upload_options *opts, struct upload_plan *up,
+                   struct ferry_error *err);
+int hf_finish_batch(struct backend *b, struct upload_plan *up, int batch,
+                    struct ferry_error *err);
+void hf_upload_free(struct backend *b, struct upload_plan *up);
+int hf_write_open(struct backend *b, const struct write_spec *spec, struct backend_write **out,
+                  struct ferry_error *err);
+int hf_write_poll(struct backend_write *w, long long *moved, struct ferry_error *err);
+int hf_write_close(struct backend_write *w, char **receipt, struct ferry_error *err);
+void hf_write_abort(struct backend_write *w);
 
 #endif

@@ -25,20 +25,14 @@ char *hfcache_default_dir(void)
     return xasprintf("%s/.cache/huggingface/hub", env("HOME") ? env("HOME") : ".");
 }
 
-int hfcache_open(const char *cache_dir, struct backend *src, struct backend **out,
-                 struct ferry_error *err)
+int hfcache_open(const char *cache_dir, const char *location, const struct cache_place *where,
+                 struct backend **out, struct ferry_error *err)
 {
-    struct cache_place place;
-    if (!src->ops->cache_place)
-        return err_set(err, FERRY_EUSAGE, "%s: --hf-cache needs a Hub repository "
-                       "(hf://...) as the source", src->location);
-    int rc = src->ops->cache_place(src, &place, err);
-    if (rc != 0)
-        return rc;
+    struct cache_place place = *where;
     const char *why = NULL;
     if (place.ref && !fs_relpath_safe(place.ref, &why))
         return err_set(err, FERRY_EUSAGE, "%s: revision '%s' cannot name a file under refs/: %s",
-                       src->location, place.ref, why);
+                       location, place.ref, why);
 
     size_t n = strlen(cache_dir);
     while (n > 1 && cache_dir[n - 1] == '/')
@@ -67,7 +61,7 @@ int hfcache_open(const char *cache_dir, struct backend *src, struct backend **ou
         .top = top, .root = root, .state_dir = state, .parts_root = parts, .blobs = blobs,
         .blobs_up = up, .refs = refs, .ref_file = ref, .ref_text = place.commit,
     };
-    rc = local_open_layout(&layout, out, err);
+    int rc = local_open_layout(&layout, out, err);
     free(top);
     free(repo);
     free(root);

@@ -1,27 +1,26 @@
-/* Uploading a plan to a Hub repository: put and sync.
+/* Uploading to a Hub repository (put and sync): the Hub's protocol only.
+ * The scheduler (core/sched.c) runs the uploads like any other work.
  *
- *  1. Rank 0 asks how each file goes (preupload, 256 files a call) and where
- *     each LFS object goes (LFS batch, 256 objects a call).  An object the
- *     Hub already stores gets no actions: nothing is sent for it, which is
- *     also what makes a killed upload resume without sending it again.
- *  2. Every rank PUTs a share of the objects and multipart parts, largest
- *     first, straight to storage without the token.
- *  3. Rank 0 completes the multipart uploads, then commits scene by scene
- *     (regular files inline, at most files_per_commit entries and
- *     commit_bytes of content a commit), each on top of the last
- *     (parentCommit).  A commit whose answer was lost is never sent again
- *     blindly: the branch head and the paths say whether it landed. */
+ *  1. upload_plan, rank 0: how each file goes (preupload, 256 files a call),
+ *     where each LFS object goes (LFS batch, 256 objects a call), and which
+ *     commit (batch) takes it: scene by scene, at most files_per_commit
+ *     entries and batch_bytes of inline content a commit.  An object the
+ *     Hub already stores is STORED: nothing is sent for it, which is also
+ *     what makes a killed upload resume without sending it again.
+ *  2. write_open/poll/close, any rank: one PUT of a whole object or of a
+ *     multipart part, straight to storage without the token; the part's
+ *     ETag is the receipt.
+ *  3. finish_batch, rank 0, once a batch's PUTs are in: complete its
+ *     multipart uploads, then commit it (regular files inline) on top of the
+ *     last commit (parentCommit).  A commit whose answer was lost is never
+ *     sent again blindly: the branch head and the paths say whether it
+ *     landed. */
 #include "hf.h"
-#include "ferry/comm.h"
 #include "ferry/fetch.h"
 #include "ferry/hash.h"
 #include "ferry/hfjson.h"
 #include "ferry/limiter.h"
 #include "ferry/log.h"
-#include "ferry/plan.h"
-#include "ferry/progress.h"
-#include "ferry/sched.h"
-#include "ferry/signals.h"
 #include "ferry/xalloc.h"
 
 #include <openssl/evp.h>
@@ -38,55 +37,50 @@
 #define PUSH_SAMPLE 512              /* bytes of each file the preupload call sees */
 #define PUSH_ATTEMPTS 8              /* tries of one PUT or one commit */
 #define PUSH_THROTTLES 30            /* 429s one commit waits out */
-#define PUSH_REPORT_EVERY 0.5        /* seconds between a rank's progress messages */
+#define PUSH_LINE_BYTES 200          /* a commit line, less its path and content */
 #define LFS_TYPE "application/vnd.git-lfs+json"
-
-enum push_tag { TAG_BYTES = 1, TAG_DONE };
 
 struct object {                      /* a distinct LFS object */
     const char *sha256;
     long long size;
-    const char *path;                /* a file that holds it */
+    size_t holder;                   /* the file (first in batch order) that sends it */
     bool stored;                     /* no actions: the Hub has it */
     char *href;                      /* basic PUT, or the multipart completion */
     char *verify;
     char **parts;
-    char **etags;
     int n_parts;
     long long chunk;
     char *error;                     /* why it cannot be committed */
 };
 
-struct item {                        /* a file of the plan */
-    const struct plan_file *file;
-    const char *sha256;              /* from the plan's etag */
+struct item {                        /* a file to upload */
+    const struct file_meta *file;
+    const char *sha256;              /* from its etag */
     bool lfs, ignored;
     int object;                      /* lfs: index into objects */
 };
 
-struct task {                        /* one PUT: a whole object or a part */
-    int object, part;                /* part 0: the whole object */
-    char *path, *url;
-    long long offset, length;
-    int owner;
+struct batch {                       /* one commit */
+    const char *scene;
+    int part;                        /* of the scene's commits, from 1 */
+    size_t first_file, first_delete; /* into order and delete_order */
 };
 
 struct push {
     struct hf_backend *hb;
     struct backend *src;
-    const struct plan *plan;
-    const struct push_options *opts;
-    struct sched_report *report;
-    MPI_Comm comm;
-    int rank, size;
+    const struct upload_request *req;
+    struct upload_options opts;
     struct item *items;
     size_t n_items;
     struct object *objects;
     size_t n_objects;
-    struct task *tasks;
-    size_t n_tasks;
+    size_t *order;                   /* items in batch order */
+    size_t n_order;
+    size_t *delete_order;            /* req->deletes in batch order */
+    size_t n_delete_order;
+    struct batch *batches;           /* n_batches + 1: the last one ends the lists */
     char *head;                      /* the branch's commit we build on */
-    struct scene_outcome *scene;     /* the scene being committed */
 };
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -180,7 +174,7 @@ static int preupload(struct push *p, size_t first, size_t n, struct ferry_error 
     cJSON *body = cJSON_CreateObject();
     cJSON *files = cJSON_AddArrayToObject(body, "files");
     for (size_t i = first; i < first + n; i++) {
-        const struct plan_file *f = p->items[i].file;
+        const struct file_meta *f = p->items[i].file;
         unsigned char sample[PUSH_SAMPLE];
         long long got = read_head(p, f->path, sample, PUSH_SAMPLE, err);
         if (got < 0) {
@@ -241,25 +235,6 @@ static int find_object(const struct push *p, const char *sha256)
     return -1;
 }
 
-/* The distinct LFS objects (two files with the same bytes are one object). */
-static void collect_objects(struct push *p)
-{
-    size_t cap = 0;
-    for (size_t i = 0; i < p->n_items; i++) {
-        struct item *it = &p->items[i];
-        if (!it->lfs || it->ignored)
-            continue;
-        it->object = find_object(p, it->sha256);
-        if (it->object >= 0)
-            continue;
-        xgrow((void **)&p->objects, &cap, p->n_objects + 1, sizeof *p->objects);
-        p->objects[p->n_objects] = (struct object){
-            .sha256 = it->sha256, .size = it->file->size, .path = it->file->path,
-        };
-        it->object = (int)p->n_objects++;
-    }
-}
-
 static void take_actions(struct object *obj, const cJSON *answer)
 {
     const cJSON *error = cJSON_GetObjectItemCaseSensitive(answer, "error");
@@ -285,7 +260,6 @@ static void take_actions(struct object *obj, const cJSON *answer)
         obj->chunk = atoll(chunk);
         long long n = obj->chunk > 0 ? (obj->size + obj->chunk - 1) / obj->chunk : 0;
         obj->parts = xcalloc((size_t)n + 1, sizeof *obj->parts);
-        obj->etags = xcalloc((size_t)n + 1, sizeof *obj->etags);
         obj->n_parts = (int)n;
         for (int k = 1; k <= obj->n_parts; k++) {
             char key[16];
@@ -339,324 +313,348 @@ static int lfs_batch(struct push *p, size_t first, size_t n, struct ferry_error 
     return 0;
 }
 
-/* ---- 2. the PUTs, over every rank ------------------------------------------- */
+/* ---- 1. how each file goes ------------------------------------------------- */
 
-static int compare_tasks(const void *a, const void *b)
+static int new_batch(struct push *p, struct upload_plan *up, size_t *cap, const char *scene,
+                     int part)
 {
-    long long x = ((const struct task *)a)->length, y = ((const struct task *)b)->length;
-    return (x < y) - (x > y);
+    xgrow((void **)&p->batches, cap, (size_t)up->n_batches + 2, sizeof *p->batches);
+    p->batches[up->n_batches] = (struct batch){scene, part, p->n_order, p->n_delete_order};
+    return up->n_batches++;
 }
 
-static void add_task(struct push *p, size_t *cap, int object, int part, const char *url,
-                     long long offset, long long length)
+/* What a file adds to its commit's body. */
+static long long line_bytes(const struct item *it)
 {
-    xgrow((void **)&p->tasks, cap, p->n_tasks + 1, sizeof *p->tasks);
-    p->tasks[p->n_tasks++] = (struct task){
-        .object = object, .part = part, .path = xstrdup(p->objects[object].path),
-        .url = xstrdup(url), .offset = offset, .length = length,
-    };
+    long long bytes = PUSH_LINE_BYTES + (long long)strlen(it->file->path);
+    return it->lfs ? bytes : bytes + 4 * ((it->file->size + 2) / 3);
 }
 
-/* Rank 0: every PUT, largest first, each to the rank with the fewest bytes. */
-static void plan_tasks(struct push *p)
+static bool in_scene(const char *path, const char *scene)
+{
+    size_t n = strlen(scene);
+    if (n == 0)
+        return strchr(path, '/') == NULL;
+    return strncmp(path, scene, n) == 0 && path[n] == '/';
+}
+
+/* Scene by scene, in the request's scene order: a commit holds at most
+ * files_per_commit entries and batch_bytes of content (a file that does not
+ * fit goes to the next), deletes last. */
+static void assign_batches(struct push *p, struct upload_plan *up)
 {
     size_t cap = 0;
-    for (size_t i = 0; i < p->n_objects; i++) {
-        struct object *obj = &p->objects[i];
-        if (obj->stored || obj->error)
-            continue;
-        if (obj->n_parts == 0) {
-            add_task(p, &cap, (int)i, 0, obj->href, 0, obj->size);
-            continue;
+    const struct upload_request *req = p->req;
+    p->order = xcalloc(p->n_items + 1, sizeof *p->order);
+    p->delete_order = xcalloc(req->n_deletes + 1, sizeof *p->delete_order);
+    up->delete_batch = xcalloc(req->n_deletes + 1, sizeof *up->delete_batch);
+    for (size_t i = 0; i < req->n_deletes; i++)
+        up->delete_batch[i] = -1;
+    for (size_t s = 0; s < req->n_scenes; s++) {
+        const char *scene = req->scenes[s];
+        int batch = -1, part = 0;
+        long long n = 0, bytes = 0;
+        for (size_t i = 0; i < p->n_items; i++) {
+            struct item *it = &p->items[i];
+            if (it->ignored || !in_scene(it->file->path, scene))
+                continue;
+            long long more = line_bytes(it);
+            if (batch < 0 || n >= p->opts.files_per_commit ||
+                (n > 0 && bytes + more > p->opts.batch_bytes)) {
+                batch = new_batch(p, up, &cap, scene, ++part);
+                n = bytes = 0;
+            }
+            up->files[i].batch = batch;
+            p->order[p->n_order++] = i;
+            n++;
+            bytes += more;
         }
-        for (int k = 0; k < obj->n_parts; k++) {
-            long long off = (long long)k * obj->chunk;
-            long long len = obj->size - off < obj->chunk ? obj->size - off : obj->chunk;
-            add_task(p, &cap, (int)i, k + 1, obj->parts[k], off, len);
+        for (size_t d = 0; d < req->n_deletes; d++) {
+            if (!in_scene(req->deletes[d], scene))
+                continue;
+            if (batch < 0 || n >= p->opts.files_per_commit) {
+                batch = new_batch(p, up, &cap, scene, ++part);
+                n = bytes = 0;
+            }
+            up->delete_batch[d] = batch;
+            p->delete_order[p->n_delete_order++] = d;
+            n++;
         }
     }
-    qsort(p->tasks, p->n_tasks, sizeof *p->tasks, compare_tasks);
-    long long *load = xcalloc((size_t)p->size, sizeof *load);
-    for (size_t t = 0; t < p->n_tasks; t++) {
-        int best = 0;
-        for (int r = 1; r < p->size; r++)
-            if (load[r] < load[best])
-                best = r;
-        p->tasks[t].owner = best;
-        load[best] += p->tasks[t].length;
-    }
-    free(load);
+    xgrow((void **)&p->batches, &cap, (size_t)up->n_batches + 1, sizeof *p->batches);
+    p->batches[up->n_batches] = (struct batch){NULL, 0, p->n_order, p->n_delete_order};
 }
 
-static void share_tasks(struct push *p)
+/* The distinct LFS objects (two files with the same bytes are one object),
+ * in batch order: the file that sends one is in the first batch to commit
+ * it, so it is in storage before any commit names it. */
+static void collect_objects(struct push *p)
 {
-    struct pack pk;
-    pack_init(&pk);
-    if (p->rank == 0) {
-        pack_i64(&pk, (long long)p->n_tasks);
-        for (size_t t = 0; t < p->n_tasks; t++) {
-            const struct task *k = &p->tasks[t];
-            pack_i64(&pk, k->object);
-            pack_i64(&pk, k->part);
-            pack_str(&pk, k->path);
-            pack_str(&pk, k->url);
-            pack_i64(&pk, k->offset);
-            pack_i64(&pk, k->length);
-            pack_i64(&pk, k->owner);
-        }
+    size_t cap = 0;
+    for (size_t k = 0; k < p->n_order; k++) {
+        struct item *it = &p->items[p->order[k]];
+        if (!it->lfs)
+            continue;
+        it->object = find_object(p, it->sha256);
+        if (it->object >= 0)
+            continue;
+        xgrow((void **)&p->objects, &cap, p->n_objects + 1, sizeof *p->objects);
+        p->objects[p->n_objects] = (struct object){
+            .sha256 = it->sha256, .size = it->file->size, .holder = p->order[k],
+        };
+        it->object = (int)p->n_objects++;
     }
-    comm_bcast_pack(p->comm, &pk);
-    if (p->rank != 0) {
-        p->n_tasks = (size_t)unpack_i64(&pk);
-        p->tasks = xcalloc(p->n_tasks + 1, sizeof *p->tasks);
-        for (size_t t = 0; t < p->n_tasks; t++) {
-            struct task *k = &p->tasks[t];
-            k->object = (int)unpack_i64(&pk);
-            k->part = (int)unpack_i64(&pk);
-            k->path = unpack_str(&pk);
-            k->url = unpack_str(&pk);
-            k->offset = unpack_i64(&pk);
-            k->length = unpack_i64(&pk);
-            k->owner = (int)unpack_i64(&pk);
-        }
-    }
-    pack_free(&pk);
 }
 
-struct running {
-    struct task *task;
-    size_t index;
+/* Each file's way, and the PUTs of the objects to send. */
+static void set_ways(struct push *p, struct upload_plan *up)
+{
+    for (size_t i = 0; i < p->n_items; i++) {
+        const struct item *it = &p->items[i];
+        struct upload_file *u = &up->files[i];
+        const struct object *obj = it->lfs && it->object >= 0 ? &p->objects[it->object] : NULL;
+        if (it->ignored)
+            u->way = WRITE_SKIPPED;
+        else if (u->batch < 0) {
+            u->way = WRITE_FAILED;
+            u->reason = xasprintf("%s: in none of the scenes asked for", it->file->path);
+        } else if (it->lfs && !obj)
+            u->way = WRITE_FAILED;
+        else if (!obj)
+            u->way = WRITE_INLINE;
+        else if (obj->error) {
+            u->way = WRITE_FAILED;
+            u->reason = xasprintf("%s: %s", it->file->path, obj->error);
+        } else if (obj->stored || obj->holder != i) {
+            u->way = WRITE_STORED;   /* a copy's object is sent by its holder */
+        } else {
+            u->way = WRITE_PARTS;
+            u->n_parts = obj->n_parts > 0 ? obj->n_parts : 1;
+            u->part_bytes = obj->n_parts > 0 ? obj->chunk : it->file->size;
+            u->targets = obj->n_parts > 0 ? obj->parts : &p->objects[it->object].href;
+            u->receipts = xcalloc((size_t)u->n_parts, sizeof *u->receipts);
+        }
+    }
+}
+
+int hf_upload_plan(struct backend *b, struct backend *src, const struct upload_request *req,
+                   const struct upload_options *opts, struct upload_plan *up,
+                   struct ferry_error *err)
+{
+    struct push *p = xcalloc(1, sizeof *p);
+    *p = (struct push){.hb = (struct hf_backend *)b, .src = src, .req = req, .opts = *opts};
+    memset(up, 0, sizeof *up);
+    up->state = p;
+    up->files = xcalloc(req->n_files + 1, sizeof *up->files);
+    p->items = xcalloc(req->n_files + 1, sizeof *p->items);
+    p->n_items = req->n_files;
+    p->head = xstrdup(p->hb->commit);
+    for (size_t i = 0; i < p->n_items; i++) {
+        const struct file_meta *f = &req->files[i];
+        up->files[i].batch = -1;
+        if (!f->etag || strncmp(f->etag, "sha256:", 7) != 0)
+            return err_set(err, FERRY_EFAIL, "%s: no content hash to upload it by", f->path);
+        p->items[i] = (struct item){.file = f, .sha256 = f->etag + 7, .object = -1};
+    }
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < p->n_items; i += PUSH_BATCH)
+        rc = preupload(p, i, p->n_items - i < PUSH_BATCH ? p->n_items - i : PUSH_BATCH, err);
+    if (rc != 0)
+        return rc;
+    assign_batches(p, up);
+    collect_objects(p);
+    for (size_t i = 0; rc == 0 && i < p->n_objects; i += PUSH_BATCH)
+        rc = lfs_batch(p, i, p->n_objects - i < PUSH_BATCH ? p->n_objects - i : PUSH_BATCH, err);
+    if (rc != 0)
+        return rc;
+    set_ways(p, up);
+    size_t stored = 0, ignored = 0;
+    for (size_t i = 0; i < p->n_objects; i++)
+        stored += p->objects[i].stored;
+    for (size_t i = 0; i < p->n_items; i++)
+        ignored += p->items[i].ignored;
+    if (ignored)
+        FLOG(LOG_WARN, "%zu files left out: the Hub says to ignore them (shouldIgnore)", ignored);
+    FLOG(LOG_INFO, "%zu files to commit in %d commits: %zu LFS objects, %zu of them on the Hub "
+         "already", p->n_items - ignored, up->n_batches, p->n_objects, stored);
+    return 0;
+}
+
+void hf_upload_free(struct backend *b, struct upload_plan *up)
+{
+    (void)b;
+    struct push *p = up->state;
+    for (size_t i = 0; p && i < p->n_items; i++) {
+        struct upload_file *u = &up->files[i];
+        for (int k = 0; u->receipts && k < u->n_parts; k++)
+            free(u->receipts[k]);
+        free(u->receipts);
+        free(u->reason);
+    }
+    for (size_t i = 0; p && i < p->n_objects; i++) {
+        struct object *o = &p->objects[i];
+        for (int k = 0; k < o->n_parts; k++)
+            free(o->parts[k]);
+        free(o->parts);
+        free(o->href);
+        free(o->verify);
+        free(o->error);
+    }
+    if (p) {
+        free(p->objects);
+        free(p->items);
+        free(p->order);
+        free(p->delete_order);
+        free(p->batches);
+        free(p->head);
+        free(p);
+    }
+    free(up->files);
+    free(up->delete_batch);
+    memset(up, 0, sizeof *up);
+}
+
+/* ---- 2. one PUT, on any rank -------------------------------------------------- */
+
+struct hf_write {
+    struct backend_write head;       /* first: what callers see */
     struct net_transfer *t;
+    char *url, *path;
     int fd;
+    long long offset, length;
     int attempts;
     double not_before;
-    long long counted;               /* bytes reported as progress */
+    char *etag;
 };
 
-static bool start_put(struct push *p, struct running *r, struct ferry_error *err)
+static double now(void)
 {
-    if (r->fd < 0 && p->src->ops->open_read(p->src, r->task->path, &r->fd, err) != 0)
-        return false;
-    /* No token: storage URLs are presigned. */
-    struct net_request req = {.url = r->task->url, .fd = -1, .range_end = -1,
-                              .put_fd = r->fd, .put_offset = r->task->offset,
-                              .put_length = r->task->length};
-    r->t = net_start(&req);
-    return true;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* A PUT that ended: 0 done, 1 to try again, -1 failed (reason in out). */
-static int settle_put(struct running *r, struct pack *out)
+static void put_start(struct hf_write *w)
 {
-    long status = net_status(r->t);
-    enum net_outcome outcome = net_outcome(r->t);
+    /* No token: storage URLs are presigned. */
+    struct net_request req = {.url = w->url, .fd = -1, .range_end = -1, .put_fd = w->fd,
+                              .put_offset = w->offset, .put_length = w->length};
+    w->t = net_start(&req);
+}
+
+int hf_write_open(struct backend *b, const struct write_spec *spec,
+                         struct backend_write **out, struct ferry_error *err)
+{
+    (void)b;
+    if (!spec->target || spec->src_fd < 0)
+        return err_set(err, FERRY_EFAIL, "%s: nothing to upload it to", spec->meta.path);
+    struct hf_write *w = xcalloc(1, sizeof *w);
+    w->head.fd = -1;
+    w->url = xstrdup(spec->target);
+    w->path = xstrdup(spec->meta.path);
+    w->fd = spec->src_fd;
+    w->offset = spec->offset;
+    w->length = spec->length;
+    put_start(w);
+    *out = &w->head;
+    return 0;
+}
+
+/* 0 stored (moved: its bytes), BACKEND_WAITING while it runs or waits to
+ * be tried again, a negative ferry_err when storage will not take it. */
+int hf_write_poll(struct backend_write *bw, long long *moved, struct ferry_error *err)
+{
+    struct hf_write *w = (struct hf_write *)bw;
+    *moved = 0;
+    if (!w->t) {
+        if (now() < w->not_before)
+            return BACKEND_WAITING;
+        put_start(w);
+    }
+    if (net_outcome(w->t) == NET_RUNNING)
+        return BACKEND_WAITING;
+    long status = net_status(w->t);
+    enum net_outcome outcome = net_outcome(w->t);
     if (outcome == NET_ANSWERED && status >= 200 && status < 300) {
-        const char *etag = net_headers(r->t)->etag;
-        pack_i64(out, (long long)r->index);
-        pack_i64(out, 0);
-        pack_str(out, etag ? etag : "");
+        const char *etag = net_headers(w->t)->etag;
+        w->etag = etag ? xstrdup(etag) : NULL;
+        net_free(w->t);
+        w->t = NULL;
+        *moved = w->length;
         return 0;
     }
     bool transient = outcome == NET_TRANSPORT || status == 408 || status == 429 || status >= 500;
-    if (transient && ++r->attempts < PUSH_ATTEMPTS) {
-        r->not_before = progress_now() + fetch_backoff(r->attempts);
-        return 1;
+    int rc;
+    if (transient && ++w->attempts < PUSH_ATTEMPTS) {
+        w->not_before = now() + fetch_backoff(w->attempts);
+        rc = BACKEND_WAITING;
+    } else if (outcome == NET_ANSWERED) {
+        rc = err_set(err, FERRY_EFAIL, "%s: storage answered HTTP %ld to the upload", w->path,
+                     status);
+    } else {
+        rc = err_set(err, FERRY_EFAIL, "%s: upload failed: %s", w->path, net_reason(w->t));
     }
-    char reason[FERRY_ERRMSG_MAX];
-    if (outcome == NET_ANSWERED)
-        snprintf(reason, sizeof reason, "%s: storage answered HTTP %ld to the upload",
-                 r->task->path, status);
-    else
-        snprintf(reason, sizeof reason, "%s: upload failed: %s", r->task->path,
-                 net_reason(r->t));
-    pack_i64(out, (long long)r->index);
-    pack_i64(out, 1);
-    pack_str(out, reason);
-    return -1;
+    net_free(w->t);
+    w->t = NULL;
+    return rc;
 }
 
-/* Rank 0: take the other ranks' progress messages. */
-static int take_progress(struct push *p, MPI_Comm comm)
+void hf_write_abort(struct backend_write *bw)
 {
-    int done = 0, flag;
-    MPI_Status st;
-    while (MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm, &flag, &st), flag) {
-        int64_t bytes;
-        MPI_Recv(&bytes, 1, MPI_INT64_T, st.MPI_SOURCE, st.MPI_TAG, comm, MPI_STATUS_IGNORE);
-        if (p->opts->progress)
-            progress_add(p->opts->progress, 0, bytes);
-        done += st.MPI_TAG == TAG_DONE;
-    }
-    return done;
+    struct hf_write *w = (struct hf_write *)bw;
+    if (!w)
+        return;
+    net_free(w->t);
+    free(w->url);
+    free(w->path);
+    free(w->etag);
+    free(w);
 }
 
-/* Every rank runs its own PUTs, connections at a time; results (index,
- * failed, etag or reason) are packed into out. */
-static void run_tasks(struct push *p, MPI_Comm comm, struct pack *out)
+int hf_write_close(struct backend_write *bw, char **receipt, struct ferry_error *err)
 {
-    int slots = p->opts->connections > 0 ? p->opts->connections : SCHED_DEFAULT_CONNECTIONS;
-    struct running *run = xcalloc((size_t)slots, sizeof *run);
-    size_t next = 0;
-    int active = 0, workers_done = 0;
-    long long puts = 0, bytes = 0;
-    int64_t unreported = 0;
-    double last_report = progress_now();
-    for (;;) {
-        /* A stop signal: drop what is in flight, start nothing more.  Parts
-         * not completed are sent again by the rerun; whole objects that
-         * reached storage are not. */
-        for (int s = 0; signals_pending() && s < slots; s++) {
-            if (!run[s].task)
-                continue;
-            net_free(run[s].t);
-            if (run[s].fd >= 0)
-                close(run[s].fd);
-            run[s] = (struct running){0};
-            active--;
-        }
-        if (signals_pending())
-            next = p->n_tasks;
-        for (int s = 0; s < slots; s++) {
-            if (run[s].task)
-                continue;
-            while (next < p->n_tasks && p->tasks[next].owner != p->rank)
-                next++;
-            if (next == p->n_tasks)
-                break;
-            run[s] = (struct running){.task = &p->tasks[next], .index = next, .fd = -1};
-            next++;
-            active++;
-        }
-        if (active == 0 && (p->rank != 0 || workers_done == p->size - 1))
-            break;
-        net_wait(active ? 5 : 1);
-        net_drive();
-        limiter_poll();
-        for (int s = 0; s < slots; s++) {
-            struct running *r = &run[s];
-            if (!r->task)
-                continue;
-            struct ferry_error err = {0};
-            if (!r->t && progress_now() >= r->not_before && !start_put(p, r, &err)) {
-                pack_i64(out, (long long)r->index);
-                pack_i64(out, 1);
-                pack_str(out, err.msg);
-            } else if (!r->t || net_outcome(r->t) == NET_RUNNING) {
-                continue;
-            } else {
-                int again = settle_put(r, out);
-                if (again == 0) {
-                    unreported += r->task->length;
-                    puts++;
-                    bytes += r->task->length;
-                }
-                net_free(r->t);
-                r->t = NULL;
-                if (again == 1)
-                    continue;
-            }
-            if (r->fd >= 0)
-                close(r->fd);
-            r->task = NULL;
-            active--;
-        }
-        if (p->rank == 0) {
-            workers_done += take_progress(p, comm);
-            if (p->opts->progress) {
-                progress_add(p->opts->progress, 0, unreported);
-                progress_tick(p->opts->progress);
-            }
-            unreported = 0;
-        } else if (unreported && progress_now() - last_report >= PUSH_REPORT_EVERY) {
-            MPI_Send(&unreported, 1, MPI_INT64_T, 0, TAG_BYTES, comm);
-            unreported = 0;
-            last_report = progress_now();
-        }
-    }
-    if (p->rank != 0)
-        MPI_Send(&unreported, 1, MPI_INT64_T, 0, TAG_DONE, comm);
-    if (puts) {
-        char text[32];
-        plan_format_bytes(bytes, text, sizeof text);
-        FLOG(LOG_INFO, "this rank uploaded %lld objects and parts, %s", puts, text);
-    }
-    free(run);
+    (void)err;
+    struct hf_write *w = (struct hf_write *)bw;
+    *receipt = w->etag;
+    w->etag = NULL;
+    hf_write_abort(bw);
+    return 0;
 }
 
-/* All ranks: the PUTs, then every result on rank 0 (etags into parts). */
-static void upload_objects(struct push *p)
+/* Rank 0: finish a multipart upload and run the verify action (no token for
+ * the completion URL, which the protocol presigns; the token for verify). */
+static void complete_object(struct push *p, struct object *obj, char **etags)
 {
-    share_tasks(p);
-    MPI_Comm comm;
-    MPI_Comm_dup(p->comm, &comm);
-    struct pack mine, all;
-    pack_init(&mine);
-    run_tasks(p, comm, &mine);
-    MPI_Comm_free(&comm);
-    int *lens, *offsets;
-    comm_gather_packs(p->comm, &mine, &all, &lens, &offsets);
-    pack_free(&mine);
-    if (p->rank == 0) {
-        struct pack in;
-        pack_wrap(&in, all.data, all.len);
-        while (!pack_done(&in)) {
-            struct task *k = &p->tasks[unpack_i64(&in)];
-            bool failed = unpack_i64(&in) != 0;
-            char *text = unpack_str(&in);
-            struct object *obj = &p->objects[k->object];
-            if (failed && !obj->error)
-                obj->error = text;
-            else if (!failed && k->part > 0)
-                obj->etags[k->part - 1] = text;
-            else
-                free(text);
-            p->report->items++;
+    struct ferry_error err = {0};
+    if (obj->n_parts > 0) {
+        cJSON *body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "oid", obj->sha256);
+        cJSON *parts = cJSON_AddArrayToObject(body, "parts");
+        for (int k = 0; k < obj->n_parts; k++) {
+            cJSON *part = cJSON_CreateObject();
+            cJSON_AddNumberToObject(part, "partNumber", k + 1);
+            cJSON_AddStringToObject(part, "etag", etags[k] ? etags[k] : "");
+            cJSON_AddItemToArray(parts, part);
         }
+        char *text = cJSON_PrintUnformatted(body);
+        cJSON_Delete(body);
+        struct net_request req = {.url = obj->href, .post_body = text, .content_type = LFS_TYPE,
+                                  .accept = LFS_TYPE, .fd = -1, .range_end = -1};
+        struct net_transfer *t = hf_api(p->hb, &req, true, &err);
+        free(text);
+        if (!t)
+            obj->error = xasprintf("completing the multipart upload: %s", err.msg);
+        net_free(t);
     }
-    pack_free(&all);
-    free(lens);
-    free(offsets);
-}
-
-/* Rank 0: finish multipart uploads and run verify actions (no token for the
- * completion URL, which the protocol presigns; the token for verify). */
-static void complete_objects(struct push *p)
-{
-    for (size_t i = 0; i < p->n_objects; i++) {
-        struct object *obj = &p->objects[i];
-        if (obj->stored || obj->error)
-            continue;
-        struct ferry_error err = {0};
-        if (obj->n_parts > 0) {
-            cJSON *body = cJSON_CreateObject();
-            cJSON_AddStringToObject(body, "oid", obj->sha256);
-            cJSON *parts = cJSON_AddArrayToObject(body, "parts");
-            for (int k = 0; k < obj->n_parts; k++) {
-                cJSON *part = cJSON_CreateObject();
-                cJSON_AddNumberToObject(part, "partNumber", k + 1);
-                cJSON_AddStringToObject(part, "etag", obj->etags[k] ? obj->etags[k] : "");
-                cJSON_AddItemToArray(parts, part);
-            }
-            char *text = cJSON_PrintUnformatted(body);
-            cJSON_Delete(body);
-            struct net_request req = {.url = obj->href, .post_body = text, .content_type = LFS_TYPE,
-                                      .accept = LFS_TYPE, .fd = -1, .range_end = -1};
-            struct net_transfer *t = hf_api(p->hb, &req, true, &err);
-            free(text);
-            if (!t)
-                obj->error = xasprintf("completing the multipart upload: %s", err.msg);
-            net_free(t);
-        }
-        if (!obj->error && obj->verify) {
-            cJSON *body = cJSON_CreateObject();
-            cJSON_AddStringToObject(body, "oid", obj->sha256);
-            cJSON_AddNumberToObject(body, "size", (double)obj->size);
-            cJSON *answer = post_json(p, obj->verify, body, LFS_TYPE, "LFS verify", &err);
-            cJSON_Delete(body);
-            if (!answer)
-                obj->error = xasprintf("the Hub could not verify it: %s", err.msg);
-            cJSON_Delete(answer);
-        }
+    if (!obj->error && obj->verify) {
+        cJSON *body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "oid", obj->sha256);
+        cJSON_AddNumberToObject(body, "size", (double)obj->size);
+        cJSON *answer = post_json(p, obj->verify, body, LFS_TYPE, "LFS verify", &err);
+        cJSON_Delete(body);
+        if (!answer)
+            obj->error = xasprintf("the Hub could not verify it: %s", err.msg);
+        cJSON_Delete(answer);
     }
 }
 
@@ -708,7 +706,7 @@ static int entry_line(struct push *p, struct commit *c, struct entry *e, struct 
         free(path);
         return 0;
     }
-    const struct plan_file *f = e->item->file;
+    const struct file_meta *f = e->item->file;
     char *path = repo_path(p->hb, f->path);
     int rc = 0;
     if (e->item->lfs) {
@@ -889,216 +887,75 @@ static int send_commit(struct push *p, struct commit *c, const char *summary,
     return rc;
 }
 
-static void commit_reset(struct commit *c)
-{
-    c->n = 0;
-    c->body_len = 0;
-    if (c->body)
-        c->body[0] = '\0';
-}
 
-static void fail_entry(struct push *p, const char *path, const char *reason)
-{
-    sched_report_fail(p->report, path, reason);
-}
+/* ---- 3b. a batch: its objects completed, then its commit -------------------- */
 
-/* Commit what c holds, and count it. */
-static void flush_commit(struct push *p, struct commit *c, const char *scene, int *part)
+/* The objects this batch sent: completed, or failed with their file. */
+static void complete_batch_objects(struct push *p, struct upload_plan *up, const struct batch *bt)
 {
-    if (c->n == 0)
-        return;
-    char summary[300];
-    snprintf(summary, sizeof summary, "ferry %s: %s%s (part %d)", p->opts->command,
-             *scene ? "scene " : "", *scene ? scene : "files at the root", ++*part);
-    struct ferry_error err = {0};
-    int rc = send_commit(p, c, summary, &err);
-    for (size_t i = 0; i < c->n; i++) {
-        const struct entry *e = &c->entries[i];
-        const char *path = e->deleted ? e->deleted : e->item->file->path;
-        if (rc != 0)
-            fail_entry(p, path, err.msg);
-        else if (e->deleted) {
-            p->report->files_deleted++;
-            p->scene->files_deleted++;
-        } else {
-            p->report->files_done++;
-            p->report->bytes_done += e->item->file->size;
-            p->scene->files_up++;
-            p->scene->bytes_up += e->item->file->size;
-            if (p->opts->progress)
-                progress_add(p->opts->progress, 1, e->item->lfs ? 0 : e->item->file->size);
-        }
+    for (size_t k = bt->first_file; k < bt[1].first_file; k++) {
+        size_t i = p->order[k];
+        struct upload_file *u = &up->files[i];
+        const struct item *it = &p->items[i];
+        if (!it->lfs || p->objects[it->object].holder != i || p->objects[it->object].stored)
+            continue;
+        struct object *obj = &p->objects[it->object];
+        if (u->way == WRITE_FAILED && !obj->error)
+            obj->error = xstrdup(u->reason ? u->reason : "not uploaded");
+        else if (u->way == WRITE_PARTS)
+            complete_object(p, obj, u->receipts);
     }
-    p->report->items += (long long)c->n;
-    if (rc == 0)
-        FLOG(LOG_INFO, "%s: committed %zu entries as %.12s", summary, c->n, p->head);
-    commit_reset(c);
 }
 
-static const char *scene_of(const char *path, char *buf, size_t len)
+int hf_finish_batch(struct backend *b, struct upload_plan *up, int batch,
+                    struct ferry_error *err)
 {
-    const char *slash = strchr(path, '/');
-    if (!slash)
-        return PLAN_ROOT_SCENE;
-    snprintf(buf, len, "%.*s", (int)(slash - path), path);
-    return buf;
-}
-
-static void add_entry(struct push *p, struct commit *c, const char *scene, int *part,
-                      struct entry e)
-{
-    struct ferry_error err = {0};
-    if (c->n >= (size_t)p->opts->files_per_commit)
-        flush_commit(p, c, scene, part);
-    size_t before = c->body_len;
-    if (entry_line(p, c, &e, &err) != 0) {
-        fail_entry(p, e.item->file->path, err.msg);
-        return;
-    }
-    /* Content over the payload limit goes to the next commit. */
-    if (c->n > 0 && (long long)c->body_len > p->opts->commit_bytes) {
-        char *line = xstrndup(c->body + before, c->body_len - before);
-        c->body_len = before;
-        c->body[before] = '\0';
-        flush_commit(p, c, scene, part);
-        xgrow((void **)&c->body, &c->body_cap, strlen(line) + 1, 1);
-        strcpy(c->body, line);
-        c->body_len = strlen(line);
-        free(line);
-    }
-    xgrow((void **)&c->entries, &c->cap, c->n + 1, sizeof *c->entries);
-    c->entries[c->n++] = e;
-}
-
-/* Scene by scene, in the plan's scene order. */
-static void commit_scenes(struct push *p)
-{
+    (void)b;
+    struct push *p = up->state;
+    const struct batch *bt = &p->batches[batch];
+    complete_batch_objects(p, up, bt);
     struct commit c = {0};
-    char buf[4096];
-    p->report->scenes = xcalloc(p->plan->n_scenes + 1, sizeof *p->report->scenes);
-    p->report->n_scenes = p->plan->n_scenes;
-    for (size_t s = 0; s < p->plan->n_scenes; s++) {
-        const char *scene = p->plan->scenes[s].name;
-        int part = 0;
-        p->scene = &p->report->scenes[s];
-        *p->scene = (struct scene_outcome){
-            .name = xstrdup(scene), .files_unchanged = p->plan->scenes[s].unchanged.files,
-            .bytes_unchanged = p->plan->scenes[s].unchanged.bytes,
-        };
-        for (size_t i = 0; i < p->n_items; i++) {
-            const struct item *it = &p->items[i];
-            if (strcmp(scene_of(it->file->path, buf, sizeof buf), scene) != 0 || it->ignored)
-                continue;
-            const struct object *obj = it->lfs ? &p->objects[it->object] : NULL;
-            if (obj && obj->error) {
-                char reason[FERRY_ERRMSG_MAX];
-                snprintf(reason, sizeof reason, "%s: %s", it->file->path, obj->error);
-                fail_entry(p, it->file->path, reason);
-                continue;
-            }
-            add_entry(p, &c, scene, &part, (struct entry){.item = it});
+    for (size_t k = bt->first_file; k < bt[1].first_file; k++) {
+        size_t i = p->order[k];
+        struct upload_file *u = &up->files[i];
+        const struct item *it = &p->items[i];
+        if (u->way == WRITE_FAILED || u->way == WRITE_SKIPPED)
+            continue;
+        const struct object *obj = it->lfs ? &p->objects[it->object] : NULL;
+        struct ferry_error why = {0};
+        if (obj && obj->error) {
+            u->way = WRITE_FAILED;
+            u->reason = xasprintf("%s: %s", it->file->path, obj->error);
+            continue;
         }
-        for (size_t d = 0; d < p->plan->n_deletes; d++)
-            if (strcmp(scene_of(p->plan->deletes[d], buf, sizeof buf), scene) == 0)
-                add_entry(p, &c, scene, &part, (struct entry){.deleted = p->plan->deletes[d]});
-        flush_commit(p, &c, scene, &part);
+        struct entry e = {.item = it};
+        if (entry_line(p, &c, &e, &why) != 0) {
+            u->way = WRITE_FAILED;
+            u->reason = xstrdup(why.msg);
+            continue;
+        }
+        xgrow((void **)&c.entries, &c.cap, c.n + 1, sizeof *c.entries);
+        c.entries[c.n++] = e;
+    }
+    for (size_t k = bt->first_delete; k < bt[1].first_delete; k++) {
+        struct entry e = {.deleted = p->req->deletes[p->delete_order[k]]};
+        entry_line(p, &c, &e, err);
+        xgrow((void **)&c.entries, &c.cap, c.n + 1, sizeof *c.entries);
+        c.entries[c.n++] = e;
+    }
+    int rc = 0;
+    if (c.n > 0) {
+        char summary[300];
+        snprintf(summary, sizeof summary, "ferry %s: %s%s (part %d)", p->opts.command,
+                 *bt->scene ? "scene " : "", *bt->scene ? bt->scene : "files at the root",
+                 bt->part);
+        rc = send_commit(p, &c, summary, err);
+        if (rc == 0)
+            FLOG(LOG_INFO, "%s: committed %zu entries as %.12s", summary, c.n, p->head);
     }
     free(c.entries);
     free(c.body);
-}
-
-/* ---- the whole push ---------------------------------------------------------- */
-
-static int prepare_on_rank0(struct push *p, struct ferry_error *err)
-{
-    p->items = xcalloc(p->plan->n_transfer + 1, sizeof *p->items);
-    p->n_items = p->plan->n_transfer;
-    for (size_t i = 0; i < p->n_items; i++) {
-        const struct plan_file *f = &p->plan->transfer[i];
-        if (!f->etag || strncmp(f->etag, "sha256:", 7) != 0)
-            return err_set(err, FERRY_EFAIL, "%s: no content hash in the plan", f->path);
-        p->items[i] = (struct item){.file = f, .sha256 = f->etag + 7, .object = -1};
-    }
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < p->n_items; i += PUSH_BATCH)
-        rc = preupload(p, i, p->n_items - i < PUSH_BATCH ? p->n_items - i : PUSH_BATCH, err);
-    collect_objects(p);
-    for (size_t i = 0; rc == 0 && i < p->n_objects; i += PUSH_BATCH)
-        rc = lfs_batch(p, i, p->n_objects - i < PUSH_BATCH ? p->n_objects - i : PUSH_BATCH, err);
-    if (rc == 0) {
-        size_t stored = 0;
-        for (size_t i = 0; i < p->n_objects; i++)
-            stored += p->objects[i].stored;
-        /* What the Hub holds already counts as moved, so progress reaches the end. */
-        for (size_t i = 0; p->opts->progress && i < p->n_items; i++)
-            if (p->items[i].object >= 0 && p->objects[p->items[i].object].stored)
-                progress_add(p->opts->progress, 0, p->items[i].file->size);
-        size_t ignored = 0;
-        for (size_t i = 0; i < p->n_items; i++)
-            ignored += p->items[i].ignored;
-        if (ignored)
-            FLOG(LOG_WARN, "%zu files left out: the Hub says to ignore them (shouldIgnore)",
-                 ignored);
-        FLOG(LOG_INFO, "%zu files to commit: %zu LFS objects, %zu of them on the Hub already",
-             p->n_items - ignored, p->n_objects, stored);
-        plan_tasks(p);
-    }
     return rc;
-}
-
-static void push_free(struct push *p)
-{
-    for (size_t i = 0; i < p->n_objects; i++) {
-        struct object *o = &p->objects[i];
-        for (int k = 0; k < o->n_parts; k++) {
-            free(o->parts[k]);
-            free(o->etags[k]);
-        }
-        free(o->parts);
-        free(o->etags);
-        free(o->href);
-        free(o->verify);
-        free(o->error);
-    }
-    for (size_t t = 0; t < p->n_tasks; t++) {
-        free(p->tasks[t].path);
-        free(p->tasks[t].url);
-    }
-    free(p->tasks);
-    free(p->objects);
-    free(p->items);
-    free(p->head);
-}
-
-int hf_push(struct backend *b, MPI_Comm comm, struct backend *src, const struct plan *plan,
-            const struct push_options *opts, struct sched_report *report,
-            struct ferry_error *err)
-{
-    struct push p = {.hb = (struct hf_backend *)b, .src = src, .plan = plan, .opts = opts,
-                     .report = report, .comm = comm};
-    MPI_Comm_rank(comm, &p.rank);
-    MPI_Comm_size(comm, &p.size);
-    double start = progress_now();
-    int rc = p.rank == 0 ? prepare_on_rank0(&p, err) : 0;
-    rc = comm_agree(comm, rc, err);
-    if (rc == 0)
-        upload_objects(&p);
-    /* Stopped by a signal: nothing is committed; a rerun commits it all. */
-    if (rc == 0 && comm_agree(comm, p.rank == 0 && signals_pending() ? FERRY_EINTR : 0, err)) {
-        report->interrupted = true;
-        rc = err_set(err, FERRY_EINTR, "stopped by signal %d before the commits",
-                     signals_pending());
-    }
-    if (rc == 0 && p.rank == 0) {
-        complete_objects(&p);
-        p.head = xstrdup(p.hb->commit);
-        commit_scenes(&p);
-        report->seconds = progress_now() - start;
-    }
-    push_free(&p);
-    if (rc != 0)
-        return rc;
-    return comm_agree(comm, p.rank == 0 && report->files_failed ? FERRY_EFAIL : 0, err);
 }
 
 int hf_create(struct backend *b, bool public, struct ferry_error *err)
@@ -1133,3 +990,4 @@ int hf_create(struct backend *b, bool public, struct ferry_error *err)
     net_free(t);
     return rc;
 }
+

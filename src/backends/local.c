@@ -545,6 +545,54 @@ static int local_commit(struct backend *b, const struct file_meta *meta, int fd,
     return rc;
 }
 
+/* A RANGES write: the part file, open for the caller's bytes. */
+struct local_write {
+    struct backend_write head;       /* first: what callers see */
+    struct backend *b;
+    struct file_meta meta;           /* meta.path and meta.etag are owned */
+    bool place;
+};
+
+static int local_write_open(struct backend *b, const struct write_spec *spec,
+                            struct backend_write **out, struct ferry_error *err)
+{
+    int fd;
+    int rc = local_open_part(b, spec->meta.path, spec->meta.size, &fd, err);
+    if (rc != 0)
+        return rc;
+    struct local_write *w = xcalloc(1, sizeof *w);
+    w->head.fd = fd;
+    w->b = b;
+    w->meta = spec->meta;
+    w->meta.path = xstrdup(spec->meta.path);
+    w->meta.etag = spec->meta.etag ? xstrdup(spec->meta.etag) : NULL;
+    w->place = spec->place;
+    *out = &w->head;
+    return 0;
+}
+
+static void local_write_abort(struct backend_write *bw)
+{
+    struct local_write *w = (struct local_write *)bw;
+    if (!w)
+        return;
+    if (w->head.fd >= 0)
+        close(w->head.fd);
+    free((char *)w->meta.path);
+    free((char *)w->meta.etag);
+    free(w);
+}
+
+static int local_write_close(struct backend_write *bw, char **receipt, struct ferry_error *err)
+{
+    struct local_write *w = (struct local_write *)bw;
+    if (receipt)
+        *receipt = NULL;
+    int rc = w->place ? local_commit(w->b, &w->meta, w->head.fd, err) : 0;
+    local_write_abort(bw);
+    return rc;
+}
+
 /* Remove the folders that deleting path left empty, up to but not the scene. */
 static void prune_empty(struct local_backend *lb, const char *path)
 {
@@ -644,9 +692,10 @@ const struct backend_ops backend_local = {
     .list_scenes = local_list_scenes,
     .walk = local_walk,
     .open_read = local_open_read,
-    .open_part = local_open_part,
+    .write_open = local_write_open,
+    .write_close = local_write_close,
+    .write_abort = local_write_abort,
     .part_size = local_part_size,
-    .commit = local_commit,
     .remove = local_remove,
     .free_bytes = local_free_bytes,
     .state_dir = local_state_dir,

@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "ferry/fsutil.h"
 #include "ferry/escape.h"
+#include "ferry/extract.h"
 #include "ferry/hfcache.h"
 #include "ferry/job.h"
 #include "ferry/lock.h"
@@ -75,7 +76,7 @@ static int resolve_locations(struct cli *cli, const char *command,
 static bool is_local(const char *location)
 {
     const struct backend_ops *kind = backend_kind(location);
-    return kind && kind->open_read && kind->open_part;
+    return kind && kind->open_read && kind->write_open;
 }
 
 /* get fills a local folder and put reads one; sync and plan need a local
@@ -277,7 +278,7 @@ int cmd_transfer(struct cli *cli, const char *command, const struct cli_transfer
         .lock_ttl = cli->config.lock_ttl > 0 ? cli->config.lock_ttl : LOCK_DEFAULT_TTL,
         .connections = opt->connections ? opt->connections : cli->config.connections,
         .create = opt->create, .public = opt->public, .files_per_commit = opt->files_per_commit,
-        .extract_dest = opt->extract_into,
+        .extract_dest = opt->extract_into, .stage = opt->extract_into ? &extract_stage : NULL,
     };
     backend_set_allowed(cli->config.allowed_prefixes, cli->config.n_allowed_prefixes);
     net_set_stall_timeout((long)cli->config.stall_timeout);

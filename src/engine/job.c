@@ -2,7 +2,6 @@
 #include "ferry/comm.h"
 #include "ferry/fsutil.h"
 #include "ferry/hashcache.h"
-#include "ferry/hfcache.h"
 #include "ferry/journal.h"
 #include "ferry/limiter.h"
 #include "ferry/lock.h"
@@ -23,7 +22,7 @@
 static int writable(const struct job_options *opts, struct backend **dst,
                     struct ferry_error *err)
 {
-    if ((*dst)->ops->open_part || (*dst)->ops->push)
+    if ((*dst)->ops->write_open)
         return 0;
     int rc = err_set(err, FERRY_EUSAGE, "%s: ferry cannot write to %s locations yet",
                      opts->dst, (*dst)->ops->name);
@@ -43,7 +42,7 @@ static int open_ends(const struct job_options *opts, struct backend **src,
     if (rc == 0 && *dst && (*src)->ops == &backend_local && (*dst)->ops == &backend_local)
         rc = fs_check_apart(fs_file_url_path(opts->src), fs_file_url_path(opts->dst), err);
     /* Refused before the source lists itself over the network. */
-    if (rc == 0 && opts->hf_cache && !(*src)->ops->cache_place)
+    if (rc == 0 && opts->hf_cache && !(*src)->ops->open_cache)
         rc = err_set(err, FERRY_EUSAGE, "%s: --hf-cache needs a Hub repository (hf://...) "
                      "as the source", opts->src);
     if (rc != 0) {
@@ -64,7 +63,8 @@ static char *state_dir_of(const struct job_options *opts, struct backend *src,
     const char *own = dst->ops->state_dir ? dst->ops->state_dir(dst) : NULL;
     if (own)
         return xstrdup(own);
-    const char *src_dir = dst->ops->push && src->ops->state_dir ? src->ops->state_dir(src) : NULL;
+    const char *src_dir = dst->ops->upload_plan && src->ops->state_dir
+                        ? src->ops->state_dir(src) : NULL;
     return src_dir ? xasprintf("%s/push", src_dir) : NULL;
 }
 
@@ -280,15 +280,38 @@ static int prepare(const struct job_options *opts, const struct plan *plan,
 
 /* get --extract: the bytes of the archives to extract, which the progress
  * shows apart from the transfer's. */
-static long long archive_bytes(const struct plan *plan)
+static long long archive_bytes(const struct plan *plan, const struct sched_stage_ops *stage)
 {
     long long bytes = 0;
     for (size_t i = 0; i < plan->n_transfer; i++)
-        if (extract_is_archive(plan->transfer[i].path))
+        if (stage->feeds(plan->transfer[i].path))
             bytes += plan->transfer[i].size;
     for (size_t i = 0; i < plan->n_unpack; i++)
         bytes += plan->unpack[i].size;
     return bytes;
+}
+
+/* What the plan asks of a destination that uploads (rank 0); the arrays
+ * are fresh, the strings the plan's. */
+static void upload_request_of(const struct plan *plan, struct upload_request *req)
+{
+    struct file_meta *files = xcalloc(plan->n_transfer + 1, sizeof *files);
+    for (size_t i = 0; i < plan->n_transfer; i++) {
+        const struct plan_file *f = &plan->transfer[i];
+        files[i] = (struct file_meta){f->path, f->size, f->mtime, f->mode, f->etag};
+    }
+    char **scenes = xcalloc(plan->n_scenes + 1, sizeof *scenes);
+    for (size_t i = 0; i < plan->n_scenes; i++)
+        scenes[i] = plan->scenes[i].name;
+    *req = (struct upload_request){files, plan->n_transfer, plan->deletes, plan->n_deletes,
+                                   scenes, plan->n_scenes};
+}
+
+static void upload_end(struct backend *dst, struct upload_request *req, struct upload_plan *up)
+{
+    dst->ops->upload_free(dst, up);
+    free((void *)req->files);
+    free((void *)req->scenes);
 }
 
 static int run_planned(MPI_Comm comm, const struct job_options *opts, struct plan *plan,
@@ -298,14 +321,30 @@ static int run_planned(MPI_Comm comm, const struct job_options *opts, struct pla
     int rank;
     MPI_Comm_rank(comm, &rank);
     struct journal *journal = NULL, *catalog = NULL, *extracted = NULL;
-    char *extract_state = opts->extract_dest
-        ? xasprintf("%s/%s", opts->extract_dest, EXTRACT_STATE) : NULL;
+    char *extract_state = opts->extract_dest && opts->stage
+        ? xasprintf("%s/%s", opts->extract_dest, opts->stage->state) : NULL;
     int go = rank == 0 ? prepare(opts, plan, dst, state_dir, &journal, &catalog, err) : 0;
     if (go > 0 && extract_state &&
-        journal_open_named(extract_state, EXTRACT_JOURNAL, &extracted, err) != 0)
+        journal_open_named(extract_state, opts->stage->journal, &extracted, err) != 0)
         go = err->code;
+    /* A destination that says how each file goes (the Hub) says it now. */
+    struct upload_plan up = {0};
+    struct upload_request req = {0};
+    struct upload_options uo = {
+        .files_per_commit = opts->files_per_commit > 0 ? opts->files_per_commit
+                                                       : JOB_FILES_PER_COMMIT,
+        .batch_bytes = JOB_COMMIT_BYTES, .command = opts->command,
+    };
+    bool uploading = dst->ops->upload_plan != NULL;
+    if (go > 0 && uploading) {
+        upload_request_of(plan, &req);
+        if ((go = dst->ops->upload_plan(dst, src, &req, &uo, &up, err)) == 0)
+            go = 1;
+    }
     go = comm_agree(comm, go, err);
     if (go <= 0) {
+        if (uploading && rank == 0)
+            upload_end(dst, &req, &up);
         journal_close(journal);
         journal_close(catalog);
         free(extract_state);
@@ -318,27 +357,19 @@ static int run_planned(MPI_Comm comm, const struct job_options *opts, struct pla
                                 opts->command, plan->total_transfer.files,
                                 plan->total_transfer.bytes);
     if (progress && extract_state)
-        progress_expect_unpacked(progress, archive_bytes(plan));
+        progress_expect_unpacked(progress, archive_bytes(plan, opts->stage));
     struct sched_extract x = {
         .dest = opts->extract_dest, .root = dst->location, .journal = extracted,
     };
     struct sched_options so = {
         .chunk_size = opts->chunk_size, .fsync = opts->fsync, .journal = journal,
         .progress = progress, .connections = opts->connections, .catalog = catalog,
-        .extract = extract_state ? &x : NULL,
+        .extract = extract_state ? &x : NULL, .stage = extract_state ? opts->stage : NULL,
+        .upload = uploading && rank == 0 ? &up : NULL,
     };
-    int rc;
-    if (dst->ops->push) {
-        struct push_options po = {
-            .files_per_commit = opts->files_per_commit > 0 ? opts->files_per_commit
-                                                           : JOB_FILES_PER_COMMIT,
-            .commit_bytes = JOB_COMMIT_BYTES, .connections = opts->connections,
-            .command = opts->command, .progress = progress,
-        };
-        rc = dst->ops->push(dst, comm, src, plan, &po, report, err);
-    } else {
-        rc = sched_run(comm, plan, src, dst, &so, report);
-    }
+    int rc = sched_run(comm, plan, src, dst, &so, report);
+    if (uploading && rank == 0)
+        upload_end(dst, &req, &up);
     limiter_report(&report->limits);
     if (rank == 0) {
         report->planned_files = plan->total_transfer.files;
@@ -380,7 +411,7 @@ static int transfer(MPI_Comm comm, const struct job_options *opts,
     if (rc == 0 && dst)
         rc = prepare_destination(comm, opts, dst, err);
     if (rc == 0 && opts->hf_cache)
-        rc = comm_agree(comm, hfcache_open(opts->dst, src, &dst, err), err);
+        rc = comm_agree(comm, src->ops->open_cache(src, opts->dst, &dst, err), err);
     if (rc != 0) {
         backend_close(src);
         backend_close(dst);
@@ -393,8 +424,8 @@ static int transfer(MPI_Comm comm, const struct job_options *opts,
         rc = take_lock(opts, state_dir, err);
     /* The extraction's folder has a lock of its own: it may be DST itself,
      * or shared by several gets, or by a ferry extract. */
-    char *extract_state = opts->extract_dest
-        ? xasprintf("%s/%s", opts->extract_dest, EXTRACT_STATE) : NULL;
+    char *extract_state = opts->extract_dest && opts->stage
+        ? xasprintf("%s/%s", opts->extract_dest, opts->stage->state) : NULL;
     bool extract_locked = false;
     if (rc == 0 && locking && rank == 0 && extract_state) {
         rc = fs_mkdirs_under(opts->extract_dest, extract_state, err);
@@ -413,7 +444,7 @@ static int transfer(MPI_Comm comm, const struct job_options *opts,
     struct journal *catalog = NULL;
     if (rc == 0 && journal_load(state_dir, JOB_CATALOG, &catalog, err) == 0)
         plan_opts.catalog = catalog;
-    if (dst->ops->push && state_dir) {
+    if (dst->ops->upload_plan && state_dir) {
         char *path = xasprintf("%s/%s", state_dir, JOB_HASHES);
         plan_opts.hash_sources = true;
         plan_opts.hashes = hashcache_load(path);
@@ -422,8 +453,9 @@ static int transfer(MPI_Comm comm, const struct job_options *opts,
     plan_opts.keep = dst->ops->keep;
     struct journal *extracted = NULL;
     if (rc == 0 && extract_state &&
-        journal_load(extract_state, EXTRACT_JOURNAL, &extracted, err) == 0) {
+        journal_load(extract_state, opts->stage->journal, &extracted, err) == 0) {
         plan_opts.extracted = extracted;
+        plan_opts.stage = opts->stage;
         plan_opts.root = dst->location;
     }
     if (rc == 0)

@@ -95,10 +95,10 @@ static void add(struct plan_counts *c, long long bytes)
 /* get --extract: is dst_file an archive not yet extracted? */
 static bool unextracted(const struct plan_options *opts, const struct dwalk_file *dst_file)
 {
-    if (!opts->extracted || !extract_is_archive(dst_file->path))
+    if (!opts->extracted || !opts->stage || !opts->stage->feeds(dst_file->path))
         return false;
     char *path = xasprintf("%s/%s", opts->root, dst_file->path);
-    char *key = extract_journal_key(path), version[64];
+    char *key = opts->stage->journal_key(path), version[64];
     sched_version(dst_file->size, dst_file->mtime, version, sizeof version);
     bool done = journal_has_file(opts->extracted, key, version);
     free(key);

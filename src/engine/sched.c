@@ -29,7 +29,7 @@ enum sched_tag {
 struct queued {
     enum work_kind kind;
     long long index;                        /* into plan->transfer, plan->deletes or parts */
-    long long offset, length;               /* bytes; WORK_EXTRACT: entries, weight */
+    long long offset, length;               /* bytes; WORK_STAGE: entries, weight */
 };
 
 /* An archive being extracted, and the parts it was dealt out in. */
@@ -59,6 +59,16 @@ struct runner {
     struct work_run *runs;
     bool *busy;
     int slots, active;
+    const struct sched_stage_ops *stage;    /* runs WORK_STAGE items */
+    long long uploads, upload_bytes;        /* WORK_UPLOAD items this rank sent */
+};
+
+/* The batches of an upload: what each waits for, and what it holds. */
+struct batches {
+    long long *pending;                     /* per batch: items handed out or queued */
+    size_t *files, *file_start;             /* file indices by batch; n_batches + 1 starts */
+    size_t *deletes, *delete_start;
+    int next;                               /* the first batch not finished */
 };
 
 struct sched {
@@ -90,7 +100,18 @@ struct sched {
     size_t n_archives, cap_archives;
     struct archive_part *parts;
     size_t n_parts, cap_parts;
+
+    struct upload_plan *up;                 /* NULL: every file by RANGES */
+    struct batches batches;
 };
+
+struct sched_kind {
+    void (*describe)(const struct sched *s, const struct queued *q, struct work_item *item);
+    bool (*skip)(struct sched *s, const struct queued *q);
+    void (*done)(struct sched *s, const struct work_result *r);
+};
+static const struct sched_kind sched_kinds[WORK_KINDS];
+static void item_of(const struct sched *s, const struct queued *q, struct work_item *item);
 
 void sched_version(long long size, long long mtime, char *buf, size_t len)
 {
@@ -118,6 +139,8 @@ void sched_catalog_version(const char *etag, long long size, long long mtime, ch
  * every chunk would cost a resolve call of its own, so it goes whole. */
 static bool chunked(const struct sched *s, long long index)
 {
+    if (s->up && s->up->files[index].way != WRITE_RANGES)
+        return false;
     if (s->plan->transfer[index].size <= s->opts->chunk_size)
         return false;
     return !s->src->ops->locate || (s->locations && s->locations[index]);
@@ -180,15 +203,15 @@ static void queue_archive(struct sched *s, const char *path, long long size, lon
         .path = x->root ? xasprintf("%s/%s", x->root, path) : xstrdup(path),
         .size = size, .mtime = mtime,
     };
-    a.key = extract_journal_key(a.path);
+    a.key = s->opts->stage->journal_key(a.path);
     s->report->archives++;
     long long part_bytes = size / (4LL * s->size);
     if (part_bytes < SCHED_ZIP_PART_MIN)
         part_bytes = SCHED_ZIP_PART_MIN;
-    struct extract_part *parts;
+    struct stage_part *parts;
     size_t n;
     struct ferry_error err = {0};
-    if (extract_split(a.path, size, part_bytes, &parts, &n, &err) != 0) {
+    if (s->opts->stage->split(a.path, size, part_bytes, &parts, &n, &err) != 0) {
         sched_report_fail(s->report, a.path, err.msg);
         s->report->archives_failed++;
         free(parts);
@@ -203,10 +226,82 @@ static void queue_archive(struct sched *s, const char *path, long long size, lon
     for (size_t k = 0; k < n; k++) {
         xgrow((void **)&s->parts, &s->cap_parts, s->n_parts + 1, sizeof *s->parts);
         s->parts[s->n_parts] = (struct archive_part){index, parts[k].first, parts[k].count};
-        push_urgent(s, (struct queued){WORK_EXTRACT, (long long)s->n_parts++, 0,
+        push_urgent(s, (struct queued){WORK_STAGE, (long long)s->n_parts++, 0,
                                        parts[k].weight});
     }
     free(parts);
+}
+
+/* A file the destination sends itself: its parts as items, or none (inline
+ * or stored: only its batch's finish remains). */
+static void enqueue_upload(struct sched *s, size_t *cap, long long index)
+{
+    const struct plan_file *f = &s->plan->transfer[index];
+    const struct upload_file *u = &s->up->files[index];
+    if (u->way == WRITE_FAILED) {
+        sched_report_fail(s->report, f->path, u->reason ? u->reason : "cannot be uploaded");
+        s->files[index].failed = true;
+        return;
+    }
+    /* What the remote holds already counts as moved, so progress reaches the end. */
+    if (u->way == WRITE_STORED && s->opts->progress)
+        progress_add(s->opts->progress, 0, f->size);
+    for (int k = 0; u->way == WRITE_PARTS && k < u->n_parts; k++) {
+        long long off = (long long)k * u->part_bytes;
+        long long len = k == u->n_parts - 1 ? f->size - off : u->part_bytes;
+        if (u->receipts[k]) {        /* stored by an earlier run: not sent again */
+            s->report->bytes_resumed += len;
+            continue;
+        }
+        enqueue(s, cap, (struct queued){WORK_UPLOAD, index, off, len});
+        s->batches.pending[u->batch]++;
+    }
+}
+
+/* Uploads go out batch by batch, so that a batch can be finished while the
+ * next one uploads; largest first within a batch. */
+static int compare_batches(const void *a, const void *b, void *up)
+{
+    const struct queued *x = a, *y = b;
+    const struct upload_file *files = ((const struct upload_plan *)up)->files;
+    int bx = files[x->index].batch, by = files[y->index].batch;
+    if (bx != by)
+        return bx < by ? -1 : 1;
+    return (x->length < y->length) - (x->length > y->length);
+}
+
+/* Index lists (counting sort) of which files and deletes each batch holds. */
+static size_t *by_batch(const int *batch_of, size_t stride, size_t n, int n_batches,
+                        size_t **start)
+{
+    *start = xcalloc((size_t)n_batches + 2, sizeof **start);
+    for (size_t i = 0; i < n; i++) {
+        int b = *(const int *)((const char *)batch_of + i * stride);
+        if (b >= 0 && b < n_batches)
+            (*start)[b + 2]++;
+    }
+    for (int b = 2; b < n_batches + 2; b++)
+        (*start)[b] += (*start)[b - 1];
+    size_t *list = xcalloc(n + 1, sizeof *list);
+    for (size_t i = 0; i < n; i++) {
+        int b = *(const int *)((const char *)batch_of + i * stride);
+        if (b >= 0 && b < n_batches)
+            list[(*start)[b + 1]++] = i;
+    }
+    return list;
+}
+
+static void build_batches(struct sched *s)
+{
+    struct batches *b = &s->batches;
+    int n = s->up->n_batches;
+    b->pending = xcalloc((size_t)n + 1, sizeof *b->pending);
+    b->files = by_batch(&s->up->files[0].batch, sizeof *s->up->files, s->plan->n_transfer, n,
+                        &b->file_start);
+    int none = -1;
+    const int *deletes = s->up->delete_batch ? s->up->delete_batch : &none;
+    b->deletes = by_batch(deletes, s->up->delete_batch ? sizeof *deletes : 0,
+                          s->up->delete_batch ? s->plan->n_deletes : 0, n, &b->delete_start);
 }
 
 /* The plan lists files largest first, so big files' chunks come before whole
@@ -217,9 +312,13 @@ static void build_queue(struct sched *s)
 {
     size_t cap = 0, n_chunks = 0;
     s->files = xcalloc(s->plan->n_transfer + 1, sizeof *s->files);
+    if (s->up)
+        build_batches(s);
     for (size_t i = 0; i < s->plan->n_transfer; i++) {
         const struct plan_file *f = &s->plan->transfer[i];
-        if (chunked(s, (long long)i)) {
+        if (s->up && s->up->files[i].way != WRITE_RANGES) {
+            enqueue_upload(s, &cap, (long long)i);
+        } else if (chunked(s, (long long)i)) {
             enqueue_chunks(s, &cap, (long long)i);
             n_chunks = s->n_queue;
         } else {
@@ -227,8 +326,11 @@ static void build_queue(struct sched *s)
         }
     }
     long long chunk = s->opts->chunk_size;
-    qsort_r(s->queue, n_chunks, sizeof *s->queue, compare_rounds, &chunk);
-    for (size_t i = 0; i < s->plan->n_deletes; i++)
+    if (s->up)
+        qsort_r(s->queue, s->n_queue, sizeof *s->queue, compare_batches, s->up);
+    else
+        qsort_r(s->queue, n_chunks, sizeof *s->queue, compare_rounds, &chunk);
+    for (size_t i = 0; (!s->up || !s->up->delete_batch) && i < s->plan->n_deletes; i++)
         enqueue(s, &cap, (struct queued){WORK_DELETE, (long long)i, 0, 0});
     /* Urgent items go last in, first out: the smallest archive in first. */
     for (size_t i = s->plan->n_unpack; s->opts->extract && i-- > 0;) {
@@ -247,10 +349,8 @@ static bool take(struct sched *s, struct queued *q)
     while (s->next < s->n_queue) {
         *q = s->queue[s->next++];
         s->queued_bytes -= q->length;
-        if (q->kind == WORK_COPY && s->files[q->index].failed) {
-            s->files[q->index].chunks_left--;
+        if (sched_kinds[q->kind].skip && sched_kinds[q->kind].skip(s, q))
             continue;
-        }
         return true;
     }
     return false;
@@ -261,27 +361,25 @@ static bool have_work(const struct sched *s)
     return s->n_urgent > 0 || s->next < s->n_queue;
 }
 
-static void item_of(const struct sched *s, const struct queued *q, struct work_item *item)
+static void describe_delete(const struct sched *s, const struct queued *q, struct work_item *item)
 {
-    memset(item, 0, sizeof *item);
-    item->kind = q->kind;
-    item->file = q->index;
-    item->offset = q->offset;
-    item->length = q->length;
-    if (q->kind == WORK_DELETE) {
-        item->path = s->plan->deletes[q->index];
-        return;
-    }
-    if (q->kind == WORK_EXTRACT) {
-        const struct archive_part *p = &s->parts[q->index];
-        item->path = s->archives[p->archive].path;
-        item->offset = p->first;
-        item->length = p->count;
-        item->size = q->length;
-        item->dest = (char *)s->opts->extract->dest;
-        item->overwrite = s->opts->extract->overwrite;
-        return;
-    }
+    item->path = s->plan->deletes[q->index];
+}
+
+static void describe_extract(const struct sched *s, const struct queued *q,
+                             struct work_item *item)
+{
+    const struct archive_part *p = &s->parts[q->index];
+    item->path = s->archives[p->archive].path;
+    item->offset = p->first;
+    item->length = p->count;
+    item->size = q->length;
+    item->dest = (char *)s->opts->extract->dest;
+    item->overwrite = s->opts->extract->overwrite;
+}
+
+static void describe_file(const struct sched *s, const struct queued *q, struct work_item *item)
+{
     const struct plan_file *f = &s->plan->transfer[q->index];
     item->path = f->path;
     item->size = f->size;
@@ -289,8 +387,21 @@ static void item_of(const struct sched *s, const struct queued *q, struct work_i
     item->mode = f->mode;
     item->etag = f->etag;
     item->url = s->locations ? s->locations[q->index] : NULL;
-    item->whole = q->kind == WORK_COPY && !chunked(s, q->index);
     item->sync = s->opts->fsync;
+}
+
+static void describe_copy(const struct sched *s, const struct queued *q, struct work_item *item)
+{
+    describe_file(s, q, item);
+    item->whole = !chunked(s, q->index);
+}
+
+static void describe_upload(const struct sched *s, const struct queued *q, struct work_item *item)
+{
+    describe_file(s, q, item);
+    const struct upload_file *u = &s->up->files[q->index];
+    item->part = u->n_parts == 1 ? 1 : (int)(q->offset / u->part_bytes) + 1;
+    item->url = u->targets[item->part - 1];
 }
 
 /* Pack a batch: enough bytes to keep a rank busy for a while, but small
@@ -334,7 +445,7 @@ static void journal_file(struct sched *s, const struct plan_file *f)
     file_version(f, version, sizeof version);
     if (s->opts->journal)
         journal_add_file(s->opts->journal, f->path, version);
-    if (f->etag && s->opts->catalog) {
+    if (f->etag && s->opts->catalog && !s->up) {
         /* The commit gave the file f->mtime: that is what a rerun will see. */
         sched_catalog_version(f->etag, f->size, f->mtime, version, sizeof version);
         journal_add_file(s->opts->catalog, f->path, version);
@@ -342,7 +453,7 @@ static void journal_file(struct sched *s, const struct plan_file *f)
     s->report->files_done++;
     if (s->opts->progress)
         progress_add(s->opts->progress, 1, 0);
-    if (s->opts->extract && extract_is_archive(f->path))
+    if (s->opts->extract && s->opts->stage->feeds(f->path))
         queue_archive(s, f->path, f->size, f->mtime);
 }
 
@@ -351,7 +462,7 @@ static void on_extracted(struct sched *s, const struct work_result *r)
 {
     const struct sched_extract *x = s->opts->extract;
     struct archive_state *a = &s->archives[s->parts[r->file].archive];
-    extract_counts_add(&s->report->entries, &r->counts);
+    work_counts_add(&s->report->entries, &r->counts);
     if (r->status == FERRY_EINTR)
         return;
     if (r->status != 0 && !a->failed) {
@@ -407,40 +518,180 @@ static void fetch_again(struct sched *s, const struct work_result *r, const stru
     }
 }
 
-static void on_result(struct sched *s, const struct work_result *r)
+/* A part the destination sent: keep its receipt for the batch's finish. */
+static void on_uploaded(struct sched *s, const struct work_result *r)
 {
-    s->outstanding--;
-    if (r->kind == WORK_EXTRACT) {
-        on_extracted(s, r);
-        return;
-    }
+    struct upload_file *u = &s->up->files[r->file];
+    s->batches.pending[u->batch]--;
     if (r->status == FERRY_EINTR)
         return;
-    if (r->kind == WORK_DELETE) {
-        if (r->status == 0)
-            s->report->files_deleted++;
-        else
-            fail_file(s, s->plan->deletes[r->file], r->message);
+    if (r->status != 0) {
+        if (!s->files[r->file].failed)
+            fail_file(s, s->plan->transfer[r->file].path, r->message);
+        s->files[r->file].failed = true;
+        u->way = WRITE_FAILED;
+        if (!u->reason)
+            u->reason = xstrdup(r->message);
         return;
     }
+    free(u->receipts[r->part - 1]);
+    u->receipts[r->part - 1] = r->receipt ? xstrdup(r->receipt) : NULL;
+}
+
+static struct scene_outcome *scene_outcome_of(struct sched *s, const char *path)
+{
+    const char *slash = strchr(path, '/');
+    size_t len = slash ? (size_t)(slash - path) : 0;
+    for (size_t i = 0; i < s->report->n_scenes; i++) {
+        const char *name = s->report->scenes[i].name;
+        if (strlen(name) == len && strncmp(name, path, len) == 0)
+            return &s->report->scenes[i];
+    }
+    return NULL;
+}
+
+/* A file of a finished batch (rc: the finish's outcome, msg its reason). */
+static void batch_file_done(struct sched *s, size_t index, int rc, const char *msg)
+{
+    const struct plan_file *f = &s->plan->transfer[index];
+    const struct upload_file *u = &s->up->files[index];
+    if (u->way == WRITE_SKIPPED || s->files[index].failed)
+        return;
+    s->files[index].failed = rc != 0 || u->way == WRITE_FAILED;
+    if (s->files[index].failed) {
+        fail_file(s, f->path, rc != 0 ? msg : u->reason ? u->reason : "not put in place");
+        return;
+    }
+    s->report->bytes_done += f->size;
+    struct scene_outcome *o = scene_outcome_of(s, f->path);
+    if (o) {
+        o->files_up++;
+        o->bytes_up += f->size;
+    }
+    if (u->way == WRITE_INLINE && s->opts->progress)
+        progress_add(s->opts->progress, 0, f->size);
+    journal_file(s, f);
+}
+
+static void batch_delete_done(struct sched *s, size_t index, int rc, const char *msg)
+{
+    const char *path = s->plan->deletes[index];
+    if (rc != 0) {
+        fail_file(s, path, msg);
+        return;
+    }
+    s->report->files_deleted++;
+    struct scene_outcome *o = scene_outcome_of(s, path);
+    if (o)
+        o->files_deleted++;
+}
+
+static bool batches_left(const struct sched *s)
+{
+    return s->up && s->batches.next < s->up->n_batches;
+}
+
+/* Rank 0: finish every batch whose items are all done, in order (each
+ * commit builds on the one before).  Not once stopping: a rerun commits. */
+static void finish_batches(struct sched *s)
+{
+    struct batches *b = &s->batches;
+    while (!s->stopping && batches_left(s) && b->pending[b->next] == 0) {
+        int batch = b->next++;
+        struct ferry_error err = {0};
+        int rc = s->dst->ops->finish_batch
+               ? s->dst->ops->finish_batch(s->dst, s->up, batch, &err) : 0;
+        for (size_t k = b->file_start[batch]; k < b->file_start[batch + 1]; k++)
+            batch_file_done(s, b->files[k], rc, err.msg);
+        for (size_t k = b->delete_start[batch]; k < b->delete_start[batch + 1]; k++)
+            batch_delete_done(s, b->deletes[k], rc, err.msg);
+    }
+}
+
+static void on_deleted(struct sched *s, const struct work_result *r)
+{
+    if (r->status == 0)
+        s->report->files_deleted++;
+    else if (r->status != FERRY_EINTR)
+        fail_file(s, s->plan->deletes[r->file], r->message);
+}
+
+/* A copy or a finalize that failed: fetched again once if its bytes did not
+ * match, else the file fails.  False when r went well. */
+static bool file_failed(struct sched *s, const struct work_result *r, bool chunk)
+{
+    if (r->status == 0)
+        return false;
+    if (r->status == FERRY_EINTR)
+        return true;
     const struct plan_file *f = &s->plan->transfer[r->file];
     struct file_state *fs = &s->files[r->file];
     if (r->status == FERRY_EINTEGRITY && !fs->refetched && !fs->failed) {
         fetch_again(s, r, f, fs);
-        return;
+        return true;
     }
-    if (r->status != 0) {
-        if (r->kind == WORK_COPY && chunked(s, r->file))
-            fs->chunks_left--;
-        if (!fs->failed)
-            fail_file(s, f->path, r->message);
-        fs->failed = true;
-        return;
-    }
-    if (r->kind == WORK_FINALIZE)
-        journal_file(s, f);
-    else
+    if (chunk)
+        fs->chunks_left--;
+    if (!fs->failed)
+        fail_file(s, f->path, r->message);
+    fs->failed = true;
+    return true;
+}
+
+static void on_copied(struct sched *s, const struct work_result *r)
+{
+    if (!file_failed(s, r, chunked(s, r->file)))
         on_copy_done(s, r);
+}
+
+static void on_finalized(struct sched *s, const struct work_result *r)
+{
+    if (!file_failed(s, r, false))
+        journal_file(s, &s->plan->transfer[r->file]);
+}
+
+/* Queued chunks and parts of a file that failed are dropped, not handed out. */
+static bool skip_chunk(struct sched *s, const struct queued *q)
+{
+    if (!s->files[q->index].failed)
+        return false;
+    s->files[q->index].chunks_left--;
+    return true;
+}
+
+static bool skip_part(struct sched *s, const struct queued *q)
+{
+    if (!s->files[q->index].failed)
+        return false;
+    s->batches.pending[s->up->files[q->index].batch]--;
+    return true;
+}
+
+/* Rank 0's side of each kind of item: what a queued one becomes when handed
+ * out, whether to drop it instead, what its result does.  (How an item runs
+ * on a rank is work_builtin[], in work.c.)  A new kind is one line here. */
+static const struct sched_kind sched_kinds[WORK_KINDS] = {
+    [WORK_COPY] = {describe_copy, skip_chunk, on_copied},
+    [WORK_FINALIZE] = {describe_file, NULL, on_finalized},
+    [WORK_DELETE] = {describe_delete, NULL, on_deleted},
+    [WORK_STAGE] = {describe_extract, NULL, on_extracted},
+    [WORK_UPLOAD] = {describe_upload, skip_part, on_uploaded},
+};
+
+static void item_of(const struct sched *s, const struct queued *q, struct work_item *item)
+{
+    memset(item, 0, sizeof *item);
+    item->kind = q->kind;
+    item->file = q->index;
+    item->offset = q->offset;
+    item->length = q->length;
+    sched_kinds[q->kind].describe(s, q, item);
+}
+
+static void on_result(struct sched *s, const struct work_result *r)
+{
+    s->outstanding--;
+    sched_kinds[r->kind].done(s, r);
 }
 
 /* What ranks report: the bytes transferred, the archive bytes extraction
@@ -541,18 +792,35 @@ static void answer_idle(struct sched *s)
 
 /* ---- a rank's items in flight ---------------------------------------- */
 
-static void runner_init(struct runner *r, struct backend *src, struct backend *dst, int slots)
+static void runner_init(struct runner *r, struct backend *src, struct backend *dst, int slots,
+                        const struct sched_stage_ops *stage)
 {
     memset(r, 0, sizeof *r);
+    r->stage = stage;
     r->src = src;
     r->dst = dst;
-    r->slots = src && src->ops->read_start ? slots : 1;
+    bool network = (src && src->ops->read_start) || (dst && dst->ops->write_poll);
+    r->slots = network ? slots : 1;
     r->runs = xcalloc((size_t)r->slots, sizeof *r->runs);
     r->busy = xcalloc((size_t)r->slots, sizeof *r->busy);
 }
 
+/* The network is driven by whichever end has one (a remote source's reads,
+ * a remote destination's writes). */
+static struct backend *runner_net(const struct runner *r)
+{
+    if (r->src && r->src->ops->wait)
+        return r->src;
+    return r->dst && r->dst->ops->wait ? r->dst : NULL;
+}
+
 static void runner_free(struct runner *r)
 {
+    if (r->uploads) {
+        char text[32];
+        plan_format_bytes(r->upload_bytes, text, sizeof text);
+        FLOG(LOG_INFO, "this rank uploaded %lld objects and parts, %s", r->uploads, text);
+    }
     free(r->runs);
     free(r->busy);
 }
@@ -568,6 +836,7 @@ static void runner_add(struct runner *r, struct work_item *item)
     for (int i = 0; i < r->slots; i++) {
         if (!r->busy[i]) {
             work_run_start(&r->runs[i], item);
+            r->runs[i].stage = r->stage;
             r->busy[i] = true;
             r->active++;
             return;
@@ -583,11 +852,15 @@ static void runner_end(struct runner *r, int i, int status, const char *message,
     const struct work_item *it = &r->runs[i].item;
     struct work_result res = {
         .kind = it->kind, .file = it->file, .offset = it->offset, .length = it->length,
-        .status = status, .message = status ? (char *)message : NULL,
-        .counts = r->runs[i].counts,
+        .part = it->part, .status = status, .message = status ? (char *)message : NULL,
+        .counts = r->runs[i].counts, .receipt = r->runs[i].receipt,
     };
+    if (it->kind == WORK_UPLOAD && status == 0) {
+        r->uploads++;
+        r->upload_bytes += it->length;
+    }
     done(ud, &res);
-    work_run_end(&r->runs[i], r->src);
+    work_run_end(&r->runs[i], r->src, r->dst);
     r->busy[i] = false;
     r->active--;
 }
@@ -608,8 +881,9 @@ static bool runner_step(struct runner *r, bool waited_last, long long *moved,
     *moved = *unpacked = *entries = 0;
     if (r->active == 0)
         return false;
-    if (r->src && r->src->ops->wait)
-        r->src->ops->wait(r->src, waited_last ? SCHED_NET_WAIT_MS : 0);
+    struct backend *net = runner_net(r);
+    if (net)
+        net->ops->wait(net, waited_last ? SCHED_NET_WAIT_MS : 0);
     bool busy = false;
     for (int i = 0; i < r->slots; i++) {
         if (!r->busy[i])
@@ -618,7 +892,7 @@ static bool runner_step(struct runner *r, bool waited_last, long long *moved,
         long long n = 0, before = entries_of(&r->runs[i]);
         int rc = signals_pending() ? FERRY_EINTR
                : work_run_step(&r->runs[i], r->src, r->dst, SCHED_STEP_BYTES, &n, &err);
-        *(r->runs[i].item.kind == WORK_EXTRACT ? unpacked : moved) += n;
+        *(work_builtin[r->runs[i].item.kind].unpacks ? unpacked : moved) += n;
         *entries += entries_of(&r->runs[i]) - before;
         if (rc == WORK_WAITING) {
             busy |= n > 0;
@@ -669,7 +943,7 @@ static bool work_self(struct sched *s, bool waited_last, bool *waiting)
     long long moved, unpacked, entries;
     bool busy = runner_step(&s->self, waited_last, &moved, &unpacked, &entries, self_result, s);
     add_progress(s, moved, unpacked, entries);
-    *waiting = s->self.active > 0 && !busy && s->src && s->src->ops->wait;
+    *waiting = s->self.active > 0 && !busy && runner_net(&s->self);
     return busy;
 }
 
@@ -677,7 +951,8 @@ static void rank0_loop(struct sched *s)
 {
     int workers = s->size - 1;
     bool waited = false;
-    while (s->n_stopped < workers || s->self.active > 0 || (!s->stopping && !all_done(s))) {
+    while (s->n_stopped < workers || s->self.active > 0 ||
+           (!s->stopping && (!all_done(s) || batches_left(s)))) {
         if (!s->stopping && signals_pending()) {
             FLOG(LOG_WARN, "signal %d: stopping after the work in flight", signals_pending());
             s->stopping = true;
@@ -688,6 +963,7 @@ static void rank0_loop(struct sched *s)
         bool waiting = false;
         busy |= work_self(s, waited, &waiting);
         waited = waiting;
+        finish_batches(s);
         if (s->opts->progress)
             progress_tick(s->opts->progress);
         if (s->opts->journal)
@@ -801,10 +1077,11 @@ static bool worker_receive(struct worker *w, bool block, int *status)
     return false;
 }
 
-static int worker_loop(MPI_Comm comm, struct backend *src, struct backend *dst, int slots)
+static int worker_loop(MPI_Comm comm, struct backend *src, struct backend *dst, int slots,
+                       const struct sched_stage_ops *stage)
 {
     struct worker w = {.comm = comm};
-    runner_init(&w.runner, src, dst, slots);
+    runner_init(&w.runner, src, dst, slots, stage);
     pack_init(&w.results);
     int status = 0;
     bool waited = false;
@@ -823,7 +1100,7 @@ static int worker_loop(MPI_Comm comm, struct backend *src, struct backend *dst, 
         long long moved, unpacked, entries;
         bool busy = runner_step(&w.runner, waited, &moved, &unpacked, &entries, worker_result,
                                 &w);
-        waited = w.runner.active > 0 && !busy && src && src->ops->wait;
+        waited = w.runner.active > 0 && !busy && runner_net(&w.runner);
         w.unreported += moved;
         w.unreported_unpacked += unpacked;
         w.unreported_entries += entries;
@@ -839,6 +1116,20 @@ static int worker_loop(MPI_Comm comm, struct backend *src, struct backend *dst, 
     runner_free(&w.runner);
     pack_free(&w.results);
     return status;
+}
+
+/* An upload reports what each scene did. */
+static void report_scenes(struct sched *s)
+{
+    const struct plan *plan = s->plan;
+    s->report->scenes = xcalloc(plan->n_scenes + 1, sizeof *s->report->scenes);
+    s->report->n_scenes = plan->n_scenes;
+    for (size_t i = 0; i < plan->n_scenes; i++)
+        s->report->scenes[i] = (struct scene_outcome){
+            .name = xstrdup(plan->scenes[i].name),
+            .files_unchanged = plan->scenes[i].unchanged.files,
+            .bytes_unchanged = plan->scenes[i].unchanged.bytes,
+        };
 }
 
 /* Resolve big files' download URLs once, up front, so their chunks (on any
@@ -883,7 +1174,7 @@ int sched_run(MPI_Comm comm, const struct plan *plan, struct backend *src,
     memset(report, 0, sizeof *report);
     int slots = opts->connections > 0 ? opts->connections : SCHED_DEFAULT_CONNECTIONS;
     if (rank != 0) {
-        int status = worker_loop(own, src, dst, slots);
+        int status = worker_loop(own, src, dst, slots, opts->stage);
         MPI_Comm_free(&own);
         return status;
     }
@@ -891,12 +1182,14 @@ int sched_run(MPI_Comm comm, const struct plan *plan, struct backend *src,
     double start = progress_now();
     struct sched s = {
         .comm = own, .size = size, .plan = plan, .src = src, .dst = dst,
-        .opts = opts, .report = report,
+        .opts = opts, .report = report, .up = opts->upload,
     };
     s.idle = xcalloc((size_t)size, sizeof *s.idle);
     s.want = xcalloc((size_t)size, sizeof *s.want);
-    runner_init(&s.self, src, dst, slots);
+    runner_init(&s.self, src, dst, slots, opts->stage);
     locate_big_files(&s);
+    if (s.up)
+        report_scenes(&s);
     build_queue(&s);
     if (opts->progress)
         progress_add(opts->progress, 0, report->bytes_resumed);
@@ -909,6 +1202,11 @@ int sched_run(MPI_Comm comm, const struct plan *plan, struct backend *src,
     }
     free(s.archives);
     free(s.parts);
+    free(s.batches.pending);
+    free(s.batches.files);
+    free(s.batches.file_start);
+    free(s.batches.deletes);
+    free(s.batches.delete_start);
     free(s.queue);
     free(s.urgent);
     free(s.files);

@@ -203,7 +203,7 @@ int verify_run(MPI_Comm comm, const char *dir, const char *against, FILE *out,
     memset(report, 0, sizeof *report);
     struct backend *src = NULL, *dst = NULL;
     int rc = backend_open(against, &src, err);
-    if (rc == 0 && (rc = backend_open(dir, &dst, err)) == 0 && !dst->ops->open_part)
+    if (rc == 0 && (rc = backend_open(dir, &dst, err)) == 0 && !dst->ops->part_size)
         rc = err_set(err, FERRY_EUSAGE, "%s: verify checks a local directory", dir);
     rc = comm_agree(comm, rc, err);
     if (rc == 0 && src->ops->prepare)

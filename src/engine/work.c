@@ -1,4 +1,5 @@
 #include "ferry/work.h"
+#include "ferry/sched.h"
 #include "ferry/xalloc.h"
 
 #include <errno.h>
@@ -25,6 +26,7 @@ void work_pack(struct pack *p, const struct work_item *item)
     pack_str(p, item->url ? item->url : "");
     pack_str(p, item->dest ? item->dest : "");
     pack_u64(p, item->overwrite);
+    pack_i64(p, item->part);
 }
 
 /* "" on the wire is NULL in memory. */
@@ -53,6 +55,7 @@ void work_unpack(struct pack *p, struct work_item *item)
     item->url = unpack_optional(p);
     item->dest = unpack_optional(p);
     item->overwrite = unpack_u64(p);
+    item->part = (int)unpack_i64(p);
 }
 
 void work_item_free(struct work_item *item)
@@ -70,16 +73,16 @@ void work_result_pack(struct pack *p, const struct work_result *r)
     pack_i64(p, r->file);
     pack_i64(p, r->offset);
     pack_i64(p, r->length);
+    pack_i64(p, r->part);
     pack_i64(p, r->status);
     pack_str(p, r->message ? r->message : "");
-    if (r->kind == WORK_EXTRACT) {
-        const struct extract_counts *c = &r->counts;
-        pack_i64(p, c->extracted);
-        pack_i64(p, c->skipped);
-        pack_i64(p, c->refused);
-        pack_i64(p, c->failed);
-        pack_i64(p, c->bytes);
-    }
+    pack_str(p, r->receipt ? r->receipt : "");
+    const struct stage_counts *c = &r->counts;
+    pack_i64(p, c->extracted);
+    pack_i64(p, c->skipped);
+    pack_i64(p, c->refused);
+    pack_i64(p, c->failed);
+    pack_i64(p, c->bytes);
 }
 
 void work_result_unpack(struct pack *p, struct work_result *r)
@@ -88,31 +91,62 @@ void work_result_unpack(struct pack *p, struct work_result *r)
     r->file = unpack_i64(p);
     r->offset = unpack_i64(p);
     r->length = unpack_i64(p);
+    r->part = (int)unpack_i64(p);
     r->status = (int)unpack_i64(p);
     r->message = unpack_str(p);
-    memset(&r->counts, 0, sizeof r->counts);
-    if (r->kind == WORK_EXTRACT) {
-        struct extract_counts *c = &r->counts;
-        c->extracted = unpack_i64(p);
-        c->skipped = unpack_i64(p);
-        c->refused = unpack_i64(p);
-        c->failed = unpack_i64(p);
-        c->bytes = unpack_i64(p);
-    }
+    r->receipt = unpack_optional(p);
+    struct stage_counts *c = &r->counts;
+    c->extracted = unpack_i64(p);
+    c->skipped = unpack_i64(p);
+    c->refused = unpack_i64(p);
+    c->failed = unpack_i64(p);
+    c->bytes = unpack_i64(p);
 }
 
 void work_result_free(struct work_result *r)
 {
     free(r->message);
-    r->message = NULL;
+    free(r->receipt);
+    r->message = r->receipt = NULL;
+}
+
+void work_counts_add(struct stage_counts *sum, const struct stage_counts *more)
+{
+    sum->extracted += more->extracted;
+    sum->skipped += more->skipped;
+    sum->refused += more->refused;
+    sum->failed += more->failed;
+    sum->bytes += more->bytes;
 }
 
 void work_run_start(struct work_run *run, struct work_item *item)
 {
     memset(run, 0, sizeof *run);
     run->item = *item;
-    run->src_fd = run->dst_fd = -1;
+    run->src_fd = -1;
     memset(item, 0, sizeof *item);
+}
+
+/* The destination's write of this item's range; place: a whole file, which
+ * its write_close puts in place. */
+static int open_write(struct work_run *run, struct backend *dst, bool place,
+                      struct ferry_error *err)
+{
+    const struct work_item *it = &run->item;
+    struct write_spec spec = {
+        .meta = {it->path, it->size, it->mtime, it->mode, it->etag},
+        .offset = it->offset, .length = it->length, .part = it->part, .target = it->url,
+        .src_fd = run->src_fd, .place = place,
+    };
+    return dst->ops->write_open(dst, &spec, &run->write, err);
+}
+
+/* The write went well: close it (a RANGES place renames the file). */
+static int close_write(struct work_run *run, struct backend *dst, struct ferry_error *err)
+{
+    struct backend_write *w = run->write;
+    run->write = NULL;
+    return dst->ops->write_close(w, &run->receipt, err);
 }
 
 static int open_ends(struct work_run *run, struct backend *src, struct backend *dst,
@@ -122,13 +156,13 @@ static int open_ends(struct work_run *run, struct backend *src, struct backend *
     /* A local source is opened first, so an unreadable one leaves no part file. */
     if (!src->ops->read_start) {
         int rc = src->ops->open_read(src, it->path, &run->src_fd, err);
-        return rc != 0 ? rc : dst->ops->open_part(dst, it->path, it->size, &run->dst_fd, err);
+        return rc != 0 ? rc : open_write(run, dst, it->whole, err);
     }
-    int rc = dst->ops->open_part(dst, it->path, it->size, &run->dst_fd, err);
+    int rc = open_write(run, dst, it->whole, err);
     if (rc != 0)
         return rc;
     struct read_spec spec = {
-        .path = it->path, .location = it->url, .fd = run->dst_fd,
+        .path = it->path, .location = it->url, .fd = run->write->fd,
         .offset = it->offset, .length = it->length, .size = it->size,
     };
     return src->ops->read_start(src, &spec, &run->read, err);
@@ -159,8 +193,9 @@ static char *plain_buffer(void)
 static long long copy_some(struct work_run *run, long long want, struct ferry_error *err)
 {
     off_t in = run->item.offset + run->done, out = in;
+    int dst_fd = run->write->fd;
     if (!run->plain_copy) {
-        ssize_t n = copy_file_range(run->src_fd, &in, run->dst_fd, &out, (size_t)want, 0);
+        ssize_t n = copy_file_range(run->src_fd, &in, dst_fd, &out, (size_t)want, 0);
         if (n >= 0)
             return n;
         if (errno != EXDEV && errno != ENOSYS && errno != EOPNOTSUPP && errno != EINVAL)
@@ -173,7 +208,7 @@ static long long copy_some(struct work_run *run, long long want, struct ferry_er
     if (n < 0)
         return io_error(run, "reading", err);
     for (ssize_t off = 0; off < n;) {
-        ssize_t w = pwrite(run->dst_fd, buffer + off, (size_t)(n - off), out + off);
+        ssize_t w = pwrite(dst_fd, buffer + off, (size_t)(n - off), out + off);
         if (w < 0)
             return io_error(run, "writing", err);
         off += w;
@@ -225,7 +260,7 @@ static int step_check(struct work_run *run, long long max_bytes, struct ferry_er
         long long want = run->item.size - run->hashed;
         if (want > WORK_PLAIN_BUFFER)
             want = WORK_PLAIN_BUFFER;
-        ssize_t n = pread(run->dst_fd, buffer, (size_t)want, run->hashed);
+        ssize_t n = pread(run->write->fd, buffer, (size_t)want, run->hashed);
         if (n < 0)
             return io_error(run, "checking", err);
         if (n == 0)
@@ -256,9 +291,7 @@ static int finish_file(struct work_run *run, struct backend *dst, long long max_
         if (rc != 0)
             return rc;
     }
-    struct file_meta meta = {run->item.path, run->item.size, run->item.mtime, run->item.mode,
-                             run->item.etag};
-    return dst->ops->commit(dst, &meta, run->dst_fd, err);
+    return close_write(run, dst, err);
 }
 
 static int step_copy(struct work_run *run, struct backend *src, struct backend *dst,
@@ -277,78 +310,113 @@ static int step_copy(struct work_run *run, struct backend *src, struct backend *
             return rc;
         run->moved_all = true;
         /* Reported done means journalled: with --fsync that must survive a crash of the node. */
-        if (run->item.sync && fdatasync(run->dst_fd) != 0)
+        if (run->item.sync && fdatasync(run->write->fd) != 0)
             return io_error(run, "syncing", err);
         if (!run->item.whole)
-            return 0;
+            return close_write(run, dst, err);
         return 1;      /* the check and the rename come in the next steps */
     }
     return finish_file(run, dst, max_bytes, err);
 }
 
-static int step_finalize(struct work_run *run, struct backend *dst, long long max_bytes,
-                         struct ferry_error *err)
+static int step_finalize(struct work_run *run, struct backend *src, struct backend *dst,
+                         long long max_bytes, long long *moved, struct ferry_error *err)
 {
+    (void)src;
+    (void)moved;
     if (!run->started) {
         run->started = true;
-        int rc = dst->ops->open_part(dst, run->item.path, run->item.size, &run->dst_fd, err);
+        int rc = open_write(run, dst, true, err);
         if (rc != 0)
             return rc;
     }
     return finish_file(run, dst, max_bytes, err);
 }
 
-static int step_extract(struct work_run *run, long long max_bytes, long long *moved,
-                        struct ferry_error *err)
+static int step_stage(struct work_run *run, struct backend *src, struct backend *dst,
+                      long long max_bytes, long long *moved, struct ferry_error *err)
 {
-    const struct work_item *it = &run->item;
+    (void)src;
+    (void)dst;
+    if (!run->stage)
+        return err_set(err, FERRY_EFAIL, "%s: no stage to run it", run->item.path);
     if (!run->started) {
         run->started = true;
-        int dest_fd = open(it->dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dest_fd < 0)
-            return err_sys(err, FERRY_EFAIL, errno, "%s", it->dest);
-        int rc = extract_job_open(it->path, dest_fd, it->overwrite, it->offset, it->length,
-                                  &run->extract, err);
-        close(dest_fd);
+        int rc = run->stage->open(&run->item, &run->job, err);
         if (rc != 0) {
             run->counts.failed++;
             return rc;
         }
     }
-    return extract_job_step(run->extract, max_bytes, &run->counts, moved, err);
+    return run->stage->step(run->job, max_bytes, &run->counts, moved, err);
 }
+
+/* An object or a part the destination sends itself, read from a local source. */
+static int step_upload(struct work_run *run, struct backend *src, struct backend *dst,
+                       long long max_bytes, long long *moved, struct ferry_error *err)
+{
+    (void)max_bytes;
+    if (!run->started) {
+        run->started = true;
+        int rc = src->ops->open_read(src, run->item.path, &run->src_fd, err);
+        if (rc == 0)
+            rc = open_write(run, dst, false, err);
+        if (rc != 0)
+            return rc;
+    }
+    int rc = dst->ops->write_poll ? dst->ops->write_poll(run->write, moved, err) : 0;
+    run->done += *moved;
+    if (rc == BACKEND_WAITING)
+        return WORK_WAITING;
+    if (rc != 0)
+        return rc;
+    return close_write(run, dst, err);
+}
+
+static int step_delete(struct work_run *run, struct backend *src, struct backend *dst,
+                       long long max_bytes, long long *moved, struct ferry_error *err)
+{
+    (void)src;
+    (void)max_bytes;
+    (void)moved;
+    return dst->ops->remove(dst, run->item.path, err);
+}
+
+const struct work_kind_ops work_builtin[WORK_KINDS] = {
+    [WORK_COPY] = {"copy", step_copy, false},
+    [WORK_FINALIZE] = {"finalize", step_finalize, false},
+    [WORK_DELETE] = {"delete", step_delete, false},
+    [WORK_STAGE] = {"stage", step_stage, true},
+    [WORK_UPLOAD] = {"upload", step_upload, false},
+};
 
 int work_run_step(struct work_run *run, struct backend *src, struct backend *dst,
                   long long max_bytes, long long *moved, struct ferry_error *err)
 {
     *moved = 0;
-    switch (run->item.kind) {
-    case WORK_COPY:
-        return step_copy(run, src, dst, max_bytes, moved, err);
-    case WORK_FINALIZE:
-        return step_finalize(run, dst, max_bytes, err);
-    case WORK_DELETE:
-        return dst->ops->remove(dst, run->item.path, err);
-    case WORK_EXTRACT:
-        return step_extract(run, max_bytes, moved, err);
-    }
-    return err_set(err, FERRY_EFAIL, "unknown work item kind %d", (int)run->item.kind);
+    if ((unsigned)run->item.kind >= WORK_KINDS)
+        return err_set(err, FERRY_EFAIL, "unknown work item kind %d", (int)run->item.kind);
+    return work_builtin[run->item.kind].step(run, src, dst, max_bytes, moved, err);
 }
 
-void work_run_end(struct work_run *run, struct backend *src)
+void work_run_end(struct work_run *run, struct backend *src, struct backend *dst)
 {
+    if (run->write)
+        dst->ops->write_abort(run->write);
+    run->write = NULL;
+    free(run->receipt);
+    run->receipt = NULL;
     if (run->read)
         src->ops->read_end(run->read);
     run->read = NULL;
     if (run->hash)
         hash_end(run->hash, NULL, NULL);
     run->hash = NULL;
-    extract_job_close(run->extract);
-    run->extract = NULL;
+    if (run->job)
+        run->stage->close(run->job);
+    run->job = NULL;
     if (run->src_fd >= 0)
         close(run->src_fd);
-    if (run->dst_fd >= 0)
-        close(run->dst_fd);
-    run->src_fd = run->dst_fd = -1;
+    run->src_fd = -1;
     work_item_free(&run->item);
 }

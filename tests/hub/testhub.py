@@ -57,7 +57,7 @@ DEFAULTS = {
 FAULT_KEYS = {"error_rate": 0.0, "error_codes": [500, 502, 503], "reset_rate": 0.0, "flip_rate": 0.0,
               "latency_ms": 0, "cdn_limit_rate": 0, "cdn_expire_now": False, "lose_commit_response": 0,
               "cdn_reset_rate": 0.0, "cdn_flip_rate": 0.0, "cdn_latency_ms": 0, "storage_latency_ms": 0,
-              "foreign_links": False, "stall_rate": 0.0, "stall_ms": 0}
+              "storage_refuse_rate": 0.0, "foreign_links": False, "stall_rate": 0.0, "stall_ms": 0}
 # Hostile answers: {"tree": TEXT, "revision": TEXT, "paths-info": TEXT} answers that API call of
 # any repo with 200 and TEXT as the body, as a broken or malicious Hub would.
 FAULT_KEYS["hostile_answers"] = {}
@@ -716,6 +716,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(latency / 1000.0)
         if self.command != "PUT" or self.hub.check_signature(self.raw_path, self.query):
             raise Reply(403, b"<Error>AccessDenied</Error>", content_type="application/xml")
+        if self.hub.chance("storage_refuse_rate"):
+            raise Reply(403, b"<Error>AccessDenied</Error><Message>refused on purpose</Message>",
+                        content_type="application/xml")
         m = re.match(r"^/(put|part)/([0-9a-f]{64})(?:/(\d+))?$", self.raw_path)
         if not m:
             raise Reply(404, b"", content_type=None)
