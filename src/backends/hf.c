@@ -75,10 +75,8 @@ char *hf_request_name(const struct hf_backend *hb, const struct net_request *req
     return xasprintf("%s: %s %s", hb->remote.base.location, method, req->url);
 }
 
-/* Admission at net's gate (the job's budget of Hub calls), waiting as long
- * as it takes; a long wait is said, so that it does not look like a hang.
- * Returns whether *ticket must be settled. */
-static bool gate_wait(struct hf_backend *hb, const char *url, int *ticket)
+/* A long wait is said, so that it does not look like a hang. */
+bool hf_gate_wait(struct hf_backend *hb, const char *url, int *ticket)
 {
     int gated;
     double waited = 0;
@@ -97,7 +95,7 @@ struct net_transfer *hf_api(struct hf_backend *hb, const struct net_request *req
 {
     for (int attempt = 1;; attempt++) {
         int ticket = 0;
-        bool metered = gate_wait(hb, req->url, &ticket);
+        bool metered = hf_gate_wait(hb, req->url, &ticket);
         struct net_transfer *t = net_run(req);
         long status = net_status(t);
         const struct net_headers *h = net_headers(t);

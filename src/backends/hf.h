@@ -17,6 +17,10 @@ struct hf_backend {
     char *repo_folder;               /* for the cache layout, made on demand */
 };
 
+/* Admission at net's gate (the job's budget of Hub calls) for url, waiting as
+ * long as it takes.  Returns whether *ticket must be settled (net_gate_settle). */
+bool hf_gate_wait(struct hf_backend *hb, const char *url, int *ticket);
+
 /* One API call (req's url on the Hub) that draws on the job's budget.  With
  * retry, transient failures and 429s are waited out; without (a commit,
  * which must never be sent twice blindly), only a 429 answered before the

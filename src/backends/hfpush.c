@@ -19,7 +19,6 @@
 #include "ferry/fetch.h"
 #include "ferry/hash.h"
 #include "ferry/hfjson.h"
-#include "ferry/limiter.h"
 #include "ferry/log.h"
 #include "ferry/xalloc.h"
 
@@ -838,14 +837,14 @@ static int send_commit(struct push *p, struct commit *c, const char *summary,
         struct net_request req = {.url = url, .auth = &p->hb->remote.auth, .post_body = body,
                                   .content_type = "application/x-ndjson", .fd = -1,
                                   .range_end = -1, .fresh_connection = true};
-        limiter_take_wait(LIMIT_COMMIT);
-        limiter_take_wait(LIMIT_API);
+        int ticket = 0;
+        bool metered = hf_gate_wait(p->hb, url, &ticket);
         struct net_transfer *t = net_run(&req);
         free(body);
         long status = net_status(t);
         bool answered = net_outcome(t) == NET_ANSWERED;
-        if (answered)
-            limiter_learn(status == 429 ? LIMIT_COMMIT : LIMIT_API, status, net_headers(t));
+        if (metered)
+            net_gate_settle(ticket, t);
         char *oid = answered && status == 200 ? commit_oid(t) : NULL;
         if (oid) {
             free(p->head);
@@ -881,7 +880,7 @@ static int send_commit(struct push *p, struct commit *c, const char *summary,
                                                  "tries", summary, PUSH_ATTEMPTS);
             break;
         }
-        limiter_sleep(fetch_backoff(attempt));
+        net_gate_idle(fetch_backoff(attempt));
     }
     free(url);
     return rc;

@@ -102,6 +102,7 @@ static struct {
     bool file_broken;
     int file_jobs;
     int done;                    /* rank 0 in limiter_stop: ranks that said DONE */
+    bool commit_held;            /* a commit's token taken, its api token not yet */
 } L;
 
 static const char *const class_names[LIMIT_CLASSES] = {"api", "resolve", "commit"};
@@ -771,11 +772,42 @@ void limiter_sleep(double seconds)
 
 /* ---- net's gate ---------------------------------------------------------- */
 
+/* A commit's ticket: it spends a commit token and an api token. */
+#define TICKET_COMMIT LIMIT_CLASSES
+
+/* Is url (metered, under the Hub's origin) a commit, /api/KIND/OWNER/NAME/commit/REV? */
+static bool is_commit(const char *url)
+{
+    const char *path = url + strlen(L.hub_origin);
+    if (strncmp(path, "/api/", 5) != 0)
+        return false;
+    path += 5;
+    for (int segment = 0; segment < 3; segment++) {
+        path = strchr(path, '/');
+        if (!path)
+            return false;
+        path++;
+    }
+    return strncmp(path, "commit/", 7) == 0;
+}
+
 static int gate_admit(const char *url, int *ticket)
 {
     enum limiter_class cls;
     if (!limiter_class_of(url, &cls))
         return 0;
+    if (is_commit(url)) {
+        /* The scarce commit token first, held while the api token is
+         * awaited, so that asking again does not spend another. */
+        if (!L.commit_held && !limiter_take(LIMIT_COMMIT))
+            return -1;
+        L.commit_held = true;
+        if (!limiter_take(LIMIT_API))
+            return -1;
+        L.commit_held = false;
+        *ticket = TICKET_COMMIT;
+        return 1;
+    }
     if (!limiter_take(cls))
         return -1;
     *ticket = (int)cls;
@@ -784,6 +816,14 @@ static int gate_admit(const char *url, int *ticket)
 
 static void gate_settle(int ticket, long status, const struct net_headers *h)
 {
+    if (ticket == TICKET_COMMIT) {
+        /* A 429 on a commit is the commit quota's; any other answer's
+         * RateLimit headers speak of the api quota. */
+        bool commit_refused = h && status == 429;
+        gate_settle(LIMIT_COMMIT, status, commit_refused ? h : NULL);
+        gate_settle(LIMIT_API, status, commit_refused ? NULL : h);
+        return;
+    }
     if (h)
         limiter_learn((enum limiter_class)ticket, status, h);
     else

@@ -165,6 +165,38 @@ static void test_budget(void)
     CHECK(limiter_take(LIMIT_API));                  /* stopped: unmetered again */
 }
 
+/* A commit spends a commit token and an api token; the commit token, taken
+ * first, is held while the api token is awaited, so asking again does not
+ * spend another.  Only /api/KIND/OWNER/NAME/commit/REV is a commit. */
+static void test_commit_gate(void)
+{
+    double into = fmod(wall(), WINDOW);
+    if (into < 1 || into > WINDOW - 5)
+        sleep((unsigned)(into < 1 ? 2 : WINDOW - into + 2));
+    setenv("HF_ENDPOINT", "http://127.0.0.1:9/", 1);
+    struct limiter_options opts = {0};
+    limiter_default_rates(opts.rate);
+    opts.rate[LIMIT_API] = (struct limiter_rate){4, WINDOW};
+    opts.rate[LIMIT_COMMIT] = (struct limiter_rate){2, WINDOW};
+    struct ferry_error err = {0};
+    CHECK(limiter_start(MPI_COMM_WORLD, &opts, &err) == 0);
+
+    int ticket = -1;
+    CHECK(net_gate_admit("http://127.0.0.1:9/api/datasets/a/commit/preupload/main", &ticket) == 1
+          && ticket == LIMIT_API);                       /* a repository named commit */
+    net_gate_settle(ticket, NULL);
+    const char *commit = "http://127.0.0.1:9/api/datasets/a/b/commit/main";
+    CHECK(net_gate_admit(commit, &ticket) == 1 && ticket != LIMIT_API);
+    CHECK(take_all(LIMIT_API, 100) == 2);
+    CHECK(net_gate_admit(commit, &ticket) == -1);        /* no api token left */
+    CHECK(net_gate_admit(commit, &ticket) == -1);
+
+    struct limiter_stats stats;
+    limiter_report(&stats);
+    CHECK(stats.calls[LIMIT_COMMIT] == 2 && stats.calls[LIMIT_API] == 4);
+    limiter_stop();
+}
+
 /* A job left at the default --rate learns the server's quota, of another
  * window than its own, from RateLimit and RateLimit-Policy: every token out
  * counts against the lowest r said until it is settled, and the server's
@@ -222,6 +254,7 @@ int main(int argc, char **argv)
     test_rates();
     test_file();
     test_budget();
+    test_commit_gate();
     test_learn();
     MPI_Finalize();
     return check_summary("test_limiter");
