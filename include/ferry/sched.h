@@ -59,12 +59,12 @@ struct sched_stage_ops {
 };
 
 /* What a run's stage works on (get --extract, ferry extract). */
-struct sched_extract {
-    const char *dest;                /* the folder to extract into */
+struct sched_stage_target {
+    const char *dest;                /* the folder the stage writes into */
     const char *root;                /* the folder the plan's paths are under; NULL: as given */
     bool overwrite;                  /* every entry again */
-    bool remove_archive;             /* delete an archive once it is extracted */
-    struct journal *journal;         /* rank 0: the archives finished */
+    bool remove_archive;             /* delete a fed file once the stage is done with it */
+    struct journal *journal;         /* rank 0: the fed files finished */
 };
 
 struct sched_options {
@@ -75,7 +75,7 @@ struct sched_options {
     struct journal *journal;         /* rank 0; NULL: no journal (benchmarks) */
     struct progress *progress;       /* rank 0; may be NULL */
     const struct sched_stage_ops *stage;  /* every rank; NULL: no stage */
-    const struct sched_extract *extract;  /* with stage: its folder and journal */
+    const struct sched_stage_target *stage_target;  /* with stage: its folder and journal */
     /* Rank 0: how each file goes to a destination with upload_plan (made by
      * it before the run), or NULL: every file by RANGES.  Files go out batch
      * by batch; once a batch's items are all done rank 0 runs the

@@ -723,11 +723,11 @@ int extract_run(MPI_Comm comm, char **inputs, size_t n_inputs, const struct extr
         progress = progress_new((enum progress_mode)opts->progress, opts->json, "extract",
                                 (long long)plan.n_unpack, bytes);
     }
-    struct sched_extract x = {
+    struct sched_stage_target x = {
         .dest = opts->dest, .overwrite = opts->overwrite,
         .remove_archive = opts->remove_archive, .journal = journal,
     };
-    struct sched_options so = {.progress = progress, .stage = &extract_stage, .extract = &x,
+    struct sched_options so = {.progress = progress, .stage = &extract_stage, .stage_target = &x,
                                .connections = 1};
     long long skipped = report->archives_skipped;     /* sched_run starts a fresh report */
     rc = sched_run(comm, &plan, NULL, NULL, &so, report);

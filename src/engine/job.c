@@ -358,13 +358,13 @@ static int run_planned(MPI_Comm comm, const struct job_options *opts, struct pla
                                 plan->total_transfer.bytes);
     if (progress && extract_state)
         progress_expect_unpacked(progress, archive_bytes(plan, opts->stage));
-    struct sched_extract x = {
+    struct sched_stage_target x = {
         .dest = opts->extract_dest, .root = dst->location, .journal = extracted,
     };
     struct sched_options so = {
         .chunk_size = opts->chunk_size, .fsync = opts->fsync, .journal = journal,
         .progress = progress, .connections = opts->connections, .catalog = catalog,
-        .extract = extract_state ? &x : NULL, .stage = extract_state ? opts->stage : NULL,
+        .stage_target = extract_state ? &x : NULL, .stage = extract_state ? opts->stage : NULL,
         .upload = uploading && rank == 0 ? &up : NULL,
     };
     int rc = sched_run(comm, plan, src, dst, &so, report);

@@ -198,7 +198,7 @@ static int compare_rounds(const void *a, const void *b, void *chunk_size)
  * queued: one item, or a big zip's parts (by its entries). */
 static void queue_archive(struct sched *s, const char *path, long long size, long long mtime)
 {
-    const struct sched_extract *x = s->opts->extract;
+    const struct sched_stage_target *x = s->opts->stage_target;
     struct archive_state a = {
         .path = x->root ? xasprintf("%s/%s", x->root, path) : xstrdup(path),
         .size = size, .mtime = mtime,
@@ -333,7 +333,7 @@ static void build_queue(struct sched *s)
     for (size_t i = 0; (!s->up || !s->up->delete_batch) && i < s->plan->n_deletes; i++)
         enqueue(s, &cap, (struct queued){WORK_DELETE, (long long)i, 0, 0});
     /* Urgent items go last in, first out: the smallest archive in first. */
-    for (size_t i = s->plan->n_unpack; s->opts->extract && i-- > 0;) {
+    for (size_t i = s->plan->n_unpack; s->opts->stage_target && i-- > 0;) {
         const struct plan_file *f = &s->plan->unpack[i];
         queue_archive(s, f->path, f->size, f->mtime);
     }
@@ -374,8 +374,8 @@ static void describe_extract(const struct sched *s, const struct queued *q,
     item->offset = p->first;
     item->length = p->count;
     item->size = q->length;
-    item->dest = (char *)s->opts->extract->dest;
-    item->overwrite = s->opts->extract->overwrite;
+    item->dest = (char *)s->opts->stage_target->dest;
+    item->overwrite = s->opts->stage_target->overwrite;
 }
 
 static void describe_file(const struct sched *s, const struct queued *q, struct work_item *item)
@@ -453,14 +453,14 @@ static void journal_file(struct sched *s, const struct plan_file *f)
     s->report->files_done++;
     if (s->opts->progress)
         progress_add(s->opts->progress, 1, 0);
-    if (s->opts->extract && s->opts->stage->feeds(f->path))
+    if (s->opts->stage_target && s->opts->stage->feeds(f->path))
         queue_archive(s, f->path, f->size, f->mtime);
 }
 
 /* A part of an archive is extracted (or failed, or was stopped). */
 static void on_extracted(struct sched *s, const struct work_result *r)
 {
-    const struct sched_extract *x = s->opts->extract;
+    const struct sched_stage_target *x = s->opts->stage_target;
     struct archive_state *a = &s->archives[s->parts[r->file].archive];
     work_counts_add(&s->report->entries, &r->counts);
     if (r->status == FERRY_EINTR)
