@@ -46,7 +46,12 @@ aria() { aria2c -q -j4 -x16 -s16 -d "$out" -i "$work/manifest.txt"; }
 ferry_get() { mpirun -np 2 --oversubscribe "$ferry" get --yes -q --progress never "@$work/manifest.txt" "$out"; }
 ferry_sha() { mpirun -np 2 --oversubscribe "$ferry" get --yes -q --progress never "@$work/manifest-sha.txt" "$out"; }
 
-tools=(curl_null disk curl_par wget_seq aria ferry_get ferry_sha)
+# FERRY_BASE: another ferry binary (an earlier commit) run beside, as base_get
+# and base_sha; TOOLS: the tools to run, of those above and these.
+base=${FERRY_BASE:-}
+base_get() { ferry=$base ferry_get; }
+base_sha() { ferry=$base ferry_sha; }
+read -r -a tools <<<"${TOOLS:-curl_null disk curl_par wget_seq aria ferry_get ferry_sha${base:+ base_get base_sha}}"
 declare -A times=()
 for _ in $(seq "$reps"); do
   for t in "${tools[@]}"; do
@@ -64,6 +69,8 @@ declare -A what=(
   [aria]='aria2c -j4 -x16 -s16'
   [ferry_get]='mpirun -np 2 ferry get @manifest'
   [ferry_sha]='the same, manifest with sha-256 checksums (every byte hashed)'
+  [base_get]="ferry_get with $base"
+  [base_sha]="ferry_sha with $base"
 )
 for t in "${tools[@]}"; do
   read -r median best < <(median_best "${times[$t]}")

@@ -76,6 +76,12 @@ print(c.get("hub:api", 0), c.get("hub:resolvers", 0), end=" ")'
 run_snapshot() { node "$top/bench/snapshot_download.mjs" "$module" "$HUB" "alice/$1" "$out"; }
 run_aria() { aria2c -q -j16 -x16 -s16 -d "$out" -i "$work/$1.aria2"; }
 run_ferry() { mpirun -np 2 --oversubscribe "$ferry" get --yes -q --progress never ${FERRY_ARGS:-} "hf://datasets/alice/$1" "$out"; }
+# FERRY_BASE: another ferry binary (an earlier commit) run beside, as base;
+# TOOLS: the tools to run (snapshot aria ferry base).
+base=${FERRY_BASE:-}
+run_base() { ferry=$base run_ferry "$1"; }
+read -r -a tools <<<"${TOOLS:-snapshot aria ferry${base:+ base}}"
+has_tool() { [[ " ${tools[*]} " == *" $1 "* ]]; }
 
 declare -A times=() used=()
 measure() {   # measure TOOL CASE: one timed run, its calls remembered
@@ -86,20 +92,22 @@ measure() {   # measure TOOL CASE: one timed run, its calls remembered
   used[$1/$2]="$((after[0] - before[0])) | $((after[1] - before[1])) | $((after[2] - before[2]))"
 }
 for c in small large; do
-  measure snapshot "$c"
+  ! has_tool snapshot || measure snapshot "$c"
   for _ in $(seq "$reps"); do
-    measure aria "$c"
-    measure ferry "$c"
+    for t in "${tools[@]}"; do
+      [ "$t" = snapshot ] || measure "$t" "$c"
+    done
   done
 done
 
 echo "| case | tool | runs | median s | best s | MiB/s (median) | API calls | resolve calls | CDN requests |"
 echo "|---|---|---|---|---|---|---|---|---|"
 declare -A label=([small]="(b) 2,000 x 64 KiB" [large]="(c) 50 x 64 MiB")
-declare -A tool=([snapshot]="snapshotDownload" [aria]="aria2c -j16 -x16 -s16" [ferry]="ferry -np 2")
+declare -A tool=([snapshot]="snapshotDownload" [aria]="aria2c -j16 -x16 -s16" [ferry]="ferry -np 2"
+                 [base]="ferry -np 2, $base")
 for c in small large; do
   bytes=$(python3 -c 'import json,sys; print(sum(json.loads(l)["size"] for l in open(sys.argv[1])))' "$work/$c.jsonl")
-  for t in snapshot aria ferry; do
+  for t in "${tools[@]}"; do
     read -r median best < <(median_best "${times[$t/$c]}")
     runs=$(echo "${times[$t/$c]}" | wc -w)
     printf '| %s | %s | %d | %.2f | %.2f | %.1f | %s |\n' "${label[$c]}" "${tool[$t]}" "$runs" \

@@ -87,3 +87,11 @@ rm -rf "$work/data/.ferry"
 run "ferry put -np 2, hashes not cached, repo done" ferry \
   mpirun --oversubscribe -np 2 "$ferry" put --yes --progress never "$work/data" \
   hf://datasets/alice/ferry
+# FERRY_BASE: another ferry binary (an earlier commit), run the same way.
+if [ -n "${FERRY_BASE:-}" ]; then
+  rm -rf "$work/data/.ferry"
+  fresh_hub base
+  run "ferry put -np 2 ($FERRY_BASE)" base \
+    mpirun --oversubscribe -np 2 "$FERRY_BASE" put --create --yes --progress never "$work/data" \
+    hf://datasets/alice/base
+fi
