@@ -41,8 +41,8 @@ int hfcache_open(const char *cache_dir, const char *location, const struct cache
     const char *slash = *place.path ? "/" : "";
     char *root = xasprintf("%s/snapshots/%s%s%s", repo, place.commit, slash, place.path);
     /* Part files of one commit and path are the same bytes for every job. */
-    char *parts = xasprintf("%s/.ferry/%s%s%s", repo, place.commit, slash, place.path);
-    char *state = xasprintf("%s/.ferry", parts);
+    char *parts = xasprintf("%s/" FS_STATE_NAME "/%s%s%s", repo, place.commit, slash, place.path);
+    char *state = fs_state_dir(parts, NULL);
     char *blobs = xasprintf("%s/blobs", repo);
     /* From root up to repo: snapshots, the commit, each folder of the path. */
     size_t depth = 2;

@@ -166,7 +166,7 @@ static const char *json_str(const cJSON *o, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* ---- 1. how each file goes ------------------------------------------------- */
+/* ---- 1a. what the Hub wants of each file (preupload, LFS batch) ------------ */
 
 static int preupload(struct push *p, size_t first, size_t n, struct ferry_error *err)
 {
@@ -312,7 +312,7 @@ static int lfs_batch(struct push *p, size_t first, size_t n, struct ferry_error 
     return 0;
 }
 
-/* ---- 1. how each file goes ------------------------------------------------- */
+/* ---- 1b. batches, and how each file goes ----------------------------------- */
 
 static int new_batch(struct push *p, struct upload_plan *up, size_t *cap, const char *scene,
                      int part)

@@ -59,7 +59,7 @@ static int local_open(const char *location, struct backend **out,
         n--;
     lb->root = xstrndup(path, n);
     lb->top = xstrdup(lb->root);
-    lb->state_dir = xasprintf("%s/.ferry", lb->root);
+    lb->state_dir = fs_state_dir(lb->root, NULL);
     lb->parts_root = xstrdup(lb->root);
     *out = &lb->base;
     return 0;
