@@ -395,17 +395,18 @@ static int by_path(const void *a, const void *b)
     return strcmp(((const struct dwalk_file *)a)->path, ((const struct dwalk_file *)b)->path);
 }
 
-/* Rank 0: every rank's records for one top into out (empty). */
-static void add_found(struct dwalk_result *out, size_t top, struct pack *in)
+/* Rank 0: records for one top added to out, whose arrays have the given
+ * capacities. */
+static void add_found(struct dwalk_result *out, size_t top, struct pack *in, size_t *files_cap,
+                      size_t *errors_cap)
 {
-    size_t files_cap = 0, errors_cap = 0;
     while (!pack_done(in) && !in->bad) {
         if (unpack_u64(in) == FOUND_ERROR) {
-            xgrow((void **)&out->errors, &errors_cap, out->n_errors + 1, sizeof *out->errors);
+            xgrow((void **)&out->errors, errors_cap, out->n_errors + 1, sizeof *out->errors);
             out->errors[out->n_errors++] = (struct dwalk_error){top, unpack_str(in)};
             continue;
         }
-        xgrow((void **)&out->files, &files_cap, out->n_files + 1, sizeof *out->files);
+        xgrow((void **)&out->files, files_cap, out->n_files + 1, sizeof *out->files);
         struct dwalk_file *f = &out->files[out->n_files++];
         f->top = top;
         f->path = unpack_str(in);
@@ -470,14 +471,20 @@ void dwalk_take(MPI_Comm comm, struct dwalk *w, size_t top, struct dwalk_result 
     memset(out, 0, sizeof *out);
     while (top >= w->walked && w->walked < w->n_tops)
         walk_round(comm, w);
+    /* Rank 0 unpacks its own share before the others' come, so that it is
+     * never in memory twice, packed. */
+    size_t files_cap = 0, errors_cap = 0;
+    if (rank == 0) {
+        add_found(out, top, &w->found[top], &files_cap, &errors_cap);
+        pack_free(&w->found[top]);
+    }
     struct pack all;
     comm_gather_packs(comm, &w->found[top], &all, &lens, &offsets);
     free(lens);
     free(offsets);
-    /* Rank 0's own share is in all now: not twice in memory. */
     pack_free(&w->found[top]);
     if (rank == 0)
-        add_found(out, top, &all);
+        add_found(out, top, &all, &files_cap, &errors_cap);
     if (out->n_files)
         qsort(out->files, out->n_files, sizeof *out->files, by_path);
     pack_free(&all);
