@@ -270,6 +270,13 @@ enum { TASK_FOLDER, TASK_FILES };
  * records of a file (path size mtime mode etag) or an error (message). */
 enum { FOUND_FILE, FOUND_ERROR };
 
+/* Rank 0 keeps its own findings as it will hand them out, not packed: one
+ * copy of them, not two, while a top is taken. */
+struct kept {
+    struct dwalk_result r;
+    size_t files_cap, errors_cap;
+};
+
 struct dwalk {
     struct backend *b;
     const struct pattern_filter *filter;
@@ -278,9 +285,18 @@ struct dwalk {
     size_t walked;           /* the tops before this one are walked */
     size_t fed;              /* rank 0: the tops before this one are dealt */
     uint64_t top;            /* of the task being run */
-    struct pack *found;      /* per top */
+    struct pack *found;      /* per top; rank 0's in kept */
+    struct kept *kept;       /* rank 0: per top */
     long long folders, files;
 };
+
+static void keep_here(struct kept *k, size_t top, const struct file_meta *meta)
+{
+    xgrow((void **)&k->r.files, &k->files_cap, k->r.n_files + 1, sizeof *k->r.files);
+    k->r.files[k->r.n_files++] = (struct dwalk_file){
+        .path = xstrdup(meta->path), .size = meta->size, .mtime = meta->mtime, .mode = meta->mode,
+        .etag = meta->etag && *meta->etag ? xstrdup(meta->etag) : NULL, .top = top};
+}
 
 static int keep_file(const struct file_meta *meta, void *ud)
 {
@@ -288,6 +304,10 @@ static int keep_file(const struct file_meta *meta, void *ud)
     w->files++;
     if (w->filter && !pattern_filter_allows(w->filter, meta->path))
         return 0;
+    if (w->kept) {
+        keep_here(&w->kept[w->top], w->top, meta);
+        return 0;
+    }
     struct pack *p = &w->found[w->top];
     pack_u64(p, FOUND_FILE);
     pack_str(p, meta->path);
@@ -302,6 +322,12 @@ static void note_error(struct dwalk *w, int rc, const struct ferry_error *err)
 {
     if (rc == 0 || rc == FERRY_ENOTFOUND)
         return;
+    if (w->kept) {
+        struct kept *k = &w->kept[w->top];
+        xgrow((void **)&k->r.errors, &k->errors_cap, k->r.n_errors + 1, sizeof *k->r.errors);
+        k->r.errors[k->r.n_errors++] = (struct dwalk_error){w->top, xstrdup(err->msg)};
+        return;
+    }
     pack_u64(&w->found[w->top], FOUND_ERROR);
     pack_str(&w->found[w->top], err->msg);
 }
@@ -471,12 +497,13 @@ void dwalk_take(MPI_Comm comm, struct dwalk *w, size_t top, struct dwalk_result 
     memset(out, 0, sizeof *out);
     while (top >= w->walked && w->walked < w->n_tops)
         walk_round(comm, w);
-    /* Rank 0 unpacks its own share before the others' come, so that it is
-     * never in memory twice, packed. */
     size_t files_cap = 0, errors_cap = 0;
     if (rank == 0) {
-        add_found(out, top, &w->found[top], &files_cap, &errors_cap);
-        pack_free(&w->found[top]);
+        struct kept *k = &w->kept[top];
+        *out = k->r;
+        files_cap = k->files_cap;
+        errors_cap = k->errors_cap;
+        memset(k, 0, sizeof *k);
     }
     struct pack all;
     comm_gather_packs(comm, &w->found[top], &all, &lens, &offsets);
@@ -501,6 +528,7 @@ struct dwalk *dwalk_start(MPI_Comm comm, struct backend *b, const struct dwalk_t
     *w = (struct dwalk){.b = b, .filter = filter, .n_tops = n};
     w->found = xcalloc(n ? n : 1, sizeof *w->found);
     if (rank == 0) {
+        w->kept = xcalloc(n ? n : 1, sizeof *w->kept);
         w->tops = xcalloc(n ? n : 1, sizeof *w->tops);
         for (size_t i = 0; i < n; i++)
             w->tops[i] = (struct dwalk_top){xstrdup(tops[i].dir), tops[i].recursive};
@@ -520,9 +548,12 @@ void dwalk_end(struct dwalk *w)
         return;
     for (size_t i = 0; i < w->n_tops; i++) {
         pack_free(&w->found[i]);
+        if (w->kept)
+            dwalk_result_free(&w->kept[i].r);
         if (w->tops)
             free((char *)w->tops[i].dir);
     }
+    free(w->kept);
     free(w->tops);
     free(w->found);
     free(w);
