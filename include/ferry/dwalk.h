@@ -5,9 +5,15 @@
  * of them, hands them back in batches for any rank to look at.  Each rank
  * keeps what it found, and rank 0 gathers it one top (a scene) at a time.
  * So neither a scene of a million folders nor one folder of ten million
- * files is walked by one rank.  A source that cannot list a folder by itself (the Hub,
- * HTTP: their listing comes from prepare, already in memory) is walked by
- * rank 0 as a whole, as before.
+ * files is walked by one rank.
+ *
+ * The tops are walked in rounds, not all at once: a round deals the
+ * folders of one top, or of several while they have listed fewer than
+ * DWALK_ROUND_FILES files, over all ranks, and the next round starts when
+ * rank 0 has taken them.  So the ranks together hold about one round's
+ * findings, not the whole tree's, whatever its size.  A source that cannot
+ * list a folder by itself (the Hub, HTTP: their listing comes from
+ * prepare, already in memory) is walked by rank 0, in the same rounds.
  *
  * The dealer is the same for any work cut into independent tasks (hashing
  * files, largest first): rank 0 hands a task to each rank that asks, and
@@ -24,10 +30,12 @@
 
 #define DWALK_BATCH 2048
 
-/* A queue of tasks, each an opaque pack; rank 0's. */
+/* A queue of tasks, each an opaque pack; rank 0's.  done is what the tasks
+ * run say they did (a walk: files listed); dwalk_deal sums it on rank 0. */
 struct dwalk_queue {
     struct pack *tasks;
     size_t head, count, cap;
+    long long done;
 };
 
 void dwalk_queue_add(struct dwalk_queue *q, const struct pack *task);
@@ -86,14 +94,20 @@ struct dwalk_result {
 /* A walk done, its findings still with the ranks that made them. */
 struct dwalk;
 
-/* Collective.  tops (and n_tops) are read on rank 0 only.  Files that
- * filter (may be NULL) refuses are left out.  A folder that does not exist
- * is empty, not an error. */
+/* A round stops taking tops once its tops have listed this many files:
+ * what rank 0 and the ranks hold at once, but for the tops already dealt
+ * (about one per rank) and a top bigger than this alone. */
+#define DWALK_ROUND_FILES 65536
+
+/* Collective.  tops (and n_tops) are read on rank 0 only, and copied;
+ * nothing is walked yet.  Files that filter (may be NULL, kept until
+ * dwalk_end) refuses are left out.  A folder that does not exist is empty,
+ * not an error. */
 struct dwalk *dwalk_start(MPI_Comm comm, struct backend *b, const struct dwalk_top *tops,
                           size_t n_tops, const struct pattern_filter *filter);
 /* Collective: rank 0 gets the files found under tops[top], sorted by path,
- * and what could not be read there; every rank forgets them.  Taking one
- * top at a time, rank 0 never holds more than one top's files. */
+ * and what could not be read there; every rank forgets them.  Tops are
+ * taken in order; taking one not yet walked walks the next round. */
 void dwalk_take(MPI_Comm comm, struct dwalk *w, size_t top, struct dwalk_result *out);
 /* Add this rank's share of the walk: folders listed, files looked at. */
 void dwalk_counts(const struct dwalk *w, long long *folders, long long *files);

@@ -5,7 +5,9 @@
  * rank folder by folder (dwalk.h), so one scene of ten million files is not
  * one rank's; rank 0 compares the two listings, and the files whose content
  * must be read (hashes for the Hub, --recheck) are dealt over every rank,
- * largest first.  Rank 0 holds both listings while it compares them. */
+ * largest first.  The walks go in rounds of about one scene (or of small
+ * scenes up to DWALK_ROUND_FILES files), each compared before the next is
+ * walked, so rank 0 holds one round's two listings at a time. */
 #ifndef FERRY_PLAN_H
 #define FERRY_PLAN_H
 

@@ -55,10 +55,13 @@ static void message_add(struct pack *msg, const struct pack *task)
     msg->len += task->len;
 }
 
-/* The queue's tasks into one message, emptying it. */
+/* A request: what the tasks run since the last one did, then the tasks
+ * they added, emptying the queue. */
 static void queue_pack(struct dwalk_queue *q, struct pack *out)
 {
     pack_clear(out);
+    pack_u64(out, (uint64_t)q->done);
+    q->done = 0;
     for (size_t i = q->head; i < q->count; i++) {
         message_add(out, &q->tasks[i]);
         pack_free(&q->tasks[i]);
@@ -66,10 +69,14 @@ static void queue_pack(struct dwalk_queue *q, struct pack *out)
     q->head = q->count = 0;
 }
 
-static void queue_unpack(struct dwalk_queue *q, const unsigned char *data, size_t len)
+/* A message's tasks into q; a request's count of work done first. */
+static void queue_unpack(struct dwalk_queue *q, const unsigned char *data, size_t len,
+                         bool request)
 {
     struct pack in;
     pack_wrap(&in, data, len);
+    if (request)
+        q->done += (long long)unpack_u64(&in);
     while (!pack_done(&in)) {
         uint64_t n = unpack_u64(&in);
         if (in.bad || n > in.len - in.pos)
@@ -114,7 +121,7 @@ static void work_for_rank0(MPI_Comm comm, dwalk_task_fn run, void *ud)
             free(buf);
             break;
         }
-        queue_unpack(&todo, buf, (size_t)len);
+        queue_unpack(&todo, buf, (size_t)len, false);
         free(buf);
         while (!queue_empty(&todo)) {
             struct pack task;
@@ -162,14 +169,18 @@ static void take_requests(MPI_Comm comm, int size, struct dwalk_queue *q, int *i
             continue;
         }
         unsigned char *buf = receive(comm, st.MPI_SOURCE, TAG_ASK, &st, &len);
-        queue_unpack(q, buf, (size_t)len);
+        queue_unpack(q, buf, (size_t)len, true);
         free(buf);
         idle[(*n_idle)++] = st.MPI_SOURCE;
     }
 }
 
+/* Rank 0, when its queue is empty: add more tasks to q and say so, or
+ * say there are no more. */
+typedef bool (*feed_fn)(void *ud, struct dwalk_queue *q);
+
 static void deal_from_rank0(MPI_Comm comm, int size, struct dwalk_queue *q, dwalk_task_fn run,
-                            void *ud)
+                            feed_fn feed, void *ud)
 {
     int *idle = xcalloc((size_t)size, sizeof *idle), n_idle = 0;
     struct pack msg;
@@ -183,6 +194,8 @@ static void deal_from_rank0(MPI_Comm comm, int size, struct dwalk_queue *q, dwal
             hand_out(q, size, &msg);
             MPI_Send(msg.data, (int)msg.len, MPI_BYTE, idle[--n_idle], TAG_TASK, comm);
         }
+        if (queue_empty(q) && feed && feed(ud, q))
+            continue;
         if (!queue_empty(q)) {
             struct pack task;
             queue_take(q, false, &task);
@@ -200,15 +213,21 @@ static void deal_from_rank0(MPI_Comm comm, int size, struct dwalk_queue *q, dwal
     free(idle);
 }
 
-void dwalk_deal(MPI_Comm comm, struct dwalk_queue *queue, dwalk_task_fn run, void *ud)
+static void deal(MPI_Comm comm, struct dwalk_queue *queue, dwalk_task_fn run, feed_fn feed,
+                 void *ud)
 {
     int rank, size;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
     if (rank == 0)
-        deal_from_rank0(comm, size, queue, run, ud);
+        deal_from_rank0(comm, size, queue, run, feed, ud);
     else
         work_for_rank0(comm, run, ud);
+}
+
+void dwalk_deal(MPI_Comm comm, struct dwalk_queue *queue, dwalk_task_fn run, void *ud)
+{
+    deal(comm, queue, run, NULL, ud);
 }
 
 static int size_desc(const void *a, const void *b, void *sizes_)
@@ -251,14 +270,33 @@ enum { TASK_FOLDER, TASK_FILES };
  * records of a file (path size mtime mode etag) or an error (message). */
 enum { FOUND_FILE, FOUND_ERROR };
 
+/* Rank 0 keeps its own findings as it will hand them out, not packed: one
+ * copy of them, not two, while a top is taken. */
+struct kept {
+    struct dwalk_result r;
+    size_t files_cap, errors_cap;
+};
+
 struct dwalk {
     struct backend *b;
     const struct pattern_filter *filter;
-    uint64_t top;            /* of the task being run */
-    struct pack *found;      /* per top */
+    struct dwalk_top *tops;  /* rank 0's copies */
     size_t n_tops;
+    size_t walked;           /* the tops before this one are walked */
+    size_t fed;              /* rank 0: the tops before this one are dealt */
+    uint64_t top;            /* of the task being run */
+    struct pack *found;      /* per top; rank 0's in kept */
+    struct kept *kept;       /* rank 0: per top */
     long long folders, files;
 };
+
+static void keep_here(struct kept *k, size_t top, const struct file_meta *meta)
+{
+    xgrow((void **)&k->r.files, &k->files_cap, k->r.n_files + 1, sizeof *k->r.files);
+    k->r.files[k->r.n_files++] = (struct dwalk_file){
+        .path = xstrdup(meta->path), .size = meta->size, .mtime = meta->mtime, .mode = meta->mode,
+        .etag = meta->etag && *meta->etag ? xstrdup(meta->etag) : NULL, .top = top};
+}
 
 static int keep_file(const struct file_meta *meta, void *ud)
 {
@@ -266,6 +304,10 @@ static int keep_file(const struct file_meta *meta, void *ud)
     w->files++;
     if (w->filter && !pattern_filter_allows(w->filter, meta->path))
         return 0;
+    if (w->kept) {
+        keep_here(&w->kept[w->top], w->top, meta);
+        return 0;
+    }
     struct pack *p = &w->found[w->top];
     pack_u64(p, FOUND_FILE);
     pack_str(p, meta->path);
@@ -280,6 +322,12 @@ static void note_error(struct dwalk *w, int rc, const struct ferry_error *err)
 {
     if (rc == 0 || rc == FERRY_ENOTFOUND)
         return;
+    if (w->kept) {
+        struct kept *k = &w->kept[w->top];
+        xgrow((void **)&k->r.errors, &k->errors_cap, k->r.n_errors + 1, sizeof *k->r.errors);
+        k->r.errors[k->r.n_errors++] = (struct dwalk_error){w->top, xstrdup(err->msg)};
+        return;
+    }
     pack_u64(&w->found[w->top], FOUND_ERROR);
     pack_str(&w->found[w->top], err->msg);
 }
@@ -323,6 +371,9 @@ static void walk_folder(struct dwalk *w, const char *dir, bool recursive,
         return;
     }
     w->folders++;
+    /* Counted when listed, not when looked at: rank 0 learns of a big
+     * folder before its batches are done, and stops the round in time. */
+    more->done += (long long)n_files;
     for (size_t i = 0; recursive && i < n_dirs; i++)
         add_folder(more, w->top, dirs[i], true);
     if (n_files <= DWALK_BATCH) {
@@ -370,17 +421,18 @@ static int by_path(const void *a, const void *b)
     return strcmp(((const struct dwalk_file *)a)->path, ((const struct dwalk_file *)b)->path);
 }
 
-/* Rank 0: every rank's records for one top into out (empty). */
-static void add_found(struct dwalk_result *out, size_t top, struct pack *in)
+/* Rank 0: records for one top added to out, whose arrays have the given
+ * capacities. */
+static void add_found(struct dwalk_result *out, size_t top, struct pack *in, size_t *files_cap,
+                      size_t *errors_cap)
 {
-    size_t files_cap = 0, errors_cap = 0;
     while (!pack_done(in) && !in->bad) {
         if (unpack_u64(in) == FOUND_ERROR) {
-            xgrow((void **)&out->errors, &errors_cap, out->n_errors + 1, sizeof *out->errors);
+            xgrow((void **)&out->errors, errors_cap, out->n_errors + 1, sizeof *out->errors);
             out->errors[out->n_errors++] = (struct dwalk_error){top, unpack_str(in)};
             continue;
         }
-        xgrow((void **)&out->files, &files_cap, out->n_files + 1, sizeof *out->files);
+        xgrow((void **)&out->files, files_cap, out->n_files + 1, sizeof *out->files);
         struct dwalk_file *f = &out->files[out->n_files++];
         f->top = top;
         f->path = unpack_str(in);
@@ -395,19 +447,71 @@ static void add_found(struct dwalk_result *out, size_t top, struct pack *in)
     }
 }
 
+/* Rank 0, between tasks of a round: deal the next top, unless the round
+ * has one already and its tops have listed their fill. */
+static bool feed_top(void *ud, struct dwalk_queue *q)
+{
+    struct dwalk *w = ud;
+    if (w->fed == w->n_tops || (w->fed > w->walked && q->done >= DWALK_ROUND_FILES))
+        return false;
+    add_folder(q, w->fed, w->tops[w->fed].dir, w->tops[w->fed].recursive);
+    w->fed++;
+    return true;
+}
+
+/* Rank 0: a source that cannot list a folder walks its tops here, as many
+ * as a round takes. */
+static void walk_round_here(struct dwalk *w)
+{
+    long long before = w->files;
+    while (w->fed < w->n_tops && (w->fed == w->walked || w->files - before < DWALK_ROUND_FILES)) {
+        struct ferry_error err = {0};
+        const struct dwalk_top *t = &w->tops[w->fed];
+        w->top = w->fed++;
+        w->folders++;
+        note_error(w, w->b->ops->walk(w->b, t->dir, t->recursive, keep_file, w, &err), &err);
+    }
+}
+
+/* Collective: walk the next round of tops, from w->walked on. */
+static void walk_round(MPI_Comm comm, struct dwalk *w)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    if (w->b->ops->list_dir && w->b->ops->stat_files) {
+        struct dwalk_queue q = {0};
+        deal(comm, &q, run_walk_task, feed_top, w);
+        dwalk_queue_free(&q);
+    } else if (rank == 0) {
+        walk_round_here(w);
+    }
+    uint64_t end = w->fed;
+    MPI_Bcast(&end, 1, MPI_UINT64_T, 0, comm);
+    w->walked = w->fed = end;
+}
+
 void dwalk_take(MPI_Comm comm, struct dwalk *w, size_t top, struct dwalk_result *out)
 {
     int rank, *lens, *offsets;
     MPI_Comm_rank(comm, &rank);
     memset(out, 0, sizeof *out);
+    while (top >= w->walked && w->walked < w->n_tops)
+        walk_round(comm, w);
+    size_t files_cap = 0, errors_cap = 0;
+    if (rank == 0) {
+        struct kept *k = &w->kept[top];
+        *out = k->r;
+        files_cap = k->files_cap;
+        errors_cap = k->errors_cap;
+        memset(k, 0, sizeof *k);
+    }
     struct pack all;
     comm_gather_packs(comm, &w->found[top], &all, &lens, &offsets);
     free(lens);
     free(offsets);
-    /* Rank 0's own share is in all now: not twice in memory. */
     pack_free(&w->found[top]);
     if (rank == 0)
-        add_found(out, top, &all);
+        add_found(out, top, &all, &files_cap, &errors_cap);
     if (out->n_files)
         qsort(out->files, out->n_files, sizeof *out->files, by_path);
     pack_free(&all);
@@ -423,20 +527,11 @@ struct dwalk *dwalk_start(MPI_Comm comm, struct backend *b, const struct dwalk_t
     MPI_Bcast(&n, 1, MPI_UINT64_T, 0, comm);
     *w = (struct dwalk){.b = b, .filter = filter, .n_tops = n};
     w->found = xcalloc(n ? n : 1, sizeof *w->found);
-    if (b->ops->list_dir && b->ops->stat_files) {
-        struct dwalk_queue q = {0};
-        for (size_t i = 0; rank == 0 && i < n_tops; i++)
-            add_folder(&q, i, tops[i].dir, tops[i].recursive);
-        dwalk_deal(comm, &q, run_walk_task, w);
-        dwalk_queue_free(&q);
-    } else if (rank == 0) {
-        for (size_t i = 0; i < n_tops; i++) {
-            struct ferry_error err = {0};
-            w->top = i;
-            w->folders++;
-            note_error(w, b->ops->walk(b, tops[i].dir, tops[i].recursive, keep_file, w, &err),
-                       &err);
-        }
+    if (rank == 0) {
+        w->kept = xcalloc(n ? n : 1, sizeof *w->kept);
+        w->tops = xcalloc(n ? n : 1, sizeof *w->tops);
+        for (size_t i = 0; i < n; i++)
+            w->tops[i] = (struct dwalk_top){xstrdup(tops[i].dir), tops[i].recursive};
     }
     return w;
 }
@@ -451,8 +546,15 @@ void dwalk_end(struct dwalk *w)
 {
     if (!w)
         return;
-    for (size_t i = 0; i < w->n_tops; i++)
+    for (size_t i = 0; i < w->n_tops; i++) {
         pack_free(&w->found[i]);
+        if (w->kept)
+            dwalk_result_free(&w->kept[i].r);
+        if (w->tops)
+            free((char *)w->tops[i].dir);
+    }
+    free(w->kept);
+    free(w->tops);
     free(w->found);
     free(w);
 }
