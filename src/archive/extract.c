@@ -522,8 +522,10 @@ static int stage_open(const struct work_item *it, struct stage_job **out, struct
     struct extract_job *job;
     int rc = extract_job_open(it->path, dest_fd, it->overwrite, it->offset, it->length, &job, err);
     close(dest_fd);
-    if (rc != 0)
+    if (rc != 0) {
+        extract_job_close(job);            /* it is handed back even when it failed */
         return rc;
+    }
     *out = xcalloc(1, sizeof **out);
     (*out)->job = job;
     return 0;
