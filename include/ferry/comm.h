@@ -20,9 +20,6 @@ typedef void (*comm_unpack_fn)(void *ud, struct pack *in);
 int comm_share(MPI_Comm comm, int rc, comm_pack_fn pack, comm_unpack_fn unpack, void *ud,
                struct ferry_error *err);
 
-/* Broadcast rank 0's pack to every rank (length first, then the bytes). */
-void comm_bcast_pack(MPI_Comm comm, struct pack *p);
-
 /* Gather every rank's pack on rank 0: *all holds them back to back, rank r's
  * at offsets[r] with lens[r] bytes (both arrays fresh, rank 0 only). */
 void comm_gather_packs(MPI_Comm comm, const struct pack *mine, struct pack *all, int **lens,

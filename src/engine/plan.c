@@ -458,26 +458,47 @@ static void finish_plan(struct plan *plan)
         qsort(plan->transfer, plan->n_transfer, sizeof *plan->transfer, compare_transfer);
 }
 
+/* The scenes a plan covers, as every rank learns them. */
+struct scene_list {
+    char **names;
+    size_t n, cap;
+};
+
+static void pack_scene_list(void *ud, struct pack *out)
+{
+    const struct scene_list *list = ud;
+    for (size_t i = 0; i < list->n; i++)
+        pack_str(out, list->names[i]);
+}
+
+static void unpack_scene_list(void *ud, struct pack *in)
+{
+    struct scene_list *list = ud;
+    while (!pack_done(in)) {
+        xgrow((void **)&list->names, &list->cap, list->n + 1, sizeof *list->names);
+        list->names[list->n++] = unpack_str(in);
+    }
+}
+
 /* Every rank: the selected scenes, chosen by rank 0. */
 static int share_scenes(MPI_Comm comm, struct backend *src, const struct plan_options *opts,
                         char ***names, size_t *n_names, struct ferry_error *err)
 {
     int rank;
     MPI_Comm_rank(comm, &rank);
-    struct pack scenes;
-    pack_init(&scenes);
-    int rc = rank == 0 ? select_scenes(src, opts, &scenes, err) : 0;
-    rc = comm_agree(comm, rc, err);
-    if (rc == 0)
-        comm_bcast_pack(comm, &scenes);
-    size_t cap = 0;
-    *names = NULL;
-    *n_names = 0;
-    while (rc == 0 && !pack_done(&scenes)) {
-        xgrow((void **)names, &cap, *n_names + 1, sizeof **names);
-        (*names)[(*n_names)++] = unpack_str(&scenes);
+    struct scene_list list = {0};
+    int rc = 0;
+    if (rank == 0) {
+        struct pack chosen;
+        pack_init(&chosen);
+        rc = select_scenes(src, opts, &chosen, err);
+        if (rc == 0)
+            unpack_scene_list(&list, &chosen);
+        pack_free(&chosen);
     }
-    pack_free(&scenes);
+    rc = comm_share(comm, rc, pack_scene_list, unpack_scene_list, &list, err);
+    *names = list.names;
+    *n_names = list.n;
     return rc;
 }
 

@@ -29,7 +29,7 @@ int comm_agree(MPI_Comm comm, int rc, struct ferry_error *err)
     return rc;
 }
 
-void comm_bcast_pack(MPI_Comm comm, struct pack *p)
+static void bcast_pack(MPI_Comm comm, struct pack *p)
 {
     uint64_t len = p->len;
     MPI_Bcast(&len, 1, MPI_UINT64_T, 0, comm);
@@ -51,7 +51,7 @@ int comm_share(MPI_Comm comm, int rc, comm_pack_fn pack, comm_unpack_fn unpack, 
     pack_init(&p);
     if (rank == 0)
         pack(ud, &p);
-    comm_bcast_pack(comm, &p);
+    bcast_pack(comm, &p);
     if (rank != 0)
         unpack(ud, &p);
     pack_free(&p);
