@@ -29,6 +29,7 @@ int comm_agree(MPI_Comm comm, int rc, struct ferry_error *err)
     return rc;
 }
 
+/* Rank 0's pack to every rank: its length first, then the bytes. */
 static void bcast_pack(MPI_Comm comm, struct pack *p)
 {
     uint64_t len = p->len;
