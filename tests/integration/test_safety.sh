@@ -116,16 +116,17 @@ fi
 # space); once some space is freed, less than the whole plan but enough for
 # what the part files lack, the rerun goes ahead.
 if [ "$(id -u)" -eq 0 ] && mkdir -p "$WORK/part" &&
-   mount -t tmpfs -o size=200m tmpfs "$WORK/part" 2>/dev/null; then
+   mount -t tmpfs -o size=1000m tmpfs "$WORK/part" 2>/dev/null; then
   psrc=$WORK/psrc pdst=$WORK/part/dst
-  gen_tree "$psrc" --scenes 1 --small 1 --large 1 --large-size 160M --seed 53
-  # At the lowest priority, so that on a busy machine the copy (memory to
-  # memory on tmpfs) does not finish before this shell holds it.
+  gen_tree "$psrc" --scenes 1 --small 1 --large 1 --large-size 800M --seed 53
+  # A big file, at the lowest priority, so that on a busy machine the copy
+  # (memory to memory on tmpfs) does not finish before this shell holds it.
   nice -n 19 mpirun -np 2 --oversubscribe "$FERRY_BIN" get --yes --progress never \
     --chunk-size 512K "$psrc" "$pdst" > "$WORK/full.out" 2>&1 &
   job=$!
-  wait_for_journal "$pdst" '^C ' 8 || true
+  wait_for_journal "$pdst" '^C ' 40 || true
   pkill -STOP -f "^$FERRY_BIN .*$pdst\$" || true
+  sleep 0.5                 # a write under way when the signal came still lands
   free_now() { echo $(( $(stat -f -c '%a * %S' "$WORK/part") )); }
   fallocate -l "$(free_now)" "$WORK/part/filler"
   pkill -CONT -f "^$FERRY_BIN .*$pdst\$" || true
@@ -136,7 +137,7 @@ if [ "$(id -u)" -eq 0 ] && mkdir -p "$WORK/part" &&
   check "and leaves part files ($part bytes)" test "$part" -ge $((16 << 20))
   # Free 6 MiB more than the part files lack: less than the whole file.
   rm "$WORK/part/filler"
-  fallocate -l $(( $(free_now) - (160 << 20) + part - (6 << 20) )) "$WORK/part/filler"
+  fallocate -l $(( $(free_now) - (800 << 20) + part - (6 << 20) )) "$WORK/part/filler"
   may_fail ferry_np 2 get --yes --progress never --chunk-size 512K "$psrc" "$pdst" \
     > "$WORK/partrun.out" 2>&1
   check "the rerun counts the part files' bytes as written (exit $status)" test "$status" -eq 0
