@@ -178,6 +178,8 @@ struct cli_option {
 
 /* The table; an option that several commands store apart has a row each. */
 const struct cli_option *cli_options(size_t *n);
+/* The struct of cli that options of group are stored in (cli itself for globals). */
+void *cli_group_base(struct cli *cli, enum cli_group group);
 /* The command's index, or -1. */
 int cli_command_find(const char *name);
 const char *cli_command_name(int command);

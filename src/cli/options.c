@@ -389,7 +389,7 @@ static int rate(const struct cli *cli, const struct given *g)
     return 0;
 }
 
-static void *group_base(struct cli *cli, enum cli_group group)
+void *cli_group_base(struct cli *cli, enum cli_group group)
 {
     switch (group) {
     case CLI_IN_TRANSFER: return &cli->transfer;
@@ -407,7 +407,7 @@ static void *group_base(struct cli *cli, enum cli_group group)
 /* Check the value and store it where the row says. */
 static int store(struct cli *cli, const struct cli_option *o, const struct given *g)
 {
-    char *field = (char *)group_base(cli, o->group) + o->offset;
+    char *field = (char *)cli_group_base(cli, o->group) + o->offset;
     long long number;
     int status = 0;
     if (takes_value(o) && !*g->value)

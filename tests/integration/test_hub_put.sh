@@ -8,48 +8,14 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/netlib.sh"
 
-ROUNDTRIP=$FERRY_SOURCE_DIR/tests/hub/conformance/roundtrip.mjs
-LOG=$WORK/hub/requests.jsonl
 # Multipart above 4 MiB, in 1 MiB parts, so small files exercise it.
 start_hub '{"multipart_threshold": 4194304, "multipart_chunk_size": 1048576, "seed": 9}'
+source "$(dirname "$0")/hub_put_lib.sh"
 export HF_TOKEN=hf_test_alice
 python3 "$FERRY_SOURCE_DIR/tests/gen_tree.py" "$WORK/src" --scenes 3 --small 20 --small-size 4K \
   --large 1 --large-size 6M --seed 5 >/dev/null
 printf 'hello\n' > "$WORK/src/scene_000/notes.txt"
 run() { ferry_np 2 "$@" --yes --progress never --connections 4; }
-
-# calls PATTERN [STATUS]: requests in the hub's log whose path matches PATTERN.
-calls() {
-  python3 - "$LOG" "$1" "${2:-}" <<'PY'
-import json, re, sys
-log, pattern, status = sys.argv[1], re.compile(sys.argv[2]), sys.argv[3]
-print(sum(1 for l in open(log) if pattern.search(json.loads(l)["path"])
-          and (not status or str(json.loads(l)["status"]) == status)))
-PY
-}
-
-# same_as_local DIR NAME: @huggingface/hub downloads every file of NAME, and
-# they are exactly DIR's files (less hidden ones), byte for byte.
-same_as_local() {
-  node "$ROUNDTRIP" list "$HUB" "alice/$2" > "$WORK/listed.jsonl" &&
-  python3 - "$1" "$WORK/listed.jsonl" <<'PY'
-import hashlib, json, os, sys
-root, listed = sys.argv[1:]
-remote = {e["path"]: e["sha256"] for e in map(json.loads, open(listed))}
-remote.pop(".gitattributes", None)
-local = {}
-for d, dirs, files in os.walk(root):
-    dirs[:] = [x for x in dirs if not x.startswith(".")]
-    for f in files:
-        p = os.path.join(d, f)
-        local[os.path.relpath(p, root)] = hashlib.sha256(open(p, "rb").read()).hexdigest()
-if remote != local:
-    print("only remote:", sorted(set(remote) - set(local))[:5], "only local:",
-          sorted(set(local) - set(remote))[:5],
-          "different:", sorted(p for p in remote if p in local and remote[p] != local[p])[:5])
-    sys.exit(1)
-PY
-}
 
 # --- a missing repository says how to make it ---------------------------------
 may_fail run put "$WORK/src" hf://datasets/alice/up > "$WORK/missing.out" 2>&1

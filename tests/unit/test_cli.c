@@ -140,21 +140,6 @@ static bool refused(const char *line, const char *message)
 
 #define REFUSED(line, message) CHECK(refused(line, message))
 
-static void *group_base(struct cli *cli, enum cli_group group)
-{
-    switch (group) {
-    case CLI_IN_TRANSFER: return &cli->transfer;
-    case CLI_IN_VERIFY: return &cli->verify;
-    case CLI_IN_EXTRACT: return &cli->extract;
-    case CLI_IN_EMBED: return &cli->embed;
-    case CLI_IN_KNN: return &cli->knn;
-    case CLI_IN_STATUS: return &cli->status;
-    case CLI_IN_LOCKS: return &cli->locks;
-    case CLI_IN_GLOBAL: break;
-    }
-    return cli;
-}
-
 /* A good value of the row's kind, with the blank before it ("" for a flag). */
 static const char *good_value(const struct cli_option *o)
 {
@@ -178,7 +163,7 @@ static const char *good_value(const struct cli_option *o)
 
 static bool stored(struct cli *cli, const struct cli_option *o, const char *value)
 {
-    char *field = (char *)group_base(cli, o->group) + o->offset;
+    char *field = (char *)cli_group_base(cli, o->group) + o->offset;
     switch (o->kind) {
     case CLI_FLAG: return *(bool *)field;
     case CLI_INT: return *(int *)field == 3;
