@@ -8,7 +8,8 @@ packages=(
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
   libcurl4-openssl-dev libssl-dev libcjson-dev libarchive-dev
   libturbojpeg0-dev libpng-dev libopenblas-dev slurm-wlm munge
-  clang nginx python3 python3-h5py python3-numpy python3-pil rsync bc nodejs npm zstd
+  clang nginx python3 python3-cryptography python3-h5py python3-numpy python3-pil rsync bc nodejs npm zstd
+  awscli rclone curl openssl   # tests/s3: reference S3 clients (s3proxy.py needs only python3)
 )
 
 missing=()

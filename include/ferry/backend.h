@@ -88,6 +88,7 @@ struct upload_options {
     int files_per_commit;    /* files and deletes in one batch */
     long long batch_bytes;   /* inline content in one batch */
     const char *command;     /* "put" or "sync", for commit messages */
+    long long chunk_size;    /* --chunk-size: the most bytes one item carries */
 };
 
 /* What one write is: [offset, offset + length) of path.  RANGES: the bytes
@@ -196,6 +197,10 @@ struct backend_ops {
     int (*create)(struct backend *b, bool public, struct ferry_error *err);
     /* A root file that sync never deletes here (the Hub's .gitattributes). */
     const char *keep;
+    /* An object store: the mtime its walk gives is when an object was
+     * stored, so a copy no older than its source (same size) is current and
+     * sources are not hashed to compare (see plan_options.dst_upload_time). */
+    bool upload_time;
     void (*close)(struct backend *b);
     /* Optional, for a walk spread over ranks (see dwalk.h): the entries of
      * folder dir ("" for the root), not recursing, as paths from the root:
@@ -236,8 +241,15 @@ int backend_check_allowed(const char *location, struct ferry_error *err);
  * unless the prefix ends with '/'. */
 bool backend_prefix_allows(const char *prefix, const char *location);
 
+/* --endpoint: the server an object store's locations go to instead of the
+ * provider's own (an S3-compatible store); NULL: none given.  Kept, not
+ * copied. */
+void backend_set_endpoint(const char *url);
+const char *backend_endpoint(void);
+
 extern const struct backend_ops backend_local;
 extern const struct backend_ops backend_hf;
 extern const struct backend_ops backend_http;
+extern const struct backend_ops backend_s3;
 
 #endif

@@ -21,6 +21,15 @@ void hash_update(struct hash_state *h, const void *data, size_t len);
 /* Write the lowercase hex digests (either may be NULL) and free h. */
 void hash_end(struct hash_state *h, char sha256[HASH_SHA256_HEX], char sha1[HASH_SHA1_HEX]);
 
+/* One digest, the one an etag names: "sha256:HEX", "sha1:HEX" (a git blob
+ * sha1) or "md5:HEX" (an object store's ETag); NULL for any other etag. */
+#define HASH_HEX_MAX 65
+struct hash_state *hash_begin_etag(const char *etag, long long size);
+/* That digest in lowercase hex, and free h. */
+void hash_end_etag(struct hash_state *h, char hex[HASH_HEX_MAX]);
+/* The digest's name for messages ("sha256", "git sha1", "md5"). */
+const char *hash_etag_kind(const char *etag);
+
 /* Hash what fd holds from its offset on, size bytes that must all be
  * there; what names it in errors.  fd stays open. */
 int hash_fd(int fd, long long size, const char *what, char sha256[HASH_SHA256_HEX],

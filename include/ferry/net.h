@@ -44,10 +44,15 @@ void net_parse_header(struct net_headers *h, const char *line, size_t len);
 
 #define NET_ORIGIN_MAX 512
 
-/* A token and the one origin ("scheme://host:port") it may be sent to:
- * net_start attaches it to a request for that origin and to no other. */
+/* Credentials and the one origin ("scheme://host:port") they may be sent
+ * to: net_start attaches them to a request for that origin and to no other.
+ * Either a Bearer token, or (sigv4 set) an access key pair that libcurl signs
+ * each request with (AWS Signature V4; token is then the session token). */
 struct net_auth {
     char *token;                 /* NULL: none; wiped when cleared */
+    char *key_id, *secret;       /* sigv4's key pair; wiped when cleared */
+    char sigv4[64];              /* "PROVIDER:PROVIDER2:REGION:SERVICE" ("aws:amz:us-east-1:s3"),
+                                  * as CURLOPT_AWS_SIGV4 takes it; "": a Bearer token */
     char origin[NET_ORIGIN_MAX];
 };
 
@@ -59,8 +64,11 @@ struct net_request {
     const char *post_body;       /* POST this (JSON) instead of GET */
     const char *content_type;    /* of post_body; NULL: application/json */
     const char *accept;          /* an Accept header, or NULL */
+    const char *method;          /* another method ("DELETE", "POST" with no body), or NULL */
+    const char *const *headers;  /* more header lines ("Name: value"), NULL-terminated, or NULL */
     int put_fd;                  /* > 0 with put_length >= 0: PUT these bytes of put_fd */
     long long put_offset, put_length;
+    bool put_md5;                /* keep the MD5 of the PUT's bytes (net_put_md5) */
     long long range_start;       /* with range_end >= 0: ask for these bytes */
     long long range_end;         /* inclusive; -1: no range */
     int fd;                      /* >= 0: write the body at fd_offset onwards */
@@ -112,6 +120,10 @@ const char *net_reason(const struct net_transfer *t);
 long long net_content_length(const struct net_transfer *t);
 long long net_last_modified(const struct net_transfer *t);
 
+/* The MD5 of the whole body a PUT sent (put_md5), lowercase hex; false when
+ * it was not kept or not all of it went. */
+bool net_put_md5(const struct net_transfer *t, char hex[33]);
+
 /* Stop it if still running, and free it. */
 void net_free(struct net_transfer *t);
 
@@ -143,6 +155,12 @@ struct net_transfer *net_run(const struct net_request *req);
 
 /* token (taken over; may be NULL) for base_url's origin only. */
 void net_auth_set(struct net_auth *a, char *token, const char *base_url);
+/* A key pair that signs requests to base_url's origin only (AWS SigV4 as
+ * sigv4 names it, see struct net_auth); key_id, secret and session_token
+ * (may be NULL) are taken over.  False, with everything wiped, when
+ * base_url has no origin or sigv4 is too long. */
+bool net_auth_set_sigv4(struct net_auth *a, const char *sigv4, char *key_id, char *secret,
+                        char *session_token, const char *base_url);
 void net_auth_clear(struct net_auth *a);
 /* Does a's token go to url?  The one place that decides. */
 bool net_auth_applies(const struct net_auth *a, const char *url);

@@ -41,6 +41,10 @@ struct plan_options {
      * is hashed (dealt over ranks by file) and compared by content, and the
      * plan's transfers carry "sha256:HEX" as their etag. */
     bool hash_sources;
+    /* A destination whose listing gives each object's upload time as its
+     * mtime (an object store): its copy is current when the sizes match and
+     * it is no older than the source, as `aws s3 sync` decides. */
+    bool dst_upload_time;
     struct hashcache *hashes;        /* looked up first; rank 0's gets the new hashes */
     const char *keep;                /* a root file never deleted (the Hub's .gitattributes) */
     /* get --extract: files the destination already holds, unchanged, that

@@ -8,8 +8,21 @@
 static const struct backend_ops *const backend_kinds[] = {
     &backend_hf,
     &backend_http,
+    &backend_s3,
     &backend_local,
 };
+
+static const char *endpoint;
+
+void backend_set_endpoint(const char *url)
+{
+    endpoint = url;
+}
+
+const char *backend_endpoint(void)
+{
+    return endpoint;
+}
 
 static char **allowed_prefixes;
 static size_t n_allowed_prefixes;

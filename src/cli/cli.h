@@ -44,6 +44,7 @@ struct cli_transfer {
     const char *scene_includes;
     struct cli_list includes, excludes;
     const char *state_dir;
+    const char *endpoint;            /* --endpoint URL: s3:// and gs:// go there */
     long long chunk_size;
     int connections;
     struct cli_optional hf_cache;    /* get --hf-cache[=DIR] */
@@ -61,6 +62,7 @@ struct cli_transfer {
 
 struct cli_verify {
     const char *against;             /* --against SRC */
+    const char *endpoint;            /* --endpoint URL */
     const char *spec;                /* --spec SPEC.json */
     struct cli_budget budget;
 };

@@ -31,6 +31,9 @@ static const char *const command_names[CLI_COMMANDS] = {
 #define TRANSFER (PLAN | MOVE)
 
 /* Where a row's value lands: the group and the offset in its struct. */
+#define ENDPOINT_HELP                                                                  \
+    "the server of s3:// or gs:// locations (an S3-compatible\nstore; else AWS_ENDPOINT_URL, "  \
+    "STORAGE_EMULATOR_HOST\nfor gs://, the profile's endpoint_url, the provider's)"
 #define G(field) CLI_IN_GLOBAL, offsetof(struct cli, field)
 #define T(field) CLI_IN_TRANSFER, offsetof(struct cli_transfer, field)
 #define VE(field) CLI_IN_VERIFY, offsetof(struct cli_verify, field)
@@ -88,6 +91,7 @@ static const struct cli_option options[] = {
      "keep misc/ folders (left out at any depth) and the\nconfig's default_excludes"},
     /* transfer */
     {"state-dir", 0, CLI_STRING, TRANSFER, T(state_dir), 0, 0, NULL, "DIR", STATE_DIR_HELP},
+    {"endpoint", 0, CLI_STRING, TRANSFER, T(endpoint), 0, 0, NULL, "URL", ENDPOINT_HELP},
     {"chunk-size", 0, CLI_SIZE, TRANSFER, T(chunk_size), 0, 0, NULL, "SIZE",
      "split files above SIZE over ranks (default 64M)"},
     {"connections", 0, CLI_INT, TRANSFER, T(connections), 1, 256, NULL, "N",
@@ -131,6 +135,8 @@ static const struct cli_option options[] = {
     {"slurm-account", 0, CLI_STRING, MOVE, T(slurm.account), 0, 0, NULL, "A",
      "with --schedule: the account"},
     /* verify */
+    {"endpoint", 0, CLI_STRING, CLI_BIT(CLI_VERIFY), VE(endpoint), 0, 0, NULL, "URL",
+     ENDPOINT_HELP},
     {"against", 0, CLI_STRING, CLI_BIT(CLI_VERIFY), VE(against), 0, 0, NULL, "SRC",
      "the source whose listing DIR must match"},
     {"spec", 0, CLI_STRING, CLI_BIT(CLI_VERIFY), VE(spec), 0, 0, NULL, "SPEC.json",

@@ -281,6 +281,7 @@ int cmd_transfer(struct cli *cli, const char *command, const struct cli_transfer
         .extract_dest = opt->extract_into, .stage = opt->extract_into ? &extract_stage : NULL,
     };
     backend_set_allowed(cli->config.allowed_prefixes, cli->config.n_allowed_prefixes);
+    backend_set_endpoint(opt->endpoint);
     net_set_stall_timeout((long)cli->config.stall_timeout);
     int status = cli_limits(cli, &opt->budget, &job.limits);
     if (status != 0)

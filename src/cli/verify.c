@@ -35,6 +35,7 @@ int cmd_verify(struct cli *cli, const struct cli_verify *opt)
         return cli_fail(cli, FERRY_EUSAGE, "usage: ferry verify DIR --against SRC, or "
                         "ferry verify DIR --spec SPEC.json");
     backend_set_allowed(cli->config.allowed_prefixes, cli->config.n_allowed_prefixes);
+    backend_set_endpoint(opt->endpoint);
     struct limiter_options limits;
     int status = cli_limits(cli, &opt->budget, &limits);
     if (status != 0)

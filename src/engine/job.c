@@ -334,6 +334,7 @@ static int run_planned(MPI_Comm comm, const struct job_options *opts, struct pla
         .files_per_commit = opts->files_per_commit > 0 ? opts->files_per_commit
                                                        : JOB_FILES_PER_COMMIT,
         .batch_bytes = JOB_COMMIT_BYTES, .command = opts->command,
+        .chunk_size = opts->chunk_size,
     };
     bool uploading = dst->ops->upload_plan != NULL;
     if (go > 0 && uploading) {
@@ -444,7 +445,8 @@ static int transfer(MPI_Comm comm, const struct job_options *opts,
     struct journal *catalog = NULL;
     if (rc == 0 && journal_load(state_dir, JOB_CATALOG, &catalog, err) == 0)
         plan_opts.catalog = catalog;
-    if (dst->ops->upload_plan && state_dir) {
+    plan_opts.dst_upload_time = dst->ops->upload_time;
+    if (dst->ops->upload_plan && state_dir && !dst->ops->upload_time) {
         char *path = xasprintf("%s/%s", state_dir, JOB_HASHES);
         plan_opts.hash_sources = true;
         plan_opts.hashes = hashcache_load(path);

@@ -24,7 +24,7 @@ static bool same_version(const struct plan_options *opts, const struct dwalk_fil
     if (src->size != dst->size)
         return false;
     if (!src->etag)
-        return src->mtime == dst->mtime;
+        return opts->dst_upload_time ? dst->mtime >= src->mtime : src->mtime == dst->mtime;
     if (!opts->catalog)
         return false;
     char version[160];

@@ -252,9 +252,10 @@ static int step_remote(struct work_run *run, struct backend *src, long long *mov
 static int step_check(struct work_run *run, long long max_bytes, struct ferry_error *err)
 {
     const char *etag = run->item.etag;
-    bool sha256 = strncmp(etag, "sha256:", 7) == 0;
     if (!run->hash)
-        run->hash = hash_begin_only(run->item.size, sha256, !sha256);
+        run->hash = hash_begin_etag(etag, run->item.size);
+    if (!run->hash)
+        return 0;                    /* a digest ferry cannot compute */
     char *buffer = plain_buffer();
     for (long long step = 0; step < max_bytes && run->hashed < run->item.size;) {
         long long want = run->item.size - run->hashed;
@@ -272,14 +273,14 @@ static int step_check(struct work_run *run, long long max_bytes, struct ferry_er
     }
     if (run->hashed < run->item.size)
         return 1;
-    char got256[HASH_SHA256_HEX], got1[HASH_SHA1_HEX];
-    hash_end(run->hash, got256, got1);
+    char got[HASH_HEX_MAX];
+    hash_end_etag(run->hash, got);
     run->hash = NULL;
-    const char *want = strchr(etag, ':') + 1, *got = sha256 ? got256 : got1;
+    const char *want = strchr(etag, ':') + 1;
     if (strcmp(want, got) == 0)
         return 0;
     return err_set(err, FERRY_EINTEGRITY, "%s: %s mismatch: expected %s, got %s", run->item.path,
-                   sha256 ? "sha256" : "git sha1", want, got);
+                   hash_etag_kind(etag), want, got);
 }
 
 /* The bytes are all in the part file: sync, check, rename into place. */

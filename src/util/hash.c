@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 struct hash_state {
     EVP_MD_CTX *sha256;
     EVP_MD_CTX *sha1;
+    EVP_MD_CTX *md5;
 };
 
 struct hash_state *hash_begin_only(long long size, bool sha256, bool sha1)
@@ -45,6 +47,8 @@ void hash_update(struct hash_state *h, const void *data, size_t len)
         EVP_DigestUpdate(h->sha256, data, len);
     if (h->sha1)
         EVP_DigestUpdate(h->sha1, data, len);
+    if (h->md5)
+        EVP_DigestUpdate(h->md5, data, len);
 }
 
 static void to_hex(const unsigned char *digest, unsigned len, char *out)
@@ -73,7 +77,44 @@ void hash_end(struct hash_state *h, char sha256[HASH_SHA256_HEX], char sha1[HASH
     }
     EVP_MD_CTX_free(h->sha256);
     EVP_MD_CTX_free(h->sha1);
+    EVP_MD_CTX_free(h->md5);
     free(h);
+}
+
+struct hash_state *hash_begin_etag(const char *etag, long long size)
+{
+    if (strncmp(etag, "sha256:", 7) == 0)
+        return hash_begin_only(size, true, false);
+    if (strncmp(etag, "sha1:", 5) == 0)
+        return hash_begin_only(size, false, true);
+    if (strncmp(etag, "md5:", 4) != 0)
+        return NULL;
+    struct hash_state *h = xcalloc(1, sizeof *h);
+    h->md5 = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(h->md5, EVP_md5(), NULL);
+    return h;
+}
+
+void hash_end_etag(struct hash_state *h, char hex[HASH_HEX_MAX])
+{
+    if (h->md5) {
+        unsigned char digest[EVP_MAX_MD_SIZE];
+        unsigned len;
+        EVP_DigestFinal_ex(h->md5, digest, &len);
+        to_hex(digest, len, hex);
+        h->md5 = (EVP_MD_CTX_free(h->md5), NULL);
+    }
+    char sha1[HASH_SHA1_HEX];
+    bool one = h->sha1 != NULL;
+    hash_end(h, one ? NULL : hex, one ? sha1 : NULL);
+    if (one)
+        memcpy(hex, sha1, sizeof sha1);
+}
+
+const char *hash_etag_kind(const char *etag)
+{
+    return strncmp(etag, "sha1:", 5) == 0 ? "git sha1" : strncmp(etag, "md5:", 4) == 0 ? "md5"
+                                                                                     : "sha256";
 }
 
 int hash_file(const char *path, char sha256[HASH_SHA256_HEX], char sha1[HASH_SHA1_HEX],
