@@ -27,6 +27,10 @@ void hash_end(struct hash_state *h, char sha256[HASH_SHA256_HEX], char sha1[HASH
 struct hash_state *hash_begin_etag(const char *etag, long long size);
 /* That digest in lowercase hex, and free h. */
 void hash_end_etag(struct hash_state *h, char hex[HASH_HEX_MAX]);
+/* Hash a whole file with the digest etag names (see hash_begin_etag);
+ * an etag of another kind is FERRY_EUSAGE. */
+int hash_file_etag(const char *path, const char *etag, char hex[HASH_HEX_MAX],
+                   struct ferry_error *err);
 /* The digest's name for messages ("sha256", "git sha1", "md5"). */
 const char *hash_etag_kind(const char *etag);
 

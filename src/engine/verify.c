@@ -116,16 +116,14 @@ static void run_hash_task(void *ud, struct pack *task, struct dwalk_queue *more)
         char *path = unpack_str(task);
         char *etag = unpack_str(task);
         char *full = xasprintf("%s/%s", h->dir, path);
-        char sha256[HASH_SHA256_HEX], sha1[HASH_SHA1_HEX];
+        char got[HASH_HEX_MAX];
         struct ferry_error err = {0};
-        bool is256 = strncmp(etag, "sha256:", 7) == 0;
         const char *colon = strchr(etag, ':'), *want = colon ? colon + 1 : "";
         char *line = NULL;
-        if (hash_file(full, sha256, sha1, &err) != 0)
+        if (hash_file_etag(full, etag, got, &err) != 0)
             line = xstrdup(err.msg);
-        else if (strcmp(is256 ? sha256 : sha1, want) != 0)
-            line = xasprintf("%s: %s %s, expected %s", path, is256 ? "sha256" : "git sha1",
-                             is256 ? sha256 : sha1, want);
+        else if (strcmp(got, want) != 0)
+            line = xasprintf("%s: %s %s, expected %s", path, hash_etag_kind(etag), got, want);
         if (line) {
             pack_u64(&h->problems, k);
             pack_str(&h->problems, line);

@@ -130,11 +130,11 @@ int hash_file(const char *path, char sha256[HASH_SHA256_HEX], char sha1[HASH_SHA
     return rc;
 }
 
-int hash_fd(int fd, long long size, const char *what, char sha256[HASH_SHA256_HEX],
-            char sha1[HASH_SHA1_HEX], struct ferry_error *err)
+/* Feed h what fd holds from its offset on, size bytes that must all be there. */
+static int hash_feed(struct hash_state *h, int fd, long long size, const char *what,
+                     struct ferry_error *err)
 {
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    struct hash_state *h = hash_begin(size);
     char *buffer = xmalloc(HASH_READ_BUFFER);
     long long total = 0;
     ssize_t n;
@@ -147,7 +147,34 @@ int hash_fd(int fd, long long size, const char *what, char sha256[HASH_SHA256_HE
         rc = err_sys(err, FERRY_EFAIL, errno, "reading %s", what);
     else if (total != size)
         rc = err_set(err, FERRY_EFAIL, "%s changed while it was hashed", what);
-    hash_end(h, sha256, sha1);
     free(buffer);
+    return rc;
+}
+
+int hash_fd(int fd, long long size, const char *what, char sha256[HASH_SHA256_HEX],
+            char sha1[HASH_SHA1_HEX], struct ferry_error *err)
+{
+    struct hash_state *h = hash_begin(size);
+    int rc = hash_feed(h, fd, size, what, err);
+    hash_end(h, sha256, sha1);
+    return rc;
+}
+
+int hash_file_etag(const char *path, const char *etag, char hex[HASH_HEX_MAX],
+                   struct ferry_error *err)
+{
+    int fd;
+    long long size;
+    int rc = fs_open_read(path, &fd, &size, err);
+    if (rc != 0)
+        return rc;
+    struct hash_state *h = hash_begin_etag(etag, size);
+    if (!h)
+        rc = err_set(err, FERRY_EUSAGE, "%s: no digest for its hash '%s'", path, etag);
+    else
+        rc = hash_feed(h, fd, size, path, err);
+    if (h)
+        hash_end_etag(h, hex);
+    close(fd);
     return rc;
 }

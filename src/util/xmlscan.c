@@ -24,7 +24,7 @@ bool xml_element(const char *body, size_t len, size_t *pos, const char *tag,
         if (len - at < n + 2 || memcmp(open + 1, tag, n) != 0)
             continue;
         char after = open[1 + n];
-        if (after != '>' && after != ' ')
+        if (after != '>' && after != ' ' && after != '/')
             continue;
         const char *gt = find(open, len - at, ">", 1);
         if (!gt)
