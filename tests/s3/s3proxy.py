@@ -40,6 +40,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+import xml.etree.ElementTree as ET
 import zlib
 import http.client
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -216,7 +217,7 @@ class Faults:
             self.rules = []
         self.seen = [0] * len(self.rules)
 
-    def pick(self, method, path, query_names):
+    def pick(self, method, path, query_names, query=""):
         """The action for this request, or None.  A rule lets its first `skip` matches
         through, faults the next `count` (every later one when count is absent)."""
         if not self.path:
@@ -229,6 +230,8 @@ class Faults:
                 if "query_has" in rule and rule["query_has"] not in query_names:
                     continue
                 if "path_re" in rule and not re.search(rule["path_re"], path):
+                    continue
+                if "query_re" in rule and not re.search(rule["query_re"], query):
                     continue
                 self.seen[i] += 1
                 n = self.seen[i] - rule.get("skip", 0)
@@ -272,6 +275,91 @@ class Store:
                 f"<MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>{items}"
                 f"</ListMultipartUploadsResult>").encode()
 
+    def keys(self, bucket, prefix):
+        """The bucket's object keys under prefix, sorted.  An object whose .md5 is not
+        written yet is still being PUT (s3rver writes the data in place first) and is
+        left out, as S3 lists only complete objects."""
+        base = os.path.join(self.root, bucket)
+        suffix = "._S3rver_object"
+        out = []
+        for top, dirs, files in os.walk(base):
+            rel = os.path.relpath(top, base)
+            rel = "" if rel == "." else rel + "/"
+            # Prune folders that cannot hold a key under prefix.
+            dirs[:] = [d for d in dirs if d != "._S3rver_uploads" and
+                       ((rel + d + "/").startswith(prefix) or prefix.startswith(rel + d + "/"))]
+            for f in files:
+                if f.endswith(suffix) and (rel + f[:-len(suffix)]).startswith(prefix) \
+                        and f + ".md5" in files:
+                    out.append(rel + f[:-len(suffix)])
+        out.sort()
+        return out
+
+    def list_v2(self, bucket, q):
+        """ListObjectsV2 from the store.  s3rver's own misses every common prefix whose
+        objects lie two or more folders down (it prunes those folders while walking)."""
+        if not os.path.isdir(os.path.join(self.root, bucket)):
+            raise S3Fail(404, "NoSuchBucket", "The specified bucket does not exist", BucketName=bucket)
+        arg = lambda name: q.get(name, [""])[0]
+        prefix, delim = arg("prefix"), arg("delimiter")
+        try:
+            max_keys = min(int(arg("max-keys") or 1000), 1000)
+        except ValueError:
+            raise S3Fail(400, "InvalidArgument", "Provided max-keys not an integer or within integer range")
+        token = arg("continuation-token")
+        try:
+            after = base64.urlsafe_b64decode(token).decode() if token else arg("start-after")
+        except (ValueError, UnicodeDecodeError):
+            raise S3Fail(400, "InvalidArgument", "The continuation token provided is incorrect")
+        enc = (lambda v: urllib.parse.quote(v, safe="/")) if arg("encoding-type") == "url" \
+            else (lambda v: v)
+        entries, seen, truncated, last = [], set(), False, ""
+        for key in self.keys(bucket, prefix):
+            cut = key.find(delim, len(prefix)) if delim else -1
+            name = key[:cut + len(delim)] if cut >= 0 else key
+            if name <= after or name in seen:
+                continue
+            if len(entries) == max_keys:
+                truncated = True
+                break
+            seen.add(name)
+            entries.append((name, cut >= 0, key))
+            last = name
+        body = [f"<Name>{escape(bucket)}</Name><Prefix>{escape(enc(prefix))}</Prefix>"
+                f"<KeyCount>{len(entries)}</KeyCount><MaxKeys>{max_keys}</MaxKeys>"]
+        if delim:
+            body.append(f"<Delimiter>{escape(enc(delim))}</Delimiter>")
+        body.append(f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>")
+        if token:
+            body.append(f"<ContinuationToken>{escape(token)}</ContinuationToken>")
+        if truncated:
+            nxt = base64.urlsafe_b64encode(last.encode()).decode()
+            body.append(f"<NextContinuationToken>{nxt}</NextContinuationToken>")
+        if arg("start-after"):
+            body.append(f"<StartAfter>{escape(enc(arg('start-after')))}</StartAfter>")
+        for name, is_prefix, key in entries:
+            if is_prefix:
+                continue
+            path = self.object_path(bucket, key)
+            st = os.stat(path)
+            with open(path + ".md5") as f:
+                md5 = f.read().strip()
+            body.append(f"<Contents><Key>{escape(enc(key))}</Key><LastModified>{iso8601(st.st_mtime)}"
+                        f"</LastModified><ETag>&quot;{md5}&quot;</ETag><Size>{st.st_size}</Size>"
+                        f"<StorageClass>STANDARD</StorageClass></Contents>")
+        for name, is_prefix, _ in entries:
+            if is_prefix:
+                body.append(f"<CommonPrefixes><Prefix>{escape(enc(name))}</Prefix></CommonPrefixes>")
+        if arg("encoding-type") == "url":
+            body.append("<EncodingType>url</EncodingType>")
+        return ('<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult '
+                'xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' + "".join(body) +
+                "</ListBucketResult>").encode()
+
+    def object_path(self, bucket, key):
+        folder, _, name = key.rpartition("/")
+        return os.path.join(self.root, bucket, folder, name + "._S3rver_object")
+
     def upload_dir(self, bucket, key, uid):
         d = os.path.join(self.uploads_dir(bucket), os.path.basename(uid))
         try:
@@ -301,6 +389,46 @@ class Store:
                 f"<Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key><UploadId>{uid}</UploadId>"
                 f"<MaxParts>10000</MaxParts><IsTruncated>false</IsTruncated>{''.join(items)}"
                 f"</ListPartsResult>").encode()
+
+    def check_complete(self, bucket, key, uid, xml_body, min_part):
+        """Refuses a CompleteMultipartUpload the way S3 does, before s3rver sees it:
+        s3rver never compares ETags, and a part it lacks kills the whole process
+        (an unhandled ENOENT on a read stream)."""
+        d = self.upload_dir(bucket, key, uid)
+        try:
+            root = ET.fromstring(xml_body)
+        except ET.ParseError:
+            raise S3Fail(400, "MalformedXML", "The XML you provided was not well-formed.")
+        parts = []
+        for el in root.iter():
+            if el.tag.rpartition("}")[2] == "Part":
+                fields = {c.tag.rpartition("}")[2]: (c.text or "").strip() for c in el}
+                try:
+                    parts.append((int(fields.get("PartNumber", "")), fields.get("ETag", "").strip('"')))
+                except ValueError:
+                    raise S3Fail(400, "MalformedXML", "A PartNumber is not a number.")
+        if not parts:
+            raise S3Fail(400, "MalformedXML", "The XML you provided lists no parts.")
+        if [n for n, _ in parts] != sorted({n for n, _ in parts}):
+            raise S3Fail(400, "InvalidPartOrder",
+                         "The list of parts was not in ascending order. Parts must be ordered by part number.")
+        for i, (n, etag) in enumerate(parts):
+            p = os.path.join(d, str(n))
+            try:
+                with open(p + ".md5") as f:
+                    md5 = f.read().strip()
+                size = os.stat(p).st_size
+            except OSError:
+                md5, size = None, 0
+            if md5 is None or md5 != etag:
+                raise S3Fail(400, "InvalidPart",
+                             "One or more of the specified parts could not be found. The part may not "
+                             "have been uploaded, or the specified entity tag may not match the part's "
+                             "entity tag.", UploadId=uid, PartNumber=n, ETag=etag)
+            if size < min_part and i < len(parts) - 1:
+                raise S3Fail(400, "EntityTooSmall",
+                             "Your proposed upload is smaller than the minimum allowed object size.",
+                             ProposedSize=size, MinSizeAllowed=min_part, PartNumber=n, ETag=etag)
 
     def abort(self, bucket, key, uid):
         shutil.rmtree(self.upload_dir(bucket, key, uid), ignore_errors=True)
@@ -399,10 +527,12 @@ class AwsChunked:
             size_s, _, ext = head.partition(";")
             size = int(size_s, 16)
             data = b""
-            # A chunk may be large (SDKs use 64 KiB, others up to 8 MiB): read it whole
-            # only to check its signature; the hash below is over exactly these bytes.
-            self._fill(size + 2)
-            data, self.buf = self.buf[:size], self.buf[size + 2:]
+            if size:
+                # Chunks are small (SDKs use 64 KiB, others up to 8 MiB): one is read
+                # whole to check its signature.  The last, empty one has no CRLF of its
+                # own: the trailers or the final CRLF follow its header line.
+                self._fill(size + 2)
+                data, self.buf = self.buf[:size], self.buf[size + 2:]
             if self.signed:
                 sig = ext.partition("chunk-signature=")[2]
                 want = self._check("PAYLOAD", hashlib.sha256(data).hexdigest())
@@ -472,13 +602,16 @@ class Proxy(BaseHTTPRequestHandler):
                 return self.answer(200, b"ok\n", {"Content-Type": "text/plain"})
             auth = self.authenticate()
             spool, length = self.read_body(auth)
-            self.fault = self.cfg.faults.pick(self.command, raw_path, self.query_names())
+            self.fault = self.cfg.faults.pick(self.command, raw_path, self.query_names(),
+                                              self.path.partition("?")[2])
             if self.fault:
                 return self.inject(spool, length)
-            if self.emulate():
+            if self.emulate(spool):
                 return None
             self.forward(spool, length)
         except S3Fail as e:
+            if e.code == "SignatureDoesNotMatch":
+                self.sig = "bad"   # also a chunk signature, after the header's was fine
             self.body.drain()
             head = {"Content-Type": "application/xml"}
             self.answer(e.status, error_xml(e.code, e.message, **e.extra), head)
@@ -560,7 +693,10 @@ class Proxy(BaseHTTPRequestHandler):
         if self.command in ("GET", "HEAD", "DELETE") and not self.body.chunked \
                 and self.body.left == 0:
             return None, 0
-        if self.command == "PUT" and self.body.chunked:
+        # S3 wants the length up front, except for aws-chunked bodies that declare
+        # their decoded length (SDKs send those with chunked transfer encoding).
+        if self.command == "PUT" and self.body.chunked and \
+                self.headers.get("x-amz-decoded-content-length") is None:
             raise S3Fail(411, "MissingContentLength",
                          "You must provide the Content-Length HTTP header.")
         payload = auth.payload if auth else (self.headers.get("x-amz-content-sha256") or "")
@@ -571,6 +707,12 @@ class Proxy(BaseHTTPRequestHandler):
             chunked = AwsChunked(self.body, auth,
                                  signed=payload.startswith("STREAMING-AWS4-HMAC-SHA256-PAYLOAD"))
             source = iter(chunked.chunks()).__next__
+        # Hash only what some header or trailer asks to be checked: sha256 is the
+        # slowest step of a large upload.
+        declared = (self.headers.get("x-amz-trailer") or "").lower() + " " + " ".join(
+            n.lower() for n in self.headers.keys() if n.lower().startswith("x-amz-checksum-"))
+        want_sha = bool(re.fullmatch(r"[0-9a-fA-F]{64}", payload)) or "checksum-sha256" in declared
+        want_crc = "checksum-crc32" in declared and "checksum-crc32c" not in declared
         sha, crc, length = hashlib.sha256(), 0, 0
         spool = tempfile.SpooledTemporaryFile(SPOOL_MEM, dir=self.cfg.spool_dir)
         try:
@@ -581,10 +723,13 @@ class Proxy(BaseHTTPRequestHandler):
                     break
                 if not data:
                     break
-                sha.update(data)
-                crc = zlib.crc32(data, crc)
+                if want_sha:
+                    sha.update(data)
+                if want_crc:
+                    crc = zlib.crc32(data, crc)
                 spool.write(data)
                 length += len(data)
+            self.body.drain()   # what follows an aws-chunked body's end, up to the HTTP end
             self.check_hashes(payload, sha, crc, length, chunked)
         except BaseException:
             spool.close()
@@ -624,8 +769,14 @@ class Proxy(BaseHTTPRequestHandler):
                                  "500": ("InternalError", 500, "We encountered an internal error. Please try again.")}[f]
             return self.answer(status, error_xml(code, msg), {"Content-Type": "application/xml"})
         if f == "lose":
-            etag = '"%s"' % hashlib.md5(os.urandom(16)).hexdigest()
-            return self.answer(200, b"", {"ETag": etag})
+            # The store's proper answer (the body's MD5 as ETag), yet nothing is
+            # stored: only the completion can find out (InvalidPart).
+            md5 = hashlib.md5()
+            if spool is not None:
+                spool.seek(0)
+                for block in iter(lambda: spool.read(BLOCK), b""):
+                    md5.update(block)
+            return self.answer(200, b"", {"ETag": '"%s"' % md5.hexdigest()})
         if f == "reset_after":
             self.forward(spool, length, relay=False)
         self.status = 0
@@ -639,9 +790,10 @@ class Proxy(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def emulate(self):
+    def emulate(self, spool):
         """Answers ListMultipartUploads, ListParts and AbortMultipartUpload, which s3rver
-        3.7.1 refuses (NotImplemented / MethodNotAllowed).  True when answered."""
+        3.7.1 refuses (NotImplemented / MethodNotAllowed), and checks the parts that
+        CompleteMultipartUpload lists.  True when answered."""
         if not self.cfg.store:
             return False
         parts = self.raw_path.lstrip("/").split("/", 1)
@@ -649,11 +801,19 @@ class Proxy(BaseHTTPRequestHandler):
         key = urllib.parse.unquote(parts[1]) if len(parts) > 1 else ""
         q = urllib.parse.parse_qs(self.raw_query, keep_blank_values=True)
         xml = {"Content-Type": "application/xml"}
+        if self.command == "GET" and not key and q.get("list-type") == ["2"]:
+            self.answer(200, self.cfg.store_api.list_v2(bucket, q), xml)
+            return True
         if self.command == "GET" and not key and "uploads" in q:
             if not os.path.isdir(os.path.join(self.cfg.store, bucket)):
                 raise S3Fail(404, "NoSuchBucket", "The specified bucket does not exist", BucketName=bucket)
             self.answer(200, self.cfg.store_api.list_uploads(bucket, q.get("prefix", [""])[0]), xml)
             return True
+        if key and "uploadId" in q and self.command == "POST" and spool is not None:
+            self.cfg.store_api.check_complete(bucket, key, q["uploadId"][0], spool.read(),
+                                              self.cfg.min_part)
+            spool.seek(0)
+            return False
         if key and "uploadId" in q and self.command in ("GET", "DELETE"):
             uid = q["uploadId"][0]
             if self.command == "GET":
@@ -672,7 +832,10 @@ class Proxy(BaseHTTPRequestHandler):
         conn = http.client.HTTPConnection(self.cfg.upstream_host, self.cfg.upstream_port, timeout=600)
         try:
             conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
-            conn.putheader("Host", f"{self.cfg.upstream_host}:{self.cfg.upstream_port}")
+            # The client's Host, so the URLs s3rver writes into answers (Location)
+            # name the proxy.
+            conn.putheader("Host", self.headers.get("Host") or
+                           f"{self.cfg.upstream_host}:{self.cfg.upstream_port}")
             drop = HOP_HEADERS | SECRET_HEADERS | {"host", "content-length", "content-encoding",
                                                    "x-amz-decoded-content-length"}
             for name, value in self.headers.items():
@@ -759,6 +922,7 @@ class Config:
         self.spool_dir = args.spool_dir
         self.store = args.store
         self.store_api = Store(args.store) if args.store else None
+        self.min_part = args.min_part_size
         self.keys = {"S3RVER": "S3RVER"}
         if args.keys:
             with open(args.keys) as f:
@@ -791,6 +955,9 @@ def main():
     ap.add_argument("--keys", help="more credentials: 'ACCESS_KEY SECRET' per line")
     ap.add_argument("--store", help="s3rver's store directory (enables ListMultipartUploads, "
                                     "ListParts and AbortMultipartUpload)")
+    ap.add_argument("--min-part-size", type=int, default=5 << 20,
+                    help="smallest part but the last that CompleteMultipartUpload accepts "
+                         "(S3: 5 MiB; 0 for tests with tiny parts)")
     ap.add_argument("--spool-dir", help="where bodies above 8 MiB are spooled")
     ap.add_argument("--allow-anonymous", action="store_true")
     ap.add_argument("--debug", action="store_true", help="print canonical requests that fail")
