@@ -367,10 +367,13 @@ static void s3_error_text(const struct net_transfer *t, char *buf, size_t len)
     free(message);
 }
 
+/* Worth trying again: the network, 408, 429, and 5xx (InternalError,
+ * SlowDown) but 501, a call the store does not implement. */
 static bool transient(const struct net_transfer *t)
 {
     long status = net_status(t);
-    return net_outcome(t) == NET_TRANSPORT || status == 408 || status == 429 || status >= 500;
+    return net_outcome(t) == NET_TRANSPORT || status == 408 || status == 429 ||
+           (status >= 500 && status != 501);
 }
 
 /* A failed answer as a ferry error about what. */
