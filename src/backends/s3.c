@@ -186,7 +186,7 @@ static void set_urls(struct s3_backend *sb, const char *endpoint, bool virtual_h
     }
 }
 
-static int s3_configure(struct s3_backend *sb, struct ferry_error *err)
+static int s3_configure(struct s3_backend *sb, const char *location, struct ferry_error *err)
 {
     struct aws_files f;
     aws_files_find(&f);
@@ -209,7 +209,7 @@ static int s3_configure(struct s3_backend *sb, struct ferry_error *err)
                                     : xasprintf("https://s3.%s.amazonaws.com", region);
     if (!endpoint) {
         rc = err_set(err, FERRY_EUSAGE, "%s: the S3 endpoint must be an http(s) URL",
-                     sb->remote.base.location);
+                     location);
     } else {
         bool virtual_host = endpoint_given ? style && strcmp(style, "virtual") == 0
                                            : !strchr(sb->bucket, '.') &&
@@ -237,7 +237,7 @@ static int s3_configure(struct s3_backend *sb, struct ferry_error *err)
         snprintf(sigv4, sizeof sigv4, "aws:amz:%s:s3", region);
         if (!net_auth_set_sigv4(&sb->remote.auth, sigv4, key_id, secret, session, endpoint))
             rc = err_set(err, FERRY_EUSAGE, "%s: region '%s' is too long",
-                         sb->remote.base.location, region);
+                         location, region);
     } else {
         gauth_wipe_free(key_id);
         gauth_wipe_free(secret);
@@ -246,7 +246,7 @@ static int s3_configure(struct s3_backend *sb, struct ferry_error *err)
         sb->creds_from = xstrdup("no credentials (set AWS_ACCESS_KEY_ID and "
                                  "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)");
     }
-    FLOG(LOG_DEBUG, "%s: %s, region %s, %s", sb->remote.base.location,
+    FLOG(LOG_DEBUG, "%s: %s, region %s, %s", location,
          sb->bucket_url ? sb->bucket_url : "-", region, sb->creds_from);
     free(endpoint);
     free(endpoint_given);
@@ -258,7 +258,7 @@ static int s3_configure(struct s3_backend *sb, struct ferry_error *err)
 
 /* gs://: HMAC keys (the XML API takes S3's signature), else a Google OAuth
  * token, else anonymous (public buckets). */
-static int gs_configure(struct s3_backend *sb, struct ferry_error *err)
+static int gs_configure(struct s3_backend *sb, const char *location, struct ferry_error *err)
 {
     const char *given = backend_endpoint();
     char *endpoint_given = given ? xstrdup(given) : env_or_null("STORAGE_EMULATOR_HOST");
@@ -267,7 +267,7 @@ static int gs_configure(struct s3_backend *sb, struct ferry_error *err)
     free(endpoint_given);
     if (!endpoint)
         return err_set(err, FERRY_EUSAGE, "%s: the storage endpoint must be an http(s) URL",
-                       sb->remote.base.location);
+                       location);
     set_urls(sb, endpoint, false);
     char *key_id = env_or_null("GS_ACCESS_KEY_ID"), *secret = env_or_null("GS_SECRET_ACCESS_KEY");
     const char *from = "GS_ACCESS_KEY_ID and GS_SECRET_ACCESS_KEY";
@@ -292,7 +292,7 @@ static int gs_configure(struct s3_backend *sb, struct ferry_error *err)
                                    : xstrdup("no credentials (set GOOGLE_APPLICATION_CREDENTIALS, "
                                              "or GS_ACCESS_KEY_ID and GS_SECRET_ACCESS_KEY)");
     }
-    FLOG(LOG_DEBUG, "%s: %s, %s", sb->remote.base.location, sb->bucket_url, sb->creds_from);
+    FLOG(LOG_DEBUG, "%s: %s, %s", location, sb->bucket_url, sb->creds_from);
     free(boto);
     free(endpoint);
     return rc;
@@ -316,7 +316,6 @@ static int s3_open(const char *location, struct backend **out, struct ferry_erro
     if (rc != 0)
         return rc;
     struct s3_backend *sb = xcalloc(1, sizeof *sb);
-    sb->remote.base.location = (char *)location;    /* for messages; backend_open sets its own */
     sb->google = location[0] == 'g';
     const char *rest = location + 5, *slash = strchr(rest, '/');
     sb->bucket = slash ? xstrndup(rest, (size_t)(slash - rest)) : xstrdup(rest);
@@ -335,14 +334,13 @@ static int s3_open(const char *location, struct backend **out, struct ferry_erro
     else if (n && !fs_relpath_safe(trimmed, &why))
         rc = err_set(err, FERRY_EUSAGE, "%s: the prefix is not a safe path: %s", location, why);
     else
-        rc = sb->google ? gs_configure(sb, err) : s3_configure(sb, err);
+        rc = sb->google ? gs_configure(sb, location, err) : s3_configure(sb, location, err);
     free(trimmed);
     if (rc == 0) {
         char *escaped = net_escape(sb->prefix, true);
         sb->remote.url_prefix = xasprintf("%s/%s", sb->bucket_url, escaped);
         free(escaped);
     }
-    sb->remote.base.location = NULL;
     if (rc != 0) {
         sb->remote.base.ops = &backend_s3;
         backend_s3.close(&sb->remote.base);
@@ -403,8 +401,6 @@ static int s3_call(struct s3_backend *sb, struct net_request *req, const char *w
 {
     *out = NULL;
     req->auth = &sb->remote.auth;
-    if (req->range_end == 0 && req->range_start == 0)
-        req->range_end = -1;
     for (int attempt = 1;; attempt++) {
         int rc = fresh_token(sb, err);
         if (rc != 0)
@@ -975,10 +971,13 @@ static long long part_bytes_for(long long size, long long chunk)
     return part < least ? least : part;
 }
 
+/* Never fails as a whole: an object whose upload cannot be started is
+ * FAILED with the reason, and the rest go. */
 static int s3_upload_plan(struct backend *b, struct backend *src, const struct upload_request *req,
                           const struct upload_options *opts, struct upload_plan *out,
                           struct ferry_error *err)
 {
+    (void)err;
     struct s3_backend *sb = s3_of(b);
     struct s3_plan *plan = xcalloc(1, sizeof *plan);
     plan->files = xcalloc(req->n_files + 1, sizeof *plan->files);
@@ -1019,7 +1018,6 @@ static int s3_upload_plan(struct backend *b, struct backend *src, const struct u
         for (int k = 0; k < u->n_parts; k++)
             u->targets[k] = id;
     }
-    (void)err;
     return 0;
 }
 
