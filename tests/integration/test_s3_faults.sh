@@ -64,7 +64,10 @@ for _ in $(seq 400); do
 done
 kill -9 "$pid" 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
-stored=$(requests '"PUT".*partNumber.*"status": 200')
+# What the store holds (a part in flight at the kill may have landed
+# without its answer): s3rver keeps an open upload's parts as files 1, 2, ...
+sleep 1
+stored=$(find "$S3_STORE/$BUCKET/._S3rver_uploads" -type f -regex '.*/[0-9]+' | wc -l)
 check "the first run stored some parts, not all ($stored of 39)" test "$stored" -ge 10 -a "$stored" -lt 39
 check "its upload is left open" test "$(open_uploads)" -eq 1
 clear_requests
