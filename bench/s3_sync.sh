@@ -258,7 +258,7 @@ done
   echo "$(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB; s3rver $(node -p 'require(process.argv[1]).version' \
     "$top/tests/s3/npm/node_modules/s3rver/package.json") on 127.0.0.1 (direct, no proxy);" \
     "$("$awsbin" --version 2>&1 | cut -d' ' -f1), $(rclone version 2>/dev/null | head -1)," \
-    "ferry $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?'); REPS=$reps," \
+    "ferry $ferry (the tree was at $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo "?") when the table was written; FERRY_BIN may be older); REPS=$reps," \
     "wall seconds including a final sync; s3rver CPU is the median % of one core over the run."
   echo
   echo "| case | dir | tool | median s | best s | MiB/s (median) | s3rver CPU % | ok runs |"
