@@ -241,6 +241,10 @@ int backend_check_allowed(const char *location, struct ferry_error *err);
  * unless the prefix ends with '/'. */
 bool backend_prefix_allows(const char *prefix, const char *location);
 
+/* Is location an SSH host's path in scp's form, [USER@]HOST:PATH (a ':'
+ * before any '/', no scheme)? */
+bool backend_is_scp_form(const char *location);
+
 /* --endpoint: the server an object store's locations go to instead of the
  * provider's own (an S3-compatible store); NULL: none given.  Kept, not
  * copied. */

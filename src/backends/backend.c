@@ -12,6 +12,13 @@ static const struct backend_ops *const backend_kinds[] = {
     &backend_local,
 };
 
+bool backend_is_scp_form(const char *location)
+{
+    const char *colon = strchr(location, ':'), *slash = strchr(location, '/');
+    return colon && colon != location && (!slash || colon < slash) && !strstr(location, "://") &&
+           location[0] != '@';
+}
+
 static const char *endpoint;
 
 void backend_set_endpoint(const char *url)
@@ -94,6 +101,10 @@ int backend_open(const char *location, struct backend **out,
         }
         return rc;
     }
+    if (backend_is_scp_form(location))
+        return err_set(err, FERRY_EUSAGE, "%s: an SSH host's path ([USER@]HOST:PATH, as scp "
+                       "writes it), which this build of ferry cannot reach yet; a local folder "
+                       "whose name holds ':' is written ./%s", location, location);
     const char *colon = strstr(location, "://");
     if (colon)
         return err_set(err, FERRY_EUSAGE,

@@ -42,9 +42,12 @@ static struct local_backend *local_of(struct backend *b)
     return (struct local_backend *)b;
 }
 
+/* Not "[USER@]HOST:PATH": as for scp and rsync, a ':' before any '/' names
+ * an SSH host, never a local folder called "HOST:" (write ./NAME:X for one). */
 static bool local_claims(const char *location)
 {
-    return strncmp(location, "file://", 7) == 0 || !strstr(location, "://");
+    return strncmp(location, "file://", 7) == 0 ||
+           (!strstr(location, "://") && !backend_is_scp_form(location));
 }
 
 static int local_open(const char *location, struct backend **out,

@@ -17,6 +17,13 @@ export HF_ENDPOINT=http://127.0.0.1:9 HF_TOKEN=hf_usage_test_token
 
 S=$src D=$WORK/dst M=@$WORK/list.txt I=$WORK/images H=$WORK/e.h5
 cases=(
+  # an SSH host's path in scp form is no local folder "HOST:" (issue 20 said
+  # put made one and exited 0); buckets' names and endpoints are checked
+  "put $S user@host:/x"
+  "sync $S host:backup"
+  "put $S s3://Not_A_Bucket/x"
+  "get s3://bucket/x $D --endpoint ftp://example.org"
+  "put --endpoint http://127.0.0.1:9 $S gs://b!/x"
   # numbers out of range or not numbers at all
   "get --connections 0 $S $D"
   "get --connections -5 $S $D"
