@@ -10,6 +10,7 @@ packages=(
   libturbojpeg0-dev libpng-dev libopenblas-dev slurm-wlm munge
   clang nginx python3 python3-cryptography python3-h5py python3-numpy python3-pil rsync bc nodejs npm zstd
   awscli rclone curl openssl   # tests/s3: reference S3 clients (s3proxy.py needs only python3)
+  libssh-dev openssh-server openssh-client libnss-wrapper   # ssh:// backend; tests/ssh runs its own sshd
 )
 
 missing=()

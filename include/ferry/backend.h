@@ -63,6 +63,10 @@ struct upload_file {
     char *reason;            /* FAILED: why */
 };
 
+/* Free what every upload_file holds the same way: its receipts and reason
+ * (targets are the backend's own). */
+void upload_file_clear(struct upload_file *u);
+
 /* What an upload is to do (rank 0): the files, largest first, with their
  * content hash as etag; the deletes (sync); the scenes ("" for the files at
  * the root) in the order their batches go.  It outlives the upload_plan. */

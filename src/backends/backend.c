@@ -19,6 +19,16 @@ bool backend_is_scp_form(const char *location)
            location[0] != '@';
 }
 
+void upload_file_clear(struct upload_file *u)
+{
+    for (int k = 0; u->receipts && k < u->n_parts; k++)
+        free(u->receipts[k]);
+    free(u->receipts);
+    free(u->reason);
+    u->receipts = NULL;
+    u->reason = NULL;
+}
+
 static const char *endpoint;
 
 void backend_set_endpoint(const char *url)

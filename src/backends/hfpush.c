@@ -483,13 +483,8 @@ void hf_upload_free(struct backend *b, struct upload_plan *up)
 {
     (void)b;
     struct push *p = up->state;
-    for (size_t i = 0; p && i < p->n_items; i++) {
-        struct upload_file *u = &up->files[i];
-        for (int k = 0; u->receipts && k < u->n_parts; k++)
-            free(u->receipts[k]);
-        free(u->receipts);
-        free(u->reason);
-    }
+    for (size_t i = 0; p && i < p->n_items; i++)
+        upload_file_clear(&up->files[i]);
     for (size_t i = 0; p && i < p->n_objects; i++) {
         struct object *o = &p->objects[i];
         for (int k = 0; k < o->n_parts; k++)
@@ -517,29 +512,10 @@ void hf_upload_free(struct backend *b, struct upload_plan *up)
 
 struct hf_write {
     struct backend_write head;       /* first: what callers see */
-    struct net_transfer *t;
-    char *url, *path;
-    int fd;
-    long long offset, length;
-    int attempts;
-    double not_before;
+    struct remote_put put;           /* no token: storage URLs are presigned */
+    char *path;
     char *etag;
 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void put_start(struct hf_write *w)
-{
-    /* No token: storage URLs are presigned. */
-    struct net_request req = {.url = w->url, .fd = -1, .range_end = -1, .put_fd = w->fd,
-                              .put_offset = w->offset, .put_length = w->length};
-    w->t = net_start(&req);
-}
 
 int hf_write_open(struct backend *b, const struct write_spec *spec,
                          struct backend_write **out, struct ferry_error *err)
@@ -549,12 +525,10 @@ int hf_write_open(struct backend *b, const struct write_spec *spec,
         return err_set(err, FERRY_EFAIL, "%s: nothing to upload it to", spec->meta.path);
     struct hf_write *w = xcalloc(1, sizeof *w);
     w->head.fd = -1;
-    w->url = xstrdup(spec->target);
     w->path = xstrdup(spec->meta.path);
-    w->fd = spec->src_fd;
-    w->offset = spec->offset;
-    w->length = spec->length;
-    put_start(w);
+    remote_put_init(&w->put, spec->target, NULL, spec->src_fd, spec->offset, spec->length, false,
+                    PUSH_ATTEMPTS);
+    remote_put_poll(&w->put);
     *out = &w->head;
     return 0;
 }
@@ -565,37 +539,23 @@ int hf_write_poll(struct backend_write *bw, long long *moved, struct ferry_error
 {
     struct hf_write *w = (struct hf_write *)bw;
     *moved = 0;
-    if (!w->t) {
-        if (now() < w->not_before)
-            return BACKEND_WAITING;
-        put_start(w);
-    }
-    if (net_outcome(w->t) == NET_RUNNING)
+    if (remote_put_poll(&w->put) == BACKEND_WAITING)
         return BACKEND_WAITING;
-    long status = net_status(w->t);
-    enum net_outcome outcome = net_outcome(w->t);
-    if (outcome == NET_ANSWERED && status >= 200 && status < 300) {
-        const char *etag = net_headers(w->t)->etag;
+    struct net_transfer *t = w->put.t;
+    long status = net_status(t);
+    bool answered = net_outcome(t) == NET_ANSWERED;
+    if (answered && status >= 200 && status < 300) {
+        const char *etag = net_headers(t)->etag;
         w->etag = etag ? xstrdup(etag) : NULL;
-        net_free(w->t);
-        w->t = NULL;
-        *moved = w->length;
+        *moved = w->put.length;
         return 0;
     }
-    bool transient = outcome == NET_TRANSPORT || status == 408 || status == 429 || status >= 500;
-    int rc;
-    if (transient && ++w->attempts < PUSH_ATTEMPTS) {
-        w->not_before = now() + fetch_backoff(w->attempts);
-        rc = BACKEND_WAITING;
-    } else if (outcome == NET_ANSWERED) {
-        rc = err_set(err, FERRY_EFAIL, "%s: storage answered HTTP %ld to the upload", w->path,
-                     status);
-    } else {
-        rc = err_set(err, FERRY_EFAIL, "%s: upload failed: %s", w->path, net_reason(w->t));
-    }
-    net_free(w->t);
-    w->t = NULL;
-    return rc;
+    if (remote_transient(t) && remote_put_again(&w->put))
+        return BACKEND_WAITING;
+    if (answered)
+        return err_set(err, FERRY_EFAIL, "%s: storage answered HTTP %ld to the upload", w->path,
+                       status);
+    return err_set(err, FERRY_EFAIL, "%s: upload failed: %s", w->path, net_reason(t));
 }
 
 void hf_write_abort(struct backend_write *bw)
@@ -603,8 +563,7 @@ void hf_write_abort(struct backend_write *bw)
     struct hf_write *w = (struct hf_write *)bw;
     if (!w)
         return;
-    net_free(w->t);
-    free(w->url);
+    remote_put_free(&w->put);
     free(w->path);
     free(w->etag);
     free(w);

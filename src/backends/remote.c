@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Hidden folders (.git, .cache, .ferry) are never transferred. */
 static bool in_hidden_folder(const char *path)
@@ -283,4 +284,56 @@ void remote_wait(struct backend *b, int ms)
     if (ms > 0)
         net_wait(ms);
     net_drive();
+}
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void remote_put_init(struct remote_put *p, const char *url, const struct net_auth *auth, int fd,
+                     long long offset, long long length, bool md5, int max_attempts)
+{
+    *p = (struct remote_put){.url = xstrdup(url), .auth = auth, .fd = fd, .offset = offset,
+                             .length = length, .md5 = md5, .max_attempts = max_attempts};
+}
+
+int remote_put_poll(struct remote_put *p)
+{
+    if (!p->t) {
+        if (mono_now() < p->not_before)
+            return BACKEND_WAITING;
+        struct net_request req = {.url = p->url, .auth = p->auth, .fd = -1, .range_end = -1,
+                                  .put_fd = p->fd, .put_offset = p->offset,
+                                  .put_length = p->length, .put_md5 = p->md5};
+        p->t = net_start(&req);
+    }
+    return net_outcome(p->t) == NET_RUNNING ? BACKEND_WAITING : 0;
+}
+
+bool remote_transient(const struct net_transfer *t)
+{
+    long status = net_status(t);
+    return net_outcome(t) == NET_TRANSPORT || status == 408 || status == 429 ||
+           (status >= 500 && status != 501);
+}
+
+bool remote_put_again(struct remote_put *p)
+{
+    if (p->attempts + 1 >= p->max_attempts)
+        return false;                /* t stays, for the caller's message */
+    net_free(p->t);
+    p->t = NULL;
+    p->attempts++;
+    p->not_before = mono_now() + fetch_backoff(p->attempts);
+    return true;
+}
+
+void remote_put_free(struct remote_put *p)
+{
+    net_free(p->t);
+    free(p->url);
+    memset(p, 0, sizeof *p);
 }

@@ -57,4 +57,32 @@ int remote_read_poll(struct backend_read *r, long long *moved, struct ferry_erro
 void remote_read_end(struct backend_read *r);
 void remote_wait(struct backend *b, int ms);
 
+/* One PUT of [offset, offset + length) of fd to url, tried again with
+ * backoff and jitter: the part of a write the Hub's storage and the object
+ * stores share.  remote_put_poll moves it; once it says done, t holds the
+ * attempt's outcome for the caller to judge, and remote_put_again either
+ * schedules another attempt (true) or says the attempts are spent. */
+struct remote_put {
+    struct net_transfer *t;          /* the attempt on the wire or just ended; NULL between */
+    char *url;
+    const struct net_auth *auth;     /* may be NULL (a presigned URL) */
+    int fd;
+    long long offset, length;
+    bool md5;                        /* keep the MD5 of the bytes sent (net_put_md5) */
+    int attempts, max_attempts;
+    double not_before;               /* monotonic: no attempt before */
+};
+
+void remote_put_init(struct remote_put *p, const char *url, const struct net_auth *auth, int fd,
+                     long long offset, long long length, bool md5, int max_attempts);
+/* BACKEND_WAITING while an attempt runs or waits its turn; 0 once p->t
+ * holds an ended attempt (answered, or failed on the way). */
+int remote_put_poll(struct remote_put *p);
+/* Is an ended attempt worth another (the network, 408, 429, 5xx but 501)? */
+bool remote_transient(const struct net_transfer *t);
+/* Drop the ended attempt and schedule the next; false when none is left
+ * (the ended attempt then stays in t). */
+bool remote_put_again(struct remote_put *p);
+void remote_put_free(struct remote_put *p);
+
 #endif

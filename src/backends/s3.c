@@ -64,13 +64,6 @@ static struct s3_backend *s3_of(struct backend *b)
     return (struct s3_backend *)b;
 }
 
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static bool s3_claims(const char *location)
 {
     return strncmp(location, "s3://", 5) == 0 || strncmp(location, "gs://", 5) == 0;
@@ -365,14 +358,6 @@ static void s3_error_text(const struct net_transfer *t, char *buf, size_t len)
     free(message);
 }
 
-/* Worth trying again: the network, 408, 429, and 5xx (InternalError,
- * SlowDown) but 501, a call the store does not implement. */
-static bool transient(const struct net_transfer *t)
-{
-    long status = net_status(t);
-    return net_outcome(t) == NET_TRANSPORT || status == 408 || status == 429 ||
-           (status >= 500 && status != 501);
-}
 
 /* A failed answer as a ferry error about what. */
 static int answer_error(struct s3_backend *sb, const struct net_transfer *t, const char *what,
@@ -417,7 +402,7 @@ static int s3_call(struct s3_backend *sb, struct net_request *req, const char *w
                 return 0;
             }
         }
-        if (!transient(t) && !(status >= 200 && status < 300)) {
+        if (!remote_transient(t) && !(status >= 200 && status < 300)) {
             rc = answer_error(sb, t, what, err);
             net_free(t);
             return rc;
@@ -680,22 +665,10 @@ static int s3_read_start(struct backend *b, const struct read_spec *spec,
 struct s3_write {
     struct backend_write head;       /* first: what callers see */
     struct s3_backend *sb;
-    struct net_transfer *t;
-    char *url, *path;
-    int fd;
-    long long offset, length;
-    int attempts;
-    double not_before;
+    struct remote_put put;
+    char *path;
     char *etag;
 };
-
-static void put_start(struct s3_write *w)
-{
-    struct net_request req = {.url = w->url, .auth = &w->sb->remote.auth, .fd = -1,
-                              .range_end = -1, .put_fd = w->fd, .put_offset = w->offset,
-                              .put_length = w->length, .put_md5 = true};
-    w->t = net_start(&req);
-}
 
 static int s3_write_open(struct backend *b, const struct write_spec *spec,
                          struct backend_write **out, struct ferry_error *err)
@@ -709,21 +682,20 @@ static int s3_write_open(struct backend *b, const struct write_spec *spec,
     struct s3_write *w = xcalloc(1, sizeof *w);
     w->head.fd = -1;
     w->sb = sb;
-    char *object = object_url(sb, spec->meta.path);
+    char *url = object_url(sb, spec->meta.path);
     /* A part of a multipart upload: target is its upload id. */
     if (spec->target && *spec->target) {
         char *id = net_escape(spec->target, false);
-        w->url = xasprintf("%s?partNumber=%d&uploadId=%s", object, spec->part, id);
+        char *part = xasprintf("%s?partNumber=%d&uploadId=%s", url, spec->part, id);
         free(id);
-        free(object);
-    } else {
-        w->url = object;
+        free(url);
+        url = part;
     }
     w->path = xstrdup(spec->meta.path);
-    w->fd = spec->src_fd;
-    w->offset = spec->offset;
-    w->length = spec->length;
-    put_start(w);
+    remote_put_init(&w->put, url, &sb->remote.auth, spec->src_fd, spec->offset, spec->length,
+                    true, S3_ATTEMPTS);
+    free(url);
+    remote_put_poll(&w->put);
     *out = &w->head;
     return 0;
 }
@@ -735,53 +707,40 @@ static int s3_write_poll(struct backend_write *bw, long long *moved, struct ferr
 {
     struct s3_write *w = (struct s3_write *)bw;
     *moved = 0;
-    if (!w->t) {
-        if (now_mono() < w->not_before)
-            return BACKEND_WAITING;
-        put_start(w);
-    }
-    if (net_outcome(w->t) == NET_RUNNING)
+    if (remote_put_poll(&w->put) == BACKEND_WAITING)
         return BACKEND_WAITING;
-    long status = net_status(w->t);
-    bool retry = transient(w->t);
-    char why[FERRY_ERRMSG_MAX / 2] = "";
-    if (net_outcome(w->t) == NET_ANSWERED && status >= 200 && status < 300) {
-        const char *etag = net_headers(w->t)->etag;
+    struct net_transfer *t = w->put.t;
+    long status = net_status(t);
+    bool retry = remote_transient(t);
+    char why[FERRY_ERRMSG_MAX / 2];
+    if (net_outcome(t) == NET_ANSWERED && status >= 200 && status < 300) {
+        const char *etag = net_headers(t)->etag;
         char sent[33], got[40];
         if (!etag) {
             snprintf(why, sizeof why, "the store's answer has no ETag");
-            retry = true;
-        } else if (md5_etag(etag, got, sizeof got) && net_put_md5(w->t, sent) &&
+        } else if (md5_etag(etag, got, sizeof got) && net_put_md5(t, sent) &&
                    strcmp(got + 4, sent) != 0) {
             snprintf(why, sizeof why, "the store holds other bytes than were sent "
                      "(ETag %s, MD5 %s)", got + 4, sent);
-            retry = true;
         } else {
             w->etag = xstrdup(etag);
-            net_free(w->t);
-            w->t = NULL;
-            *moved = w->length;
+            *moved = w->put.length;
             return 0;
         }
-    } else if (net_outcome(w->t) == NET_ANSWERED) {
-        s3_error_text(w->t, why, sizeof why);
+        retry = true;
+    } else if (net_outcome(t) == NET_ANSWERED) {
+        s3_error_text(t, why, sizeof why);
     } else {
-        snprintf(why, sizeof why, "%s", net_reason(w->t));
+        snprintf(why, sizeof why, "%s", net_reason(t));
     }
-    int rc;
-    if (retry && ++w->attempts < S3_ATTEMPTS) {
+    if (retry && remote_put_again(&w->put)) {
         FLOG(LOG_DEBUG, "%s: %s; sending it again", w->path, why);
-        w->not_before = now_mono() + fetch_backoff(w->attempts);
-        rc = BACKEND_WAITING;
-    } else if (status == 401 || status == 403) {
-        rc = err_set(err, FERRY_EAUTH, "%s: the upload was refused (%s); credentials: %s",
-                     w->path, why, w->sb->creds_from);
-    } else {
-        rc = err_set(err, FERRY_EFAIL, "%s: upload failed: %s", w->path, why);
+        return BACKEND_WAITING;
     }
-    net_free(w->t);
-    w->t = NULL;
-    return rc;
+    if (status == 401 || status == 403)
+        return err_set(err, FERRY_EAUTH, "%s: the upload was refused (%s); credentials: %s",
+                       w->path, why, w->sb->creds_from);
+    return err_set(err, FERRY_EFAIL, "%s: upload failed: %s", w->path, why);
 }
 
 static void s3_write_abort(struct backend_write *bw)
@@ -789,8 +748,7 @@ static void s3_write_abort(struct backend_write *bw)
     struct s3_write *w = (struct s3_write *)bw;
     if (!w)
         return;
-    net_free(w->t);
-    free(w->url);
+    remote_put_free(&w->put);
     free(w->path);
     free(w->etag);
     free(w);
@@ -1091,12 +1049,8 @@ static void s3_upload_free(struct backend *b, struct upload_plan *up)
     (void)b;
     struct s3_plan *plan = up->state;
     for (size_t i = 0; plan && i < plan->n_files; i++) {
-        struct upload_file *u = &up->files[i];
-        for (int k = 0; u->receipts && k < u->n_parts; k++)
-            free(u->receipts[k]);
-        free(u->receipts);
-        free(u->targets);
-        free(u->reason);
+        upload_file_clear(&up->files[i]);
+        free(up->files[i].targets);
         free(plan->files[i].upload_id);
         free(plan->files[i].path);
     }
