@@ -31,7 +31,11 @@
 #include "ferry/err.h"
 #include "ferry/net.h"
 
-enum limiter_class { LIMIT_API, LIMIT_RESOLVE, LIMIT_COMMIT, LIMIT_CLASSES };
+/* The Hub's three quotas, and the object stores' requests (s3://, gs://):
+ * those are not metered unless --rate store=N/W says so, but a 503 (SlowDown)
+ * from a store pauses every rank's new requests to it for a while, as a 429
+ * pauses a Hub class. */
+enum limiter_class { LIMIT_API, LIMIT_RESOLVE, LIMIT_COMMIT, LIMIT_STORE, LIMIT_CLASSES };
 
 struct limiter_rate {
     long long cap;                   /* calls per window */

@@ -142,6 +142,11 @@ struct net_gate {
     void (*idle)(double seconds);
 };
 
+/* An object store's origin (of url), marked by its backend so that the
+ * gate meters its requests and shares its SlowDown answers; at most a few. */
+void net_mark_store(const char *url);
+bool net_is_store(const char *url);
+
 /* gate (kept, not copied) or NULL for none. */
 void net_set_gate(const struct net_gate *gate);
 int net_gate_admit(const char *url, int *ticket);

@@ -305,12 +305,22 @@ int remote_put_poll(struct remote_put *p)
     if (!p->t) {
         if (mono_now() < p->not_before)
             return BACKEND_WAITING;
+        /* A metered origin (a bucket's) may be paused for every rank. */
+        int admitted = net_gate_admit(p->url, &p->ticket);
+        if (admitted < 0)
+            return BACKEND_WAITING;
+        p->gated = admitted > 0;
         struct net_request req = {.url = p->url, .auth = p->auth, .fd = -1, .range_end = -1,
                                   .put_fd = p->fd, .put_offset = p->offset,
                                   .put_length = p->length, .put_md5 = p->md5};
         p->t = net_start(&req);
     }
-    return net_outcome(p->t) == NET_RUNNING ? BACKEND_WAITING : 0;
+    if (net_outcome(p->t) == NET_RUNNING)
+        return BACKEND_WAITING;
+    if (p->gated)
+        net_gate_settle(p->ticket, p->t);
+    p->gated = false;
+    return 0;
 }
 
 bool remote_transient(const struct net_transfer *t)
@@ -333,6 +343,8 @@ bool remote_put_again(struct remote_put *p)
 
 void remote_put_free(struct remote_put *p)
 {
+    if (p->gated)
+        net_gate_settle(p->ticket, NULL);
     net_free(p->t);
     free(p->url);
     memset(p, 0, sizeof *p);

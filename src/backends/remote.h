@@ -71,6 +71,8 @@ struct remote_put {
     bool md5;                        /* keep the MD5 of the bytes sent (net_put_md5) */
     int attempts, max_attempts;
     double not_before;               /* monotonic: no attempt before */
+    int ticket;                      /* the gate's, while gated */
+    bool gated;
 };
 
 void remote_put_init(struct remote_put *p, const char *url, const struct net_auth *auth, int fd,

@@ -330,6 +330,7 @@ static int s3_open(const char *location, struct backend **out, struct ferry_erro
         rc = sb->google ? gs_configure(sb, location, err) : s3_configure(sb, location, err);
     free(trimmed);
     if (rc == 0) {
+        net_mark_store(sb->bucket_url);
         char *escaped = net_escape(sb->prefix, true);
         sb->remote.url_prefix = xasprintf("%s/%s", sb->bucket_url, escaped);
         free(escaped);
@@ -390,7 +391,12 @@ static int s3_call(struct s3_backend *sb, struct net_request *req, const char *w
         int rc = fresh_token(sb, err);
         if (rc != 0)
             return rc;
+        int ticket, admitted;
+        while ((admitted = net_gate_admit(req->url, &ticket)) < 0)
+            net_gate_idle(0.05);
         struct net_transfer *t = net_run(req);
+        if (admitted > 0)
+            net_gate_settle(ticket, t);
         long status = net_status(t);
         if (net_outcome(t) == NET_ANSWERED && status >= 200 && status < 300) {
             /* CompleteMultipartUpload can fail after a 200: the error is the body. */

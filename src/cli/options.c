@@ -51,7 +51,8 @@ static const char *const metrics[] = {"l2", "cosine", NULL};
 #define STATE_DIR_HELP "where the journal, lock and report live (default DST/.ferry)"
 #define RATE_HELP "the Hub budget every rank draws on, calls per window in\n" \
     "seconds: api=2500/300,resolve=5000/300,commit=100/3600 by\n" \
-    "default; any subset overrides the config's \"rate\""
+    "default; any subset overrides the config's \"rate\";\n" \
+    "store=N/W caps requests to s3:// and gs:// (none by default)"
 #define LIMITER_FILE_HELP "share that budget with other jobs (a Slurm array)\n" \
     "that name the same file on a shared file system (fcntl locks)"
 #define LIMITER_JOBS_HELP "if PATH cannot be locked, keep to 1/N of the budget\n" \

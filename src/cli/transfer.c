@@ -247,6 +247,9 @@ static void print_summary(const struct cli *cli, const char *command,
                l->calls[LIMIT_COMMIT],
                l->throttled[LIMIT_API] + l->throttled[LIMIT_RESOLVE] + l->throttled[LIMIT_COMMIT],
                l->waited, l->file_fallback ? " (limiter file not lockable: a smaller share)" : "");
+    if (l->calls[LIMIT_STORE] > 0)
+        printf("store calls: %lld; %lld asked to slow down (503), each pausing every rank\n",
+               l->calls[LIMIT_STORE], l->throttled[LIMIT_STORE]);
     if (r->archives) {
         char unpacked[32];
         plan_format_bytes(r->entries.bytes, unpacked, sizeof unpacked);

@@ -31,8 +31,9 @@ enum msg_kind {
     MSG_BYE,         /* 0 -> rank: all DONE received */
     MSG_SETTLED,     /* rank -> 0: only the settled counts every message to rank 0 carries */
 };
-#define MSG_WORDS 12
-#define MSG_SETTLED_AT 9 /* words 9..11 of a message to rank 0: tokens settled, per class */
+#define MSG_WORDS 13
+#define MSG_SETTLED_AT 9 /* words 9..12 of a message to rank 0: tokens settled, per class */
+#define LIMITER_STORE_PAUSE 1.0      /* seconds a store's SlowDown pauses every rank, without Retry-After */
 
 struct sent {
     MPI_Request request;
@@ -105,7 +106,14 @@ static struct {
     bool commit_held;            /* a commit's token taken, its api token not yet */
 } L;
 
-static const char *const class_names[LIMIT_CLASSES] = {"api", "resolve", "commit"};
+static const char *const class_names[LIMIT_CLASSES] = {"api", "resolve", "commit", "store"};
+
+/* A class with no cap (the stores' by default) hands out no tokens: every
+ * take succeeds unless the class is paused, and nothing is settled. */
+static bool metered(enum limiter_class cls)
+{
+    return L.bank[cls].cap > 0;
+}
 
 const char *limiter_class_name(enum limiter_class cls)
 {
@@ -141,6 +149,7 @@ void limiter_default_rates(struct limiter_rate rate[LIMIT_CLASSES])
     rate[LIMIT_API] = (struct limiter_rate){2500, 300};
     rate[LIMIT_RESOLVE] = (struct limiter_rate){5000, 300};
     rate[LIMIT_COMMIT] = (struct limiter_rate){100, 3600};
+    rate[LIMIT_STORE] = (struct limiter_rate){0, 1};
 }
 
 int limiter_parse_rate(const char *spec, const char *origin,
@@ -159,7 +168,7 @@ int limiter_parse_rate(const char *spec, const char *origin,
         double window = end && *end == '/' ? strtod(end + 1, &end) : 0;
         if (cls < 0 || cap < 1 || !(window > 0) || !isfinite(window) || *end != '\0')
             rc = err_set(err, FERRY_EUSAGE, "%s: '%s' is not CLASS=CALLS/SECONDS with CLASS "
-                         "api, resolve or commit (say api=1000/300)", origin, item);
+                         "api, resolve, commit or store (say api=1000/300)", origin, item);
         else
             rate[cls] = (struct limiter_rate){cap, window};
     }
@@ -172,6 +181,10 @@ int limiter_parse_rate(const char *spec, const char *origin,
 bool limiter_class_of(const char *url, enum limiter_class *cls)
 {
     size_t n = strlen(L.hub_origin);
+    if (L.on && net_is_store(url)) {
+        *cls = LIMIT_STORE;
+        return true;
+    }
     if (!L.on || n == 0 || strncmp(url, L.hub_origin, n) != 0 || (url[n] && url[n] != '/'))
         return false;
     const char *path = url + n;
@@ -391,10 +404,15 @@ static void bank_pause(enum limiter_class cls, double until, bool from_file)
     if (until <= b->paused_until + 0.5 || until <= now)
         return;
     b->paused_until = until;
-    FLOG(LOG_INFO, "Hub %s calls paused for %.1f s (rate limited)", class_names[cls], until - now);
+    if (cls == LIMIT_STORE)
+        FLOG(LOG_INFO, "the object store asked to slow down: every rank pauses for %.1f s",
+             until - now);
+    else
+        FLOG(LOG_INFO, "Hub %s calls paused for %.1f s (rate limited)", class_names[cls],
+             until - now);
     pause_locally(cls, until - now);
     broadcast_pause(cls, until - now);
-    if (L.file && !L.file_broken && !from_file) {
+    if (L.file && !L.file_broken && !from_file && cls != LIMIT_STORE) {
         struct ferry_error err = {0};
         if (limitfile_pause(L.file, class_names[cls], b->start, b->window, effective_cap(b),
                             until, &err) != 0)
@@ -536,6 +554,8 @@ static enum limiter_class bucket_of(const struct net_headers *h, enum limiter_cl
  * Retry-After says if that is longer. */
 static double pause_seconds(const struct net_headers *h, enum limiter_class cls)
 {
+    if (cls == LIMIT_STORE)
+        return h->retry_after > 0 ? (double)h->retry_after : LIMITER_STORE_PAUSE;
     /* RateLimit may describe another quota than the one that refused (a
      * commit refused for the hourly commit quota carries the api window's):
      * its reset counts only when that quota is spent too. */
@@ -568,6 +588,8 @@ static void apply_note(const int64_t *note)
 /* One token of cls is spent: answered, failed or never sent. */
 static void settle_one(enum limiter_class cls)
 {
+    if (!metered(cls))
+        return;
     if (L.rank == 0)
         bank_settle(cls, 1);
     else
@@ -729,8 +751,10 @@ bool limiter_take(enum limiter_class cls)
     if (!L.on)
         return true;
     limiter_poll();
-    bool got = L.rank == 0 ? (mono_now() >= L.lease[cls].paused_until && bank_take(cls, 1) == 1)
-                           : take_leased(cls);
+    bool free_now = mono_now() >= L.lease[cls].paused_until;
+    bool got = !metered(cls) ? free_now
+             : L.rank == 0   ? free_now && bank_take(cls, 1) == 1
+                             : take_leased(cls);
     note_blocked(!got);
     if (got)
         L.stats.calls[cls]++;
@@ -796,7 +820,7 @@ static int gate_admit(const char *url, int *ticket)
     enum limiter_class cls;
     if (!limiter_class_of(url, &cls))
         return 0;
-    if (is_commit(url)) {
+    if (cls != LIMIT_STORE && is_commit(url)) {
         /* The scarce commit token first, held while the api token is
          * awaited, so that asking again does not spend another. */
         if (!L.commit_held && !limiter_take(LIMIT_COMMIT))
@@ -824,6 +848,10 @@ static void gate_settle(int ticket, long status, const struct net_headers *h)
         gate_settle(LIMIT_API, status, commit_refused ? NULL : h);
         return;
     }
+    /* A store's 503 (SlowDown, or ServiceUnavailable) asks the whole job to
+     * back off, as a Hub 429 does. */
+    if (ticket == LIMIT_STORE && status == 503)
+        status = 429;
     if (h)
         limiter_learn((enum limiter_class)ticket, status, h);
     else

@@ -714,3 +714,27 @@ bool net_put_md5(const struct net_transfer *t, char hex[33])
         snprintf(hex + 2 * i, 3, "%02x", digest[i]);
     return ok;
 }
+
+#define NET_STORES_MAX 8
+static char store_origins[NET_STORES_MAX][NET_ORIGIN_MAX];
+static int n_store_origins;
+
+void net_mark_store(const char *url)
+{
+    char origin[NET_ORIGIN_MAX];
+    if (!canonical_origin(url, origin, sizeof origin) || net_is_store(url) ||
+        n_store_origins == NET_STORES_MAX)
+        return;
+    strcpy(store_origins[n_store_origins++], origin);
+}
+
+bool net_is_store(const char *url)
+{
+    char origin[NET_ORIGIN_MAX];
+    if (n_store_origins == 0 || !canonical_origin(url, origin, sizeof origin))
+        return false;
+    for (int i = 0; i < n_store_origins; i++)
+        if (strcmp(store_origins[i], origin) == 0)
+            return true;
+    return false;
+}

@@ -28,6 +28,20 @@ check "every fault was met" test "$(requests '"fault": "(slowdown|503|reset|rese
 check "no upload left open" test "$(open_uploads)" -eq 0
 faults '{"rules":[]}'
 
+# 1b. SlowDown is the whole job's: the limiter counts it and pauses every
+# rank's requests to the store (a second a time, without Retry-After).
+faults '{"rules":[{"method":"PUT","query_has":"partNumber","action":"slowdown","count":3}]}'
+check "put through SlowDown" ferry_np 2 put "$src" "s3://$BUCKET/slow" -y --json -v \
+  --chunk-size 8M --progress never >"$WORK/slow.json" 2>"$WORK/slow.err"
+check "the bucket holds the tree after SlowDown" same_in_bucket "$src" slow
+check "the report counts 3 SlowDowns and the store's calls" python3 - "$WORK/slow.json" <<'PY'
+import json, sys
+s = [json.loads(l) for l in open(sys.argv[1]) if '"summary"' in l][-1]
+sys.exit(0 if s["hub_429"]["store"] == 3 and s["hub_calls"]["store"] >= 9 else 1)
+PY
+check "every rank was paused" grep -q "object store asked to slow down: every rank pauses" "$WORK/slow.err"
+faults '{"rules":[]}'
+
 # 2. A part answered 200 but never stored: the completion names the object,
 # the run fails, and the rerun sends it again.
 faults '{"rules":[{"method":"PUT","query_re":"partNumber=3&","action":"lose","count":1}]}'
