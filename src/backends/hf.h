@@ -57,7 +57,5 @@ void hf_upload_free(struct backend *b, struct upload_plan *up);
 int hf_write_open(struct backend *b, const struct write_spec *spec, struct backend_write **out,
                   struct ferry_error *err);
 int hf_write_poll(struct backend_write *w, long long *moved, struct ferry_error *err);
-int hf_write_close(struct backend_write *w, char **receipt, struct ferry_error *err);
-void hf_write_abort(struct backend_write *w);
 
 #endif

@@ -510,25 +510,15 @@ void hf_upload_free(struct backend *b, struct upload_plan *up)
 
 /* ---- 2. one PUT, on any rank -------------------------------------------------- */
 
-struct hf_write {
-    struct backend_write head;       /* first: what callers see */
-    struct remote_put put;           /* no token: storage URLs are presigned */
-    char *path;
-    char *etag;
-};
-
 int hf_write_open(struct backend *b, const struct write_spec *spec,
                          struct backend_write **out, struct ferry_error *err)
 {
     (void)b;
     if (!spec->target || spec->src_fd < 0)
         return err_set(err, FERRY_EFAIL, "%s: nothing to upload it to", spec->meta.path);
-    struct hf_write *w = xcalloc(1, sizeof *w);
-    w->head.fd = -1;
-    w->path = xstrdup(spec->meta.path);
-    remote_put_init(&w->put, spec->target, NULL, spec->src_fd, spec->offset, spec->length, false,
-                    PUSH_ATTEMPTS);
-    remote_put_poll(&w->put);
+    /* No token: storage URLs are presigned. */
+    struct remote_write *w = remote_write_new(sizeof *w, spec, spec->target, NULL, false,
+                                              PUSH_ATTEMPTS);
     *out = &w->head;
     return 0;
 }
@@ -537,7 +527,7 @@ int hf_write_open(struct backend *b, const struct write_spec *spec,
  * be tried again, a negative ferry_err when storage will not take it. */
 int hf_write_poll(struct backend_write *bw, long long *moved, struct ferry_error *err)
 {
-    struct hf_write *w = (struct hf_write *)bw;
+    struct remote_write *w = (struct remote_write *)bw;
     *moved = 0;
     if (remote_put_poll(&w->put) == BACKEND_WAITING)
         return BACKEND_WAITING;
@@ -556,27 +546,6 @@ int hf_write_poll(struct backend_write *bw, long long *moved, struct ferry_error
         return err_set(err, FERRY_EFAIL, "%s: storage answered HTTP %ld to the upload", w->path,
                        status);
     return err_set(err, FERRY_EFAIL, "%s: upload failed: %s", w->path, net_reason(t));
-}
-
-void hf_write_abort(struct backend_write *bw)
-{
-    struct hf_write *w = (struct hf_write *)bw;
-    if (!w)
-        return;
-    remote_put_free(&w->put);
-    free(w->path);
-    free(w->etag);
-    free(w);
-}
-
-int hf_write_close(struct backend_write *bw, char **receipt, struct ferry_error *err)
-{
-    (void)err;
-    struct hf_write *w = (struct hf_write *)bw;
-    *receipt = w->etag;
-    w->etag = NULL;
-    hf_write_abort(bw);
-    return 0;
 }
 
 /* Rank 0: finish a multipart upload and run the verify action (no token for

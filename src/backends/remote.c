@@ -349,3 +349,36 @@ void remote_put_free(struct remote_put *p)
     free(p->url);
     memset(p, 0, sizeof *p);
 }
+
+struct remote_write *remote_write_new(size_t size, const struct write_spec *spec, const char *url,
+                                      const struct net_auth *auth, bool md5, int max_attempts)
+{
+    struct remote_write *w = xcalloc(1, size);
+    w->head.fd = -1;
+    w->path = xstrdup(spec->meta.path);
+    remote_put_init(&w->put, url, auth, spec->src_fd, spec->offset, spec->length, md5,
+                    max_attempts);
+    remote_put_poll(&w->put);
+    return w;
+}
+
+void remote_write_abort(struct backend_write *bw)
+{
+    struct remote_write *w = (struct remote_write *)bw;
+    if (!w)
+        return;
+    remote_put_free(&w->put);
+    free(w->path);
+    free(w->etag);
+    free(w);
+}
+
+int remote_write_close(struct backend_write *bw, char **receipt, struct ferry_error *err)
+{
+    (void)err;
+    struct remote_write *w = (struct remote_write *)bw;
+    *receipt = w->etag;
+    w->etag = NULL;
+    remote_write_abort(bw);
+    return 0;
+}

@@ -87,4 +87,21 @@ bool remote_transient(const struct net_transfer *t);
 bool remote_put_again(struct remote_put *p);
 void remote_put_free(struct remote_put *p);
 
+/* A destination's write that is one remote_put (a Hub storage PUT, a
+ * bucket's object or part): a backend's own handle may start with it and
+ * add fields; remote_write_close gives the ETag as the receipt. */
+struct remote_write {
+    struct backend_write head;       /* first: what callers see */
+    struct remote_put put;
+    char *path;                      /* the file's, for messages */
+    char *etag;                      /* the store's answer, once stored */
+};
+
+/* A handle of size bytes (at least a remote_write) for spec's range, PUT
+ * to url; the first attempt starts now. */
+struct remote_write *remote_write_new(size_t size, const struct write_spec *spec, const char *url,
+                                      const struct net_auth *auth, bool md5, int max_attempts);
+int remote_write_close(struct backend_write *w, char **receipt, struct ferry_error *err);
+void remote_write_abort(struct backend_write *w);
+
 #endif

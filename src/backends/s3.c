@@ -33,7 +33,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -669,11 +668,8 @@ static int s3_read_start(struct backend *b, const struct read_spec *spec,
 /* ---- writing: one PUT of an object or a part, on any rank ------------------ */
 
 struct s3_write {
-    struct backend_write head;       /* first: what callers see */
+    struct remote_write rw;          /* first: the PUT, its name and receipt */
     struct s3_backend *sb;
-    struct remote_put put;
-    char *path;
-    char *etag;
 };
 
 static int s3_write_open(struct backend *b, const struct write_spec *spec,
@@ -685,9 +681,6 @@ static int s3_write_open(struct backend *b, const struct write_spec *spec,
     int rc = fresh_token(sb, err);
     if (rc != 0)
         return rc;
-    struct s3_write *w = xcalloc(1, sizeof *w);
-    w->head.fd = -1;
-    w->sb = sb;
     char *url = object_url(sb, spec->meta.path);
     /* A part of a multipart upload: target is its upload id. */
     if (spec->target && *spec->target) {
@@ -697,12 +690,11 @@ static int s3_write_open(struct backend *b, const struct write_spec *spec,
         free(url);
         url = part;
     }
-    w->path = xstrdup(spec->meta.path);
-    remote_put_init(&w->put, url, &sb->remote.auth, spec->src_fd, spec->offset, spec->length,
-                    true, S3_ATTEMPTS);
+    struct s3_write *w = (struct s3_write *)remote_write_new(
+        sizeof *w, spec, url, &sb->remote.auth, true, S3_ATTEMPTS);
+    w->sb = sb;
     free(url);
-    remote_put_poll(&w->put);
-    *out = &w->head;
+    *out = &w->rw.head;
     return 0;
 }
 
@@ -713,9 +705,9 @@ static int s3_write_poll(struct backend_write *bw, long long *moved, struct ferr
 {
     struct s3_write *w = (struct s3_write *)bw;
     *moved = 0;
-    if (remote_put_poll(&w->put) == BACKEND_WAITING)
+    if (remote_put_poll(&w->rw.put) == BACKEND_WAITING)
         return BACKEND_WAITING;
-    struct net_transfer *t = w->put.t;
+    struct net_transfer *t = w->rw.put.t;
     long status = net_status(t);
     bool retry = remote_transient(t);
     char why[FERRY_ERRMSG_MAX / 2];
@@ -729,8 +721,8 @@ static int s3_write_poll(struct backend_write *bw, long long *moved, struct ferr
             snprintf(why, sizeof why, "the store holds other bytes than were sent "
                      "(ETag %s, MD5 %s)", got + 4, sent);
         } else {
-            w->etag = xstrdup(etag);
-            *moved = w->put.length;
+            w->rw.etag = xstrdup(etag);
+            *moved = w->rw.put.length;
             return 0;
         }
         retry = true;
@@ -739,35 +731,14 @@ static int s3_write_poll(struct backend_write *bw, long long *moved, struct ferr
     } else {
         snprintf(why, sizeof why, "%s", net_reason(t));
     }
-    if (retry && remote_put_again(&w->put)) {
-        FLOG(LOG_DEBUG, "%s: %s; sending it again", w->path, why);
+    if (retry && remote_put_again(&w->rw.put)) {
+        FLOG(LOG_DEBUG, "%s: %s; sending it again", w->rw.path, why);
         return BACKEND_WAITING;
     }
     if (status == 401 || status == 403)
         return err_set(err, FERRY_EAUTH, "%s: the upload was refused (%s); credentials: %s",
-                       w->path, why, w->sb->creds_from);
-    return err_set(err, FERRY_EFAIL, "%s: upload failed: %s", w->path, why);
-}
-
-static void s3_write_abort(struct backend_write *bw)
-{
-    struct s3_write *w = (struct s3_write *)bw;
-    if (!w)
-        return;
-    remote_put_free(&w->put);
-    free(w->path);
-    free(w->etag);
-    free(w);
-}
-
-static int s3_write_close(struct backend_write *bw, char **receipt, struct ferry_error *err)
-{
-    (void)err;
-    struct s3_write *w = (struct s3_write *)bw;
-    *receipt = w->etag;
-    w->etag = NULL;
-    s3_write_abort(bw);
-    return 0;
+                       w->rw.path, why, w->sb->creds_from);
+    return err_set(err, FERRY_EFAIL, "%s: upload failed: %s", w->rw.path, why);
 }
 
 /* ---- the upload plan and its finish, rank 0 -------------------------------- */
@@ -782,12 +753,12 @@ struct s3_plan {
     size_t n_files;
 };
 
-/* The MD5 of [offset, offset + length) of fd, lowercase hex. */
-static int md5_range(int fd, long long offset, long long length, char hex[33],
+/* The MD5 of [offset, offset + length) of fd, lowercase hex (hash.h's
+ * md5: etag kind, the digest a part's ETag is). */
+static int md5_range(int fd, long long offset, long long length, char hex[HASH_HEX_MAX],
                      struct ferry_error *err, const char *what)
 {
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(ctx, EVP_md5(), NULL);
+    struct hash_state *h = hash_begin_etag("md5:", length);
     size_t cap = 4 << 20;
     char *buf = xmalloc(cap);
     int rc = 0;
@@ -798,16 +769,11 @@ static int md5_range(int fd, long long offset, long long length, char hex[33],
             rc = err_sys(err, FERRY_EFAIL, n < 0 ? errno : EIO, "reading %s", what);
             break;
         }
-        EVP_DigestUpdate(ctx, buf, (size_t)n);
+        hash_update(h, buf, (size_t)n);
         done += n;
     }
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned len;
-    EVP_DigestFinal_ex(ctx, digest, &len);
-    EVP_MD_CTX_free(ctx);
+    hash_end_etag(h, hex);
     free(buf);
-    for (unsigned i = 0; i < len && i < 16; i++)
-        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
     return rc;
 }
 
@@ -874,7 +840,7 @@ static void reuse_parts(struct s3_backend *sb, struct backend *src, const struct
                 int k = num ? atoi(num) : 0;
                 long long off = (long long)(k - 1) * u->part_bytes;
                 long long want = k == u->n_parts ? f->size - off : u->part_bytes;
-                char md5[40], local[33];
+                char md5[40], local[HASH_HEX_MAX];
                 if (k >= 1 && k <= u->n_parts && size && strtoll(size, NULL, 10) == want &&
                     md5_etag(etag, md5, sizeof md5) &&
                     md5_range(fd, off, want, local, &err, f->path) == 0 &&
@@ -1105,8 +1071,8 @@ const struct backend_ops backend_s3 = {
     .wait = remote_wait,
     .write_open = s3_write_open,
     .write_poll = s3_write_poll,
-    .write_close = s3_write_close,
-    .write_abort = s3_write_abort,
+    .write_close = remote_write_close,
+    .write_abort = remote_write_abort,
     .upload_plan = s3_upload_plan,
     .finish_batch = s3_finish_batch,
     .upload_free = s3_upload_free,

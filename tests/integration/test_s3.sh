@@ -53,6 +53,15 @@ echo "tampered" >"$WORK/down/scene_002/meta.json"
 may_fail "$FERRY_BIN" verify "$WORK/down" --against "s3://$BUCKET/one" -q >"$WORK/verify.out" 2>&1
 check "verify finds the changed file" test "$status" -ne 0
 check "verify names it" grep -q "scene_002/meta.json" "$WORK/verify.out"
+# The same size, one byte other: only the MD5 ETag can tell.
+python3 - "$WORK/down/scene_001/meta.json" <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(2); b = f.read(1); f.seek(2); f.write(bytes([b[0] ^ 1]))
+PY
+may_fail "$FERRY_BIN" verify "$WORK/down" --against "s3://$BUCKET/one" -q >"$WORK/verify2.out" 2>&1
+check "verify finds a byte changed in place by its MD5" \
+  grep -q "scene_001/meta.json: md5 " "$WORK/verify2.out"
 
 # 6. plan against the bucket lists without sending.
 clear_requests
