@@ -205,6 +205,10 @@ struct backend_ops {
      * stored, so a copy no older than its source (same size) is current and
      * sources are not hashed to compare (see plan_options.dst_upload_time). */
     bool upload_time;
+    /* A destination that keeps the mtime its files are given (an SSH host):
+     * a copy of the same size and mtime is current, as on a local file
+     * system, and sources are not hashed to compare. */
+    bool keeps_mtime;
     void (*close)(struct backend *b);
     /* Optional, for a walk spread over ranks (see dwalk.h): the entries of
      * folder dir ("" for the root), not recursing, as paths from the root:
@@ -259,5 +263,6 @@ extern const struct backend_ops backend_local;
 extern const struct backend_ops backend_hf;
 extern const struct backend_ops backend_http;
 extern const struct backend_ops backend_s3;
+extern const struct backend_ops backend_ssh;
 
 #endif

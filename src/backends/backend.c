@@ -9,6 +9,7 @@ static const struct backend_ops *const backend_kinds[] = {
     &backend_hf,
     &backend_http,
     &backend_s3,
+    &backend_ssh,
     &backend_local,
 };
 

@@ -145,6 +145,116 @@ int remote_share(struct remote_backend *rb, MPI_Comm comm, int rc, struct ferry_
     return comm_share(comm, rc, pack_listing, unpack_listing, rb, err);
 }
 
+/* ---- a listing spread over the ranks by folders ------------------------------ */
+
+/* A rank's share of the folders, listed in full, as packed entries. */
+static void pack_entries(const struct remote_backend *rb, struct pack *p)
+{
+    for (size_t i = 0; i < rb->count; i++) {
+        const struct remote_entry *e = &rb->entries[i];
+        pack_u64(p, 1);
+        pack_str(p, e->path);
+        pack_i64(p, e->size);
+        pack_i64(p, e->mtime);
+        pack_u64(p, e->mode);
+        pack_str(p, e->etag ? e->etag : "");
+    }
+    for (size_t i = 0; i < rb->n_refused; i++) {
+        pack_u64(p, 0);
+        pack_str(p, rb->refused[i]);
+    }
+}
+
+static void unpack_entries(struct remote_backend *rb, struct pack *p)
+{
+    while (!pack_done(p) && !p->bad) {
+        bool entry = unpack_u64(p) != 0;
+        char *path = unpack_str(p);
+        if (entry) {
+            long long size = unpack_i64(p), mtime = unpack_i64(p);
+            unsigned mode = (unsigned)unpack_u64(p);
+            char *etag = unpack_str(p);
+            struct remote_entry *e = NULL;
+            if (!p->bad)
+                e = remote_add(rb, path, size, mtime, *etag ? etag : NULL, NULL, 0);
+            if (e)
+                e->mode = mode;
+            free(etag);
+        } else if (!p->bad) {
+            rb->refused = xrealloc(rb->refused, (rb->n_refused + 1) * sizeof *rb->refused);
+            rb->refused[rb->n_refused++] = xstrdup(path);
+        }
+        free(path);
+    }
+}
+
+struct folders {
+    char **names;
+    size_t n;
+};
+
+static void pack_folders(void *ud, struct pack *out)
+{
+    const struct folders *f = ud;
+    pack_u64(out, f->n);
+    for (size_t i = 0; i < f->n; i++)
+        pack_str(out, f->names[i]);
+}
+
+static void unpack_folders(void *ud, struct pack *in)
+{
+    struct folders *f = ud;
+    f->n = unpack_u64(in);
+    f->names = xcalloc(f->n + 1, sizeof *f->names);
+    for (size_t i = 0; i < f->n; i++)
+        f->names[i] = unpack_str(in);
+}
+
+int remote_list_spread(struct remote_backend *rb, MPI_Comm comm, int rc, size_t spread_min,
+                       remote_lister list, void *ud, struct ferry_error *err)
+{
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    struct folders top = {0};
+    if (rc == 0 && rank == 0)
+        rc = list(ud, rb, "", &top.names, &top.n, err);
+    rc = comm_share(comm, rc, pack_folders, unpack_folders, &top, err);
+    if (rc == 0) {
+        bool spread = size > 1 && top.n >= spread_min;
+        struct remote_backend mine = {0};
+        for (size_t i = 0; i < top.n; i++) {
+            if ((int)(spread ? i % (size_t)size : 0) != rank)
+                continue;
+            struct ferry_error lerr = {0};
+            if (list(ud, &mine, top.names[i], NULL, NULL, &lerr) != 0)
+                remote_refuse(&mine, top.names[i], lerr.msg);
+        }
+        struct pack packed, all;
+        pack_init(&packed);
+        pack_init(&all);
+        pack_entries(&mine, &packed);
+        int *lens = NULL, *offsets = NULL;
+        comm_gather_packs(comm, &packed, &all, &lens, &offsets);
+        for (int r = 0; rank == 0 && r < size; r++) {
+            struct pack p;
+            pack_wrap(&p, all.data + offsets[r], (size_t)lens[r]);
+            unpack_entries(rb, &p);
+        }
+        free(lens);
+        free(offsets);
+        pack_free(&packed);
+        pack_free(&all);
+        remote_free(&mine);
+        if (rank == 0)
+            remote_finish(rb);
+    }
+    for (size_t i = 0; i < top.n; i++)
+        free(top.names[i]);
+    free(top.names);
+    return remote_share(rb, comm, rc, err);
+}
+
 const struct remote_entry *remote_find(const struct remote_backend *rb, const char *path)
 {
     struct remote_entry key = {.path = (char *)path};

@@ -42,6 +42,17 @@ void remote_finish(struct remote_backend *rb);
 /* Rank 0's listing to every rank (entries, refusals, url_prefix) when rank
  * 0's outcome rc is 0; returns the outcome every rank agrees on. */
 int remote_share(struct remote_backend *rb, MPI_Comm comm, int rc, struct ferry_error *err);
+/* List a remote's sub-folder sub ("" for the root) into rb: with folders
+ * given, sub's own files and its sub-folders' names there (fresh array and
+ * strings); without, every file under sub. */
+typedef int (*remote_lister)(void *ud, struct remote_backend *rb, const char *sub,
+                             char ***folders, size_t *n_folders, struct ferry_error *err);
+/* Collective, when a prepare's outcome so far is rc: rank 0 lists the root's
+ * files and folders; from spread_min folders on they are dealt over the ranks,
+ * each lists its share in full (a folder that fails is refused, not lost),
+ * and rank 0 gathers the lot and shares the finished listing (modes kept). */
+int remote_list_spread(struct remote_backend *rb, MPI_Comm comm, int rc, size_t spread_min,
+                       remote_lister list, void *ud, struct ferry_error *err);
 const struct remote_entry *remote_find(const struct remote_backend *rb, const char *path);
 void remote_free(struct remote_backend *rb);
 

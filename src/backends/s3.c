@@ -549,111 +549,18 @@ static int list_pages(struct s3_backend *sb, struct remote_backend *rb, const ch
     return rc;
 }
 
-/* A rank's share of the folders, listed in full, as packed entries. */
-static void pack_entries(const struct remote_backend *rb, struct pack *p)
+static int s3_lister(void *ud, struct remote_backend *rb, const char *sub, char ***folders,
+                     size_t *n_folders, struct ferry_error *err)
 {
-    for (size_t i = 0; i < rb->count; i++) {
-        const struct remote_entry *e = &rb->entries[i];
-        pack_u64(p, 1);
-        pack_str(p, e->path);
-        pack_i64(p, e->size);
-        pack_i64(p, e->mtime);
-        pack_str(p, e->etag ? e->etag : "");
-    }
-    for (size_t i = 0; i < rb->n_refused; i++) {
-        pack_u64(p, 0);
-        pack_str(p, rb->refused[i]);
-    }
+    return list_pages(ud, rb, sub, folders, n_folders, err);
 }
 
-static void unpack_entries(struct remote_backend *rb, struct pack *p)
-{
-    while (!pack_done(p) && !p->bad) {
-        bool entry = unpack_u64(p) != 0;
-        char *path = unpack_str(p);
-        if (entry) {
-            long long size = unpack_i64(p), mtime = unpack_i64(p);
-            char *etag = unpack_str(p);
-            if (!p->bad)
-                remote_add(rb, path, size, mtime, *etag ? etag : NULL, NULL, 0);
-            free(etag);
-        } else if (!p->bad) {
-            rb->refused = xrealloc(rb->refused, (rb->n_refused + 1) * sizeof *rb->refused);
-            rb->refused[rb->n_refused++] = xstrdup(path);
-        }
-        free(path);
-    }
-}
-
-struct folders {
-    char **names;
-    size_t n;
-};
-
-static void pack_folders(void *ud, struct pack *out)
-{
-    const struct folders *f = ud;
-    pack_u64(out, f->n);
-    for (size_t i = 0; i < f->n; i++)
-        pack_str(out, f->names[i]);
-}
-
-static void unpack_folders(void *ud, struct pack *in)
-{
-    struct folders *f = ud;
-    f->n = unpack_u64(in);
-    f->names = xcalloc(f->n + 1, sizeof *f->names);
-    for (size_t i = 0; i < f->n; i++)
-        f->names[i] = unpack_str(in);
-}
-
-/* Collective.  Rank 0 lists the prefix's own objects and its folders; the
- * folders are dealt over the ranks, each lists its share in full, and rank
- * 0 gathers the lot and shares the finished listing. */
+/* Collective: the listing is spread over the ranks by folders (remote.h). */
 static int s3_prepare(struct backend *b, MPI_Comm comm, struct ferry_error *err)
 {
     struct s3_backend *sb = s3_of(b);
-    int rank, size;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
     int rc = net_init(err);
-    struct folders top = {0};
-    if (rc == 0 && rank == 0)
-        rc = list_pages(sb, &sb->remote, "", &top.names, &top.n, err);
-    rc = comm_share(comm, rc, pack_folders, unpack_folders, &top, err);
-    if (rc == 0) {
-        bool spread = size > 1 && top.n >= S3_SPLIT_MIN_SCENES;
-        struct remote_backend mine = {0};
-        for (size_t i = 0; i < top.n; i++) {
-            if ((int)(spread ? i % (size_t)size : 0) != rank)
-                continue;
-            struct ferry_error lerr = {0};
-            if (list_pages(sb, &mine, top.names[i], NULL, NULL, &lerr) != 0)
-                remote_refuse(&mine, top.names[i], lerr.msg);
-        }
-        struct pack packed, all;
-        pack_init(&packed);
-        pack_init(&all);
-        pack_entries(&mine, &packed);
-        int *lens = NULL, *offsets = NULL;
-        comm_gather_packs(comm, &packed, &all, &lens, &offsets);
-        for (int r = 0; rank == 0 && r < size; r++) {
-            struct pack p;
-            pack_wrap(&p, all.data + offsets[r], (size_t)lens[r]);
-            unpack_entries(&sb->remote, &p);
-        }
-        free(lens);
-        free(offsets);
-        pack_free(&packed);
-        pack_free(&all);
-        remote_free(&mine);
-        if (rank == 0)
-            remote_finish(&sb->remote);
-    }
-    for (size_t i = 0; i < top.n; i++)
-        free(top.names[i]);
-    free(top.names);
-    return remote_share(&sb->remote, comm, rc, err);
+    return remote_list_spread(&sb->remote, comm, rc, S3_SPLIT_MIN_SCENES, s3_lister, sb, err);
 }
 
 /* Reads go through fetch (retries, Range resume) with the credentials; a

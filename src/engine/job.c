@@ -446,7 +446,7 @@ static int transfer(MPI_Comm comm, const struct job_options *opts,
     if (rc == 0 && journal_load(state_dir, JOB_CATALOG, &catalog, err) == 0)
         plan_opts.catalog = catalog;
     plan_opts.dst_upload_time = dst->ops->upload_time;
-    if (dst->ops->upload_plan && state_dir && !dst->ops->upload_time) {
+    if (dst->ops->upload_plan && state_dir && !dst->ops->upload_time && !dst->ops->keeps_mtime) {
         char *path = xasprintf("%s/%s", state_dir, JOB_HASHES);
         plan_opts.hash_sources = true;
         plan_opts.hashes = hashcache_load(path);

@@ -314,7 +314,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
             self.sent = len(body)
             return
-        if self.hub.chance("flip_rate"):
+        # Only file bodies: a flipped byte in API JSON is a malformed answer,
+        # which hostile_answers plays deterministically.
+        if "/resolve/" in self.raw_path and self.hub.chance("flip_rate"):
             i = self.hub.random.randrange(len(body))
             body = body[:i] + bytes([body[i] ^ 0xFF]) + body[i + 1:]
         if self.hub.chance("reset_rate"):

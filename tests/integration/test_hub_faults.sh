@@ -32,7 +32,9 @@ check "every file is right" matches_manifest "$WORK/expiry" "$WORK/ds.jsonl"
 check "expired URLs were resolved again" test "$(( $(hub_count origin=hub bucket=resolvers) - res0 ))" -gt "$files"
 check "403s were seen at the CDN" test "$(hub_count origin=cdn status=403)" -gt 0
 
-hub_faults '{"flip_rate": 0.03, "cdn_flip_rate": 0.03}'
+# 6% of the ~127 downloads: some flip is all but certain (1 run in 2,500
+# has none), and most flipped files are right the second time.
+hub_faults '{"flip_rate": 0.06, "cdn_flip_rate": 0.06}'
 may_fail get hf://datasets/alice/ds "$WORK/flips" > "$WORK/flips.out" 2>&1
 check "flipped bytes were detected" grep -q "mismatch: expected" "$WORK/flips.out"
 check "and fetched again" grep -q "fetching it again" "$WORK/flips.out"
