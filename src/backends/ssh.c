@@ -188,6 +188,27 @@ static int connection(struct ssh_backend *sb, struct ferry_error *err)
     return sb->conn ? 0 : sshconn_open(&sb->where, &sb->conn, err);
 }
 
+/* Run op on this rank's connection; when the connection turns out to have
+ * dropped (a request is the first to notice), once more on a new one. */
+static int on_connection(struct ssh_backend *sb,
+                         int (*op)(struct ssh_backend *sb, void *ud, struct ferry_error *err),
+                         void *ud, struct ferry_error *err)
+{
+    int rc = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        rc = connection(sb, err);
+        if (rc != 0)
+            return rc;
+        rc = op(sb, ud, err);
+        if (rc == 0 || sshconn_alive(sb->conn))
+            return rc;
+        FLOG(LOG_WARN, "%s; connecting again", err->msg);
+        sshconn_close(sb->conn);
+        sb->conn = NULL;
+    }
+    return rc;
+}
+
 static struct sftp_pool *pool(struct ssh_backend *sb)
 {
     if (!sb->pool)
@@ -536,30 +557,29 @@ static int ssh_upload_plan(struct backend *b, struct backend *src, const struct 
     return rc;
 }
 
-/* Rank 0, once the batch's one file has all its parts: give the part file
- * the size, mode and mtime of the source, then rename it over the name. */
-static int ssh_finish_batch(struct backend *b, struct upload_plan *up, int batch,
-                            struct ferry_error *err)
+struct placing {
+    const struct file_meta *f;
+    bool failed;
+};
+
+/* Give the part file the source's size, mode and mtime, then rename it
+ * over the name; or, for a file that could not be sent, drop the part. */
+static int place_file(struct ssh_backend *sb, void *ud, struct ferry_error *err)
 {
-    struct ssh_backend *sb = ssh_of(b);
-    struct ssh_plan *plan = up->state;
-    struct upload_file *u = &up->files[batch];
-    const struct file_meta *f = &plan->files[batch];
-    int rc = connection(sb, err);
-    if (rc != 0)
-        return rc;
+    const struct placing *pl = ud;
     sftp_session sftp = sshconn_sftp(sb->conn);
-    char *part = part_path(sb, f->path), *full = remote_path(sb, f->path);
-    if (u->way == WRITE_FAILED) {
+    char *part = part_path(sb, pl->f->path), *full = remote_path(sb, pl->f->path);
+    int rc = 0;
+    if (pl->failed) {
         sftp_unlink(sftp, part);
     } else {
         struct sftp_attributes_struct a = {0};
         /* The size too: a longer part file left by another run is cut. */
         a.flags = SSH_FILEXFER_ATTR_SIZE | SSH_FILEXFER_ATTR_PERMISSIONS |
                   SSH_FILEXFER_ATTR_ACMODTIME;
-        a.size = (uint64_t)f->size;
-        a.permissions = f->mode ? (f->mode & 07777) : 0644;
-        a.atime = a.mtime = (uint32_t)f->mtime;
+        a.size = (uint64_t)pl->f->size;
+        a.permissions = pl->f->mode ? (pl->f->mode & 07777) : 0644;
+        a.atime = a.mtime = (uint32_t)pl->f->mtime;
         if (sftp_setstat(sftp, part, &a) != 0) {
             rc = request_failed(sb, part, "cannot set its size, mode and mtime", err);
         } else if (sftp_rename(sftp, part, full) != 0) {
@@ -574,6 +594,15 @@ static int ssh_finish_batch(struct backend *b, struct upload_plan *up, int batch
     free(part);
     free(full);
     return rc;
+}
+
+/* Rank 0, once the batch's one file has all its parts. */
+static int ssh_finish_batch(struct backend *b, struct upload_plan *up, int batch,
+                            struct ferry_error *err)
+{
+    struct ssh_plan *plan = up->state;
+    struct placing pl = {&plan->files[batch], up->files[batch].way == WRITE_FAILED};
+    return on_connection(ssh_of(b), place_file, &pl, err);
 }
 
 static void ssh_upload_free(struct backend *b, struct upload_plan *up)
@@ -593,14 +622,12 @@ static void ssh_upload_free(struct backend *b, struct upload_plan *up)
 }
 
 /* Delete a file, then the folders it leaves empty up to its scene. */
-static int ssh_remove(struct backend *b, const char *path, struct ferry_error *err)
+static int remove_file(struct ssh_backend *sb, void *ud, struct ferry_error *err)
 {
-    struct ssh_backend *sb = ssh_of(b);
-    int rc = connection(sb, err);
-    if (rc != 0)
-        return rc;
+    const char *path = ud;
     sftp_session sftp = sshconn_sftp(sb->conn);
     char *full = remote_path(sb, path);
+    int rc = 0;
     if (sftp_unlink(sftp, full) != 0 && sshconn_status(sb->conn) != SSH_FX_NO_SUCH_FILE)
         rc = request_failed(sb, full, "cannot delete", err);
     free(full);
@@ -615,6 +642,11 @@ static int ssh_remove(struct backend *b, const char *path, struct ferry_error *e
     }
     free(dir);
     return rc;
+}
+
+static int ssh_remove(struct backend *b, const char *path, struct ferry_error *err)
+{
+    return on_connection(ssh_of(b), remove_file, (void *)path, err);
 }
 
 /* statvfs@openssh.com, where the server has it. */

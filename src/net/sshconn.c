@@ -113,6 +113,11 @@ static int configure(ssh_session s, const struct ssh_where *w, struct ferry_erro
     }
     if (rc == 0)
         rc = ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
+    /* Each SFTP write waits for its answer: with Nagle's algorithm on, a
+     * request's tail waits for the delayed ACK of the last (40 ms each). */
+    int nodelay = 1;
+    if (rc == 0)
+        rc = ssh_options_set(s, SSH_OPTIONS_NODELAY, &nodelay);
     if (rc != 0)
         return err_set(err, FERRY_EUSAGE, "%s: bad SSH settings: %s", w->host, ssh_get_error(s));
     return 0;
