@@ -15,15 +15,21 @@
  *     "connections": 8,
  *     "chunk_size": "64M",
  *     "lock_ttl": 86400,
- *     "stall_timeout": 30
+ *     "stall_timeout": 30,
+ *     "targets": { ... },            SSH targets, see targets.h
+ *     "default_target": "desktop"
  *   }
+ * Keys that start with "//" are comments, at any level.
  * Unknown keys and values of the wrong type are errors that name the file,
  * the key and what was expected (a typo must not silently change a job). */
 #ifndef FERRY_CONFIG_H
 #define FERRY_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "ferry/err.h"
+
+struct config_target;
 
 struct config_name {
     char *name;
@@ -45,7 +51,13 @@ struct ferry_config {
     long long chunk_size;            /* bytes; 0 = default */
     double lock_ttl;                 /* seconds; 0 = default */
     double stall_timeout;            /* seconds a transfer may stall; 0 = default */
+    struct config_target *targets;   /* SSH targets by name (targets.h) */
+    size_t n_targets;
+    char *default_target;            /* or NULL */
 };
+
+/* Is key a comment ("//...")? */
+bool config_comment(const char *key);
 
 /* Find and parse the config.  explicit_path is --config (or NULL). */
 int config_load(const char *explicit_path, struct ferry_config *cfg,

@@ -53,6 +53,18 @@ struct plan_options {
     const struct sched_stage_ops *stage;
     const struct journal *extracted;
     const char *root;
+    /* An SSH target's selection (config targets): only the latest of
+     * versioned siblings (versions.h), no files deeper than max_depth (0:
+     * any), and for --watch none changed after quiet_since (unix seconds; 0:
+     * none), so a file still being written waits for a later round.  What
+     * the selection leaves out on the source is never deleted on the
+     * destination, nor, with latest_only, any versioned name there. */
+    bool latest_only;
+    int max_depth;
+    long long quiet_since;
+    /* A target's check_remote_first false: every selected file goes, the
+     * destination's copies are not compared (nor deleted). */
+    bool send_all;
 };
 
 struct plan_counts {

@@ -14,7 +14,7 @@
 /* The commands, in the order help lists them. */
 enum cli_command {
     CLI_PLAN, CLI_GET, CLI_PUT, CLI_SYNC, CLI_VERIFY, CLI_EXTRACT, CLI_EMBED, CLI_KNN,
-    CLI_RUN, CLI_STATUS, CLI_LOCKS, CLI_COMMANDS
+    CLI_RUN, CLI_STATUS, CLI_LOCKS, CLI_TARGETS, CLI_INIT, CLI_COMMANDS
 };
 #define CLI_BIT(c) (1u << (c))
 
@@ -52,6 +52,11 @@ struct cli_transfer {
     bool create, public;             /* put/sync --create [--public] */
     int files_per_commit;
     struct cli_budget budget;
+    /* put|sync|plan to config targets (targets.h) */
+    struct cli_list targets;         /* --target NAME, repeatable */
+    const char *only;                /* --only CLASS[,CLASS]: these path classes */
+    bool all_versions;               /* lifts the targets' latest_only */
+    struct cli_optional watch;       /* --watch[=SECONDS] */
     /* get|put|sync --schedule: a Slurm array job, one scene a task */
     bool schedule;
     struct {
@@ -125,6 +130,22 @@ struct cli {
 
 /* Each returns a process exit status. */
 int cmd_transfer(struct cli *cli, const char *command, const struct cli_transfer *opt);
+int cmd_targets(struct cli *cli);
+int cmd_init(struct cli *cli);
+
+/* A config target's say in one transfer (targets.c). */
+struct transfer_target {
+    bool latest_only, send_all;
+    int max_depth, connections;
+    long long quiet_since;
+};
+int transfer_one(struct cli *cli, const char *command, const struct cli_transfer *opt,
+                 const char *src, const char *dst, const struct transfer_target *t);
+/* Does this command line go to config targets (--target, or the default
+ * target when no DST is given)? */
+bool targets_wanted(const struct cli *cli, const char *command, const struct cli_transfer *opt);
+/* Each target and class in turn, and with --watch round after round. */
+int transfer_targets(struct cli *cli, const char *command, const struct cli_transfer *opt);
 int cmd_locks(struct cli *cli, const struct cli_locks *opt);
 int cmd_status(struct cli *cli, const struct cli_status *opt);
 int cmd_verify(struct cli *cli, const struct cli_verify *opt);

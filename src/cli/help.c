@@ -25,13 +25,17 @@ static const char overview_head[] =
 "                    what a rerun skips; per phase of a job, what is done and what\n"
 "                    remains; rows done in an embeddings file\n"
 "  locks DIR         show the lock on a destination (--cleanup removes a stale one)\n"
+"  targets           the config's SSH targets, their classes and options\n"
+"  init [FILE]       write a commented config template (targets, roots)\n"
 "\n"
 "locations: a local path or file:// URL; hf://datasets/OWNER/NAME[@REV][/PATH]\n"
 "(models hf://OWNER/NAME, spaces hf://spaces/OWNER/NAME); s3://BUCKET[/PREFIX]\n"
 "(AWS S3 or an S3-compatible store, see --endpoint); gs://BUCKET[/PREFIX]\n"
-"(Google Cloud Storage); an http(s):// URL; @FILE, a manifest in aria2's input\n"
-"format; or a name from the config file.  Hub repositories and buckets are\n"
-"also destinations of put and sync; http(s) URLs are sources only.\n"
+"(Google Cloud Storage); ssh://[USER@]HOST[:PORT]/PATH or [USER@]HOST:PATH\n"
+"(an SSH host over SFTP, ~/.ssh/config and known_hosts as ssh reads them); an\n"
+"http(s):// URL; @FILE, a manifest in aria2's input format; or a name from the\n"
+"config file.  Hub repositories, buckets and SSH hosts are also destinations\n"
+"of put and sync; http(s) URLs are sources only.\n"
 "\n"
 "environment: HF_TOKEN, HUGGING_FACE_HUB_TOKEN, HF_TOKEN_PATH, HF_HOME (the\n"
 "token, sent to the Hub's own origin only); HF_ENDPOINT (another Hub);\n"
@@ -122,11 +126,45 @@ static const struct command_help commands[] = {
      "whose parts every rank sends and rank 0 completes (aborted when a part\n"
      "cannot be sent).  Each answer's ETag is checked against the MD5 of the bytes\n"
      "sent.  A run killed mid-upload leaves the upload open; the rerun sends only\n"
-     "the parts the store does not hold.\n", true},
-    {"sync", "ferry sync [options] SRC DST",
+     "the parts the store does not hold.\n"
+     "\n"
+     "To an SSH host (ssh://[USER@]HOST[:PORT]/PATH or [USER@]HOST:PATH, HOST an\n"
+     "address or a ~/.ssh/config alias): keys from ssh-agent and the config's\n"
+     "IdentityFile or ~/.ssh/id_*, never a password; an unknown or changed host\n"
+     "key is refused (exit 3) with its fingerprint.  The host is listed once; a\n"
+     "file of the same size and mtime is current.  Each rank runs up to 8 SFTP\n"
+     "connections; files above --chunk-size go in parts written at their offsets\n"
+     "into NAME.ferry-part by any rank, then rank 0 sets the mode and mtime and\n"
+     "renames it into place.  A dropped connection is opened again and the\n"
+     "transfer goes on from its last byte.  See also --target.\n", true},
+    {"sync", "ferry sync [options] SRC DST\n"
+             "       ferry sync [options] [SRC] --target NAME [--target NAME2] [--watch]",
      "Like put, then delete files under the selected scenes of DST that SRC lacks.\n"
      "Nothing is deleted in a scene that could not be read completely, or that is\n"
-     "empty or missing on the source side.\n", true},
+     "empty or missing on the source side.\n"
+     "\n"
+     "To config targets (`ferry targets`, `ferry init`): each --target (or the\n"
+     "config's default_target when no DST is given) gets each of its path classes\n"
+     "(--only picks some) from the config's root of the class's name, or from SRC\n"
+     "for one class; the plan of each target and class is shown in turn.  A\n"
+     "target's latest_only sends only the highest of versioned siblings\n"
+     "(model:v1 model:v2, ckpt_v3, epoch=3; --all-versions sends all), max_depth\n"
+     "leaves deeper files out, parallel_transfers sets --connections, and\n"
+     "check_remote_first false sends every selected file without comparing.\n"
+     "What the selection leaves out is never deleted on the target (nor any\n"
+     "versioned name under latest_only).  --watch syncs again every SECONDS\n"
+     "(60), sending a file once it has not changed for that long, until SIGINT\n"
+     "or SIGTERM (to mpirun: SIGUSR1): exit 0 between rounds, 75 in one.\n", true},
+    {"targets", "ferry targets [--json]",
+     "List the config's SSH targets: host, user and port, the options\n"
+     "(latest_only, max_depth, parallel_transfers, check_remote_first), and per\n"
+     "path class the folder on the host and the local root it is sent from.  The\n"
+     "default target is marked.\n", false},
+    {"init", "ferry init [FILE]",
+     "Write a commented config template (roots, two targets, default_target) to\n"
+     "FILE, else --config, $FERRY_CONFIG or ~/.config/ferry/config.json.  An\n"
+     "existing file is never overwritten (exit 2).  Keys named \"//\" are comments.\n",
+     false},
     {"status", "ferry status [--json] DIR\n"
                "       ferry status JOB.json\n"
                "       ferry status [--json] FILE.h5",

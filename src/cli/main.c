@@ -45,6 +45,8 @@ static int run_command(struct cli *cli)
     case CLI_EMBED: return cmd_embed(cli, &cli->embed);
     case CLI_KNN: return cmd_knn(cli, &cli->knn);
     case CLI_RUN: return cmd_run(cli);
+    case CLI_TARGETS: return cmd_targets(cli);
+    case CLI_INIT: return cmd_init(cli);
     }
     /* cli_parse let no other command through */
     return cli_fail(cli, FERRY_EUSAGE, "unknown command (see ferry --help)");

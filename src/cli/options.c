@@ -20,6 +20,7 @@ static const char *const command_names[CLI_COMMANDS] = {
     [CLI_PLAN] = "plan", [CLI_GET] = "get", [CLI_PUT] = "put", [CLI_SYNC] = "sync",
     [CLI_VERIFY] = "verify", [CLI_EXTRACT] = "extract", [CLI_EMBED] = "embed",
     [CLI_KNN] = "knn", [CLI_RUN] = "run", [CLI_STATUS] = "status", [CLI_LOCKS] = "locks",
+    [CLI_TARGETS] = "targets", [CLI_INIT] = "init",
 };
 
 #define ALL ((1u << CLI_COMMANDS) - 1)
@@ -119,6 +120,17 @@ static const struct cli_option options[] = {
      LIMITER_FILE_HELP},
     {"limiter-jobs", 0, CLI_INT, TRANSFER, T(budget.limiter_jobs), 1, 100000, NULL, "N",
      LIMITER_JOBS_HELP},
+    /* config targets */
+    {"target", 0, CLI_LIST, PLAN | PUT | SYNC, T(targets), 0, 0, NULL, "NAME",
+     "to the config's target NAME (repeatable): each of its\npath classes gets the config's "
+     "root of that name, or\nSRC (with one class); see `ferry targets`"},
+    {"only", 0, CLI_STRING, PLAN | PUT | SYNC, T(only), 0, 0, NULL, "CLASS,...",
+     "with targets: these path classes only"},
+    {"all-versions", 0, CLI_FLAG, PLAN | PUT | SYNC, T(all_versions), 0, 0, NULL, NULL,
+     "with targets: every version, not only the latest\n(lifts latest_only)"},
+    {"watch", 0, CLI_OPTIONAL, PUT | SYNC, T(watch), 0, 0, NULL, "[=SECONDS]",
+     "with targets: sync again every SECONDS (60); a file\ngoes once it has not changed for "
+     "that long; SIGINT or\nSIGTERM end it (exit 0 between rounds, 75 in one)"},
     /* Slurm */
     {"schedule", 0, CLI_FLAG, MOVE, T(schedule), 0, 0, NULL, NULL,
      "after the plan, submit an array job, one scene a task\n(sbatch --export=ALL; the script "

@@ -270,7 +270,10 @@ static void free_plan_options(struct plan_options *opts)
     pattern_filter_free(&opts->filter);
 }
 
-int cmd_transfer(struct cli *cli, const char *command, const struct cli_transfer *opt)
+/* One transfer from src to dst, with a target's selection when t is given:
+ * the plan, the run and its summary.  Returns the exit status. */
+int transfer_one(struct cli *cli, const char *command, const struct cli_transfer *opt,
+                 const char *src, const char *dst, const struct transfer_target *t)
 {
     struct job_options job = {
         .command = command, .dry_run = cli->dry_run, .force = opt->force,
@@ -279,21 +282,24 @@ int cmd_transfer(struct cli *cli, const char *command, const struct cli_transfer
         .chunk_size = opt->chunk_size ? opt->chunk_size
                     : cli->config.chunk_size ? cli->config.chunk_size : SCHED_DEFAULT_CHUNK,
         .lock_ttl = cli->config.lock_ttl > 0 ? cli->config.lock_ttl : LOCK_DEFAULT_TTL,
-        .connections = opt->connections ? opt->connections : cli->config.connections,
+        .connections = opt->connections ? opt->connections
+                     : t && t->connections ? t->connections : cli->config.connections,
         .create = opt->create, .public = opt->public, .files_per_commit = opt->files_per_commit,
         .extract_dest = opt->extract_into, .stage = opt->extract_into ? &extract_stage : NULL,
+        .src = src, .dst = dst,
     };
-    backend_set_allowed(cli->config.allowed_prefixes, cli->config.n_allowed_prefixes);
-    backend_set_endpoint(opt->endpoint);
-    net_set_stall_timeout((long)cli->config.stall_timeout);
     int status = cli_limits(cli, &opt->budget, &job.limits);
     if (status != 0)
         return status;
-    if (resolve_locations(cli, command, opt, &job.src, &job.dst) != 0)
-        return err_exit_status(FERRY_EUSAGE);
     if ((status = check_kinds(cli, command, opt->hf_cache.given, job.src, job.dst)) != 0)
         return status;
     build_plan_options(cli, command, opt, &job.plan);
+    if (t) {
+        job.plan.latest_only = t->latest_only;
+        job.plan.max_depth = t->max_depth;
+        job.plan.send_all = t->send_all;
+        job.plan.quiet_since = t->quiet_since;
+    }
     struct confirm_context cc = {cli, opt, &job};
     job.confirm = confirm;
     job.confirm_ud = &cc;
@@ -313,4 +319,20 @@ int cmd_transfer(struct cli *cli, const char *command, const struct cli_transfer
     sched_report_free(&report);
     free_plan_options(&job.plan);
     return err_exit_status(rc);
+}
+
+int cmd_transfer(struct cli *cli, const char *command, const struct cli_transfer *opt)
+{
+    backend_set_allowed(cli->config.allowed_prefixes, cli->config.n_allowed_prefixes);
+    backend_set_endpoint(opt->endpoint);
+    net_set_stall_timeout((long)cli->config.stall_timeout);
+    if (targets_wanted(cli, command, opt))
+        return transfer_targets(cli, command, opt);
+    if (opt->watch.given)
+        return cli_fail(cli, FERRY_EUSAGE, "--watch goes with config targets (--target NAME, "
+                        "or the config's default_target)");
+    const char *src, *dst;
+    if (resolve_locations(cli, command, opt, &src, &dst) != 0)
+        return err_exit_status(FERRY_EUSAGE);
+    return transfer_one(cli, command, opt, src, dst, NULL);
 }

@@ -1,4 +1,5 @@
 #include "ferry/config.h"
+#include "ferry/targets.h"
 #include "ferry/xalloc.h"
 
 #include <cjson/cJSON.h>
@@ -31,6 +32,11 @@ static int type_error(struct ferry_error *err, const char *origin, const char *k
     return err_set(err, FERRY_EUSAGE, "%s: \"%s\" must be %s", origin, key, expected);
 }
 
+bool config_comment(const char *key)
+{
+    return key && strncmp(key, "//", 2) == 0;
+}
+
 /* {"name": "location", ...} */
 static int parse_names(const cJSON *item, const char *origin, struct config_name **out,
                        size_t *count, struct ferry_error *err)
@@ -39,6 +45,8 @@ static int parse_names(const cJSON *item, const char *origin, struct config_name
         return type_error(err, origin, item->string, "an object of names to locations");
     const cJSON *entry;
     cJSON_ArrayForEach(entry, item) {
+        if (config_comment(entry->string))
+            continue;
         if (!cJSON_IsString(entry) || !*entry->valuestring)
             return err_set(err, FERRY_EUSAGE, "%s: \"%s\".\"%s\" must be a location string",
                            origin, item->string, entry->string);
@@ -128,13 +136,25 @@ static int parse_key(const cJSON *item, const char *origin, struct ferry_config 
                         : cJSON_IsNumber(item) ? size_from_double(item->valuedouble) : -1;
         return cfg->chunk_size > 0 ? 0 : type_error(err, origin, key, "a size such as \"64M\"");
     }
+    if (strcmp(key, "targets") == 0)
+        return targets_parse(item, origin, &cfg->targets, &cfg->n_targets, err);
+    if (strcmp(key, "default_target") == 0) {
+        if (!cJSON_IsString(item) || !*item->valuestring)
+            return type_error(err, origin, key, "the name of a target");
+        free(cfg->default_target);
+        cfg->default_target = xstrdup(item->valuestring);
+        return 0;
+    }
+    if (config_comment(key))
+        return 0;
     if (strcmp(key, "lock_ttl") == 0)
         return parse_positive(item, origin, &cfg->lock_ttl, err);
     if (strcmp(key, "stall_timeout") == 0)
         return parse_positive(item, origin, &cfg->stall_timeout, err);
     return err_set(err, FERRY_EUSAGE, "%s: unknown key \"%s\" (known: roots, remotes, "
                    "default_excludes, allowed_prefixes, rate, connections, chunk_size, "
-                   "lock_ttl, stall_timeout)", origin, key);
+                   "lock_ttl, stall_timeout, targets, default_target; \"//\" for comments)",
+                   origin, key);
 }
 
 int config_parse(const char *text, const char *origin, struct ferry_config *cfg,
@@ -156,6 +176,10 @@ int config_parse(const char *text, const char *origin, struct ferry_config *cfg,
             rc = parse_key(item, origin, cfg, err);
     }
     cJSON_Delete(root);
+    if (rc == 0 && cfg->default_target &&
+        !target_find(cfg->targets, cfg->n_targets, cfg->default_target))
+        rc = err_set(err, FERRY_EUSAGE, "%s: default_target \"%s\" is not one of the targets",
+                     origin, cfg->default_target);
     return rc;
 }
 
@@ -261,6 +285,8 @@ void config_free(struct ferry_config *cfg)
     free_strings(cfg->default_excludes, cfg->n_default_excludes);
     free_strings(cfg->allowed_prefixes, cfg->n_allowed_prefixes);
     free(cfg->rate);
+    targets_free(cfg->targets, cfg->n_targets);
+    free(cfg->default_target);
     memset(cfg, 0, sizeof *cfg);
 }
 

@@ -5,6 +5,7 @@
 #include "ferry/log.h"
 #include "ferry/pack.h"
 #include "ferry/sched.h"
+#include "ferry/versions.h"
 #include "ferry/xalloc.h"
 
 #include <cjson/cJSON.h>
@@ -225,6 +226,48 @@ static bool scene_failed(const struct dwalk_result *r, const char *side)
 
 /* Rank 0: merge one scene's source and destination files (both sorted by
  * path); deletes are decided here, from what the walks could read. */
+/* The source files a target's selection leaves out (plan_options), or NULL
+ * when it has none. */
+static bool *left_out(const struct plan_options *opts, const struct dwalk_result *from)
+{
+    if (!opts->latest_only && opts->max_depth <= 0 && opts->quiet_since <= 0)
+        return NULL;
+    size_t n = from->n_files;
+    bool *out = xcalloc(n + 1, sizeof *out);
+    if (opts->latest_only) {
+        char **paths = xcalloc(n + 1, sizeof *paths);
+        for (size_t i = 0; i < n; i++)
+            paths[i] = from->files[i].path;
+        versions_older(paths, n, out);
+        free(paths);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct dwalk_file *f = &from->files[i];
+        if ((opts->max_depth > 0 && path_depth(f->path) > opts->max_depth) ||
+            (opts->quiet_since > 0 && f->mtime > opts->quiet_since))
+            out[i] = true;
+    }
+    return out;
+}
+
+/* A destination file outside what the selection could ever pick. */
+static bool beyond_selection(const struct plan_options *opts, const char *path)
+{
+    if (opts->max_depth > 0 && path_depth(path) > opts->max_depth)
+        return true;
+    if (!opts->latest_only)
+        return false;
+    for (const char *name = path; *name;) {
+        const char *slash = strchr(name, '/');
+        size_t len = slash ? (size_t)(slash - name) : strlen(name), at, digits;
+        unsigned long long number;
+        if (version_find(name, len, &at, &digits, &number))
+            return true;
+        name = slash ? slash + 1 : name + len;
+    }
+    return false;
+}
+
 static void compare_scene(struct planner *p, size_t scene, const struct dwalk_result *from,
                           const struct dwalk_result *to)
 {
@@ -233,14 +276,25 @@ static void compare_scene(struct planner *p, size_t scene, const struct dwalk_re
     bool source_failed = scene_failed(from, "source");
     s->walk_error = scene_failed(to, "destination") || source_failed;
     s->source_empty = from->n_files == 0;
-    bool deletes = p->opts->deletes && !s->walk_error && !s->source_empty;
+    bool deletes = p->opts->deletes && !s->walk_error && !s->source_empty && !p->opts->send_all;
+    struct dwalk_result none = {0};
+    if (p->opts->send_all)
+        to = &none;
+    bool *skip = left_out(p->opts, from);
     size_t i = 0, j = 0;
     while (i < from->n_files || j < to->n_files) {
         int order = i == from->n_files ? 1 : j == to->n_files ? -1
                   : strcmp(from->files[i].path, to->files[j].path);
+        if (order <= 0 && skip && skip[i]) {
+            /* Left out: not sent, and its copy there (if any) is kept. */
+            j += order == 0;
+            i++;
+            continue;
+        }
         if (order > 0) {
             const struct dwalk_file *d = &to->files[j++];
-            bool kept = p->opts->keep && strcmp(d->path, p->opts->keep) == 0;
+            bool kept = (p->opts->keep && strcmp(d->path, p->opts->keep) == 0) ||
+                        beyond_selection(p->opts, d->path);
             if (deletes && !kept) {
                 add(&s->remove, d->size);
                 xgrow((void **)&plan->deletes, &p->deletes_cap, plan->n_deletes + 1,
@@ -251,6 +305,7 @@ static void compare_scene(struct planner *p, size_t scene, const struct dwalk_re
         }
         compare_file(p, scene, &from->files[i++], order == 0 ? &to->files[j++] : NULL);
     }
+    free(skip);
 }
 
 /* A hashing task's entry for job k: its index, kind, path, size and source etag. */
@@ -538,6 +593,20 @@ int plan_build(MPI_Comm comm, struct backend *src, struct backend *dst,
     int rc = share_scenes(comm, src, opts, &names, &n_names, err);
     if (rc != 0)
         return rc;
+    if (opts->latest_only) {
+        /* Scenes are siblings too ("sweep_v1", "sweep_v2"). */
+        bool *older = xcalloc(n_names + 1, sizeof *older);
+        versions_older(names, n_names, older);
+        size_t kept = 0;
+        for (size_t k = 0; k < n_names; k++) {
+            if (older[k])
+                free(names[k]);
+            else
+                names[kept++] = names[k];
+        }
+        n_names = kept;
+        free(older);
+    }
 
     /* Walks and hashing are shared per folder and per file, not per scene:
      * one scene of ten million files keeps every rank busy. */

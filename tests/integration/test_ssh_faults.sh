@@ -37,7 +37,8 @@ fssh() {
     status=$?
   if [ "$status" -ne 0 ] && [ -z "${quiet:-}" ]; then
     echo "  ($name: ferry $* exited $status; stderr:)" >&2
-    { grep -m3 '^ferry' "$WORK/$name.err" || tail -3 "$WORK/$name.err"; } | sed 's/^/    /' >&2
+    { grep -m6 -E '^ferry|ERROR|WARN' "$WORK/$name.err" || tail -3 "$WORK/$name.err"; } |
+      cut -c1-400 | sed 's/^/    /' >&2
   fi
 }
 conns() { grep -c 'Connection from' "$SSHD_LOG" || true; }

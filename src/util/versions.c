@@ -1,0 +1,96 @@
+#include "ferry/versions.h"
+#include "ferry/xalloc.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool version_find(const char *name, size_t len, size_t *at, size_t *digits,
+                  unsigned long long *number)
+{
+    bool found = false;
+    for (size_t i = 0; i < len; i++) {
+        if (!isdigit((unsigned char)name[i]) || (i > 0 && isdigit((unsigned char)name[i - 1])))
+            continue;
+        bool marked = false;
+        if (i > 0 && name[i - 1] == '=')
+            marked = true;
+        else if (i > 0 && (name[i - 1] == 'v' || name[i - 1] == 'V'))
+            marked = i == 1 || !isalnum((unsigned char)name[i - 2]);
+        if (!marked)
+            continue;
+        size_t end = i;
+        unsigned long long value = 0;
+        for (; end < len && isdigit((unsigned char)name[end]); end++)
+            value = value > (~0ULL - 9) / 10 ? ~0ULL : value * 10 + (unsigned)(name[end] - '0');
+        *at = i;
+        *digits = end - i;
+        *number = value;
+        found = true;
+    }
+    return found;
+}
+
+/* One versioned name of a path: its group (the folder, and the name with
+ * the version left out) and the version. */
+struct versioned {
+    char *group;
+    unsigned long long number;
+    size_t path;                     /* which path it is from */
+};
+
+static int by_group(const void *a, const void *b)
+{
+    const struct versioned *x = a, *y = b;
+    int c = strcmp(x->group, y->group);
+    return c ? c : (x->number > y->number) - (x->number < y->number);
+}
+
+void versions_older(char *const *paths, size_t n, bool *older)
+{
+    struct versioned *all = NULL;
+    size_t count = 0, cap = 0;
+    for (size_t i = 0; i < n; i++) {
+        older[i] = false;
+        const char *p = paths[i];
+        for (const char *name = p; *name;) {
+            const char *slash = strchr(name, '/');
+            size_t len = slash ? (size_t)(slash - name) : strlen(name), at, digits;
+            unsigned long long number;
+            if (version_find(name, len, &at, &digits, &number)) {
+                /* "FOLDER/" + the name with its digits replaced by '#' */
+                size_t before = (size_t)(name - p) + at;
+                char *group = xmalloc(before + 2 + len - at - digits);
+                memcpy(group, p, before);
+                group[before] = '#';
+                memcpy(group + before + 1, name + at + digits, len - at - digits);
+                group[before + 1 + len - at - digits] = '\0';
+                xgrow((void **)&all, &cap, count + 1, sizeof *all);
+                all[count++] = (struct versioned){group, number, i};
+            }
+            name = slash ? slash + 1 : name + len;
+        }
+    }
+    /* Sorted by group, then version: the last of each group is the latest. */
+    qsort(all, count, sizeof *all, by_group);
+    for (size_t k = 0; k < count; k++) {
+        size_t last = k;
+        while (last + 1 < count && strcmp(all[last + 1].group, all[k].group) == 0)
+            last++;
+        for (size_t m = k; m <= last; m++)
+            if (all[m].number < all[last].number)
+                older[all[m].path] = true;
+        k = last;
+    }
+    for (size_t k = 0; k < count; k++)
+        free(all[k].group);
+    free(all);
+}
+
+int path_depth(const char *path)
+{
+    int depth = *path ? 1 : 0;
+    for (const char *c = path; *c; c++)
+        depth += *c == '/';
+    return depth;
+}
