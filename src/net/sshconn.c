@@ -137,12 +137,15 @@ int sshconn_open(const struct ssh_where *w, struct sshconn **out, struct ferry_e
         rc = check_host_key(c->ssh, label, err);
     if (rc == 0) {
         int auth = ssh_userauth_publickey_auto(c->ssh, NULL, NULL);
-        if (auth != SSH_AUTH_SUCCESS)
+        /* An error while logging in (the connection lost, mostly) is no
+         * refusal by the server: it is worth another connection. */
+        if (auth == SSH_AUTH_ERROR)
+            rc = err_set(err, FERRY_EFAIL, "%s: logging in failed: %s", label,
+                         ssh_get_error(c->ssh));
+        else if (auth != SSH_AUTH_SUCCESS)
             rc = err_set(err, FERRY_EAUTH,
                          "%s: no key was accepted (ssh-agent, the config's IdentityFile, "
-                         "~/.ssh/id_*)%s%s; ferry uses keys only, never passwords", label,
-                         auth == SSH_AUTH_ERROR ? ": " : "",
-                         auth == SSH_AUTH_ERROR ? ssh_get_error(c->ssh) : "");
+                         "~/.ssh/id_*); ferry uses keys only, never passwords", label);
     }
     if (rc == 0) {
         c->sftp = sftp_new(c->ssh);

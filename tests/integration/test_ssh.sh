@@ -8,7 +8,8 @@
 # rewrites no remote file; sync deletes what the source lacks; verify --against
 # and plan read the server; an unknown and a changed host key are refused
 # (exit 3) with the SHA256 fingerprint and nothing written; the scp form never
-# makes a local folder named `HOST:`.  About 15-25 s on 2 cores.
+# makes a local folder named `HOST:`.  About 30 s on 2 cores (most of it
+# mpirun and connection set-up; runs expected to fail go without mpirun).
 source "$(dirname "$0")/lib.sh"
 
 SRV="$WORK/srv"
