@@ -216,4 +216,16 @@ check "the new key trusted: put works again" test "$status" -eq 0
 check "the new key trusted: bytes kept" same_tree "$src" "$WORK/trusted"
 
 cd "$WORK"
+# ProxyJump (libssh 0.10 runs OpenSSH's ssh for it, which takes ~ from the
+# passwd entry: with_home gives it the fake home too).
+if [ -e /usr/lib/x86_64-linux-gnu/libnss_wrapper.so ] || ldconfig -p | grep -q libnss_wrapper; then
+  status=0
+  "$SSH_WITH_HOME" "$FERRY_BIN" get "ferryjump:$WORK/r1" "$WORK/jump" --yes --progress never -q \
+    >"$WORK/jump.out" 2>&1 || status=$?
+  check "get through a ProxyJump host: exit 0 ($status)" test "$status" -eq 0
+  check "  the same bytes" same_tree "$src" "$WORK/jump"
+else
+  echo "skipped: ProxyJump (no libnss-wrapper)"
+fi
+
 finish
