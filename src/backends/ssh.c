@@ -144,6 +144,8 @@ static int parse_location(const char *location, struct ssh_where *w, char **root
     return 0;
 }
 
+static void ssh_close(struct backend *b);
+
 static int ssh_open(const char *location, struct backend **out, struct ferry_error *err)
 {
     int rc = backend_check_allowed(location, err);
@@ -151,10 +153,9 @@ static int ssh_open(const char *location, struct backend **out, struct ferry_err
         return rc;
     struct ssh_backend *sb = xcalloc(1, sizeof *sb);
     sb->remote.base.ops = &backend_ssh;
-    sb->remote.base.location = xstrdup(location);
     rc = parse_location(location, &sb->where, &sb->root, err);
     if (rc != 0) {
-        backend_close(&sb->remote.base);
+        ssh_close(&sb->remote.base);
         return rc;
     }
     sb->label = sshconn_label(&sb->where);

@@ -601,9 +601,10 @@ void cli_free(struct cli *cli)
     free(cli->words);
     free(cli->transfer.includes.items);
     free(cli->transfer.excludes.items);
+    free(cli->transfer.targets.items);
     cli->argv = cli->words = NULL;
     cli->self = cli->default_cache = NULL;
-    cli->transfer.includes = cli->transfer.excludes = (struct cli_list){0};
+    cli->transfer.includes = cli->transfer.excludes = cli->transfer.targets = (struct cli_list){0};
     config_free(&cli->config);
 }
 
