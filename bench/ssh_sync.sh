@@ -6,8 +6,8 @@
 # checkpoints and W&B artifacts of CKPT_SIZE, 64K, each) and BIG (4) files of
 # BIG_SIZE (64M) spread over the runs.  Tools, each copying the whole sweep
 # into a fresh empty remote folder:
-#   ferry       ferry put SRC ferrytest:DST, one process (16 SFTP connections
-#               by default; FERRY_OPTS adds options, e.g. "--connections 8")
+#   ferry       ferry put SRC ferrytest:DST, one process (up to 8 SFTP
+#               connections a rank; FERRY_OPTS adds options, e.g. "--connections 8")
 #   ferry-np2   the same under mpirun -np 2
 #   rsync       rsync -a -e "ssh -F SSH_CONFIG" SRC/ ferrytest:DST/, one stream
 #   rsync-p4    one rsync per top-level entry (run folder or root file), 4 at
