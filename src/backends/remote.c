@@ -255,6 +255,37 @@ int remote_list_spread(struct remote_backend *rb, MPI_Comm comm, int rc, size_t 
     return remote_share(rb, comm, rc, err);
 }
 
+void remote_plan_by_file(const struct upload_request *req, long long chunk,
+                         long long (*part_bytes)(long long size, long long chunk),
+                         struct upload_plan *out)
+{
+    out->files = xcalloc(req->n_files + 1, sizeof *out->files);
+    out->n_batches = (int)req->n_files;
+    out->delete_batch = NULL;
+    for (size_t i = 0; i < req->n_files; i++) {
+        long long size = req->files[i].size;
+        struct upload_file *u = &out->files[i];
+        u->batch = (int)i;
+        u->way = WRITE_PARTS;
+        u->part_bytes = part_bytes(size, chunk);
+        u->n_parts = size > u->part_bytes ? (int)((size + u->part_bytes - 1) / u->part_bytes) : 1;
+        if (u->n_parts == 1)
+            u->part_bytes = size;
+        u->targets = xcalloc((size_t)u->n_parts, sizeof *u->targets);
+        u->receipts = xcalloc((size_t)u->n_parts, sizeof *u->receipts);
+    }
+}
+
+void remote_plan_free(struct upload_plan *up)
+{
+    for (int i = 0; up->files && i < up->n_batches; i++) {
+        upload_file_clear(&up->files[i]);
+        free(up->files[i].targets);
+    }
+    free(up->files);
+    memset(up, 0, sizeof *up);
+}
+
 const struct remote_entry *remote_find(const struct remote_backend *rb, const char *path)
 {
     struct remote_entry key = {.path = (char *)path};

@@ -53,6 +53,15 @@ typedef int (*remote_lister)(void *ud, struct remote_backend *rb, const char *su
  * and rank 0 gathers the lot and shares the finished listing (modes kept). */
 int remote_list_spread(struct remote_backend *rb, MPI_Comm comm, int rc, size_t spread_min,
                        remote_lister list, void *ud, struct ferry_error *err);
+/* The upload plan of a destination that puts each file in place alone (its
+ * own batch, finished as soon as its parts are in): every file WRITE_PARTS,
+ * in parts of part_bytes(size, chunk) bytes (one part when the file is no
+ * bigger), with room for targets and receipts.  remote_plan_free frees what
+ * it made; up->state is the caller's. */
+void remote_plan_by_file(const struct upload_request *req, long long chunk,
+                         long long (*part_bytes)(long long size, long long chunk),
+                         struct upload_plan *out);
+void remote_plan_free(struct upload_plan *up);
 const struct remote_entry *remote_find(const struct remote_backend *rb, const char *path);
 void remote_free(struct remote_backend *rb);
 

@@ -819,27 +819,16 @@ static int s3_upload_plan(struct backend *b, struct backend *src, const struct u
     struct s3_plan *plan = xcalloc(1, sizeof *plan);
     plan->files = xcalloc(req->n_files + 1, sizeof *plan->files);
     plan->n_files = req->n_files;
-    out->state = plan;
-    out->files = xcalloc(req->n_files + 1, sizeof *out->files);
     /* Each object is its own batch: a multipart upload completes as soon as
      * its parts are in, whatever else is still going. */
-    out->n_batches = (int)req->n_files;
-    out->delete_batch = NULL;
+    remote_plan_by_file(req, opts->chunk_size, part_bytes_for, out);
+    out->state = plan;
     for (size_t i = 0; i < req->n_files; i++) {
         const struct file_meta *f = &req->files[i];
         struct upload_file *u = &out->files[i];
-        u->batch = (int)i;
-        u->way = WRITE_PARTS;
-        u->part_bytes = part_bytes_for(f->size, opts->chunk_size);
-        u->n_parts = f->size > u->part_bytes ? (int)((f->size + u->part_bytes - 1) / u->part_bytes)
-                                             : 1;
-        u->targets = xcalloc((size_t)u->n_parts, sizeof *u->targets);
         plan->files[i].path = xstrdup(f->path);
-        u->receipts = xcalloc((size_t)u->n_parts, sizeof *u->receipts);
-        if (u->n_parts == 1) {
-            u->part_bytes = f->size;
+        if (u->n_parts == 1)
             continue;
-        }
         struct ferry_error ferr = {0};
         char *id = open_upload(sb, f->path, &ferr);
         if (id)
@@ -928,16 +917,13 @@ static void s3_upload_free(struct backend *b, struct upload_plan *up)
     (void)b;
     struct s3_plan *plan = up->state;
     for (size_t i = 0; plan && i < plan->n_files; i++) {
-        upload_file_clear(&up->files[i]);
-        free(up->files[i].targets);
         free(plan->files[i].upload_id);
         free(plan->files[i].path);
     }
     if (plan)
         free(plan->files);
     free(plan);
-    free(up->files);
-    memset(up, 0, sizeof *up);
+    remote_plan_free(up);
 }
 
 static int s3_remove(struct backend *b, const char *path, struct ferry_error *err)

@@ -523,6 +523,12 @@ static void make_folders(struct ssh_backend *sb, const struct upload_request *re
     free_names(have, n_have);
 }
 
+/* Parts of --chunk-size, any size SFTP takes. */
+static long long chunk_or_all(long long size, long long chunk)
+{
+    return chunk > 0 ? chunk : size;
+}
+
 static int ssh_upload_plan(struct backend *b, struct backend *src, const struct upload_request *req,
                            const struct upload_options *opts, struct upload_plan *out,
                            struct ferry_error *err)
@@ -532,25 +538,14 @@ static int ssh_upload_plan(struct backend *b, struct backend *src, const struct 
     struct ssh_plan *plan = xcalloc(1, sizeof *plan);
     plan->files = xcalloc(req->n_files + 1, sizeof *plan->files);
     plan->n_files = req->n_files;
-    out->state = plan;
-    out->files = xcalloc(req->n_files + 1, sizeof *out->files);
     /* Each file is its own batch: it is put in place as soon as its parts
      * are in, whatever else is still going. */
-    out->n_batches = (int)req->n_files;
-    out->delete_batch = NULL;
+    remote_plan_by_file(req, opts->chunk_size, chunk_or_all, out);
+    out->state = plan;
     for (size_t i = 0; i < req->n_files; i++) {
-        const struct file_meta *f = &req->files[i];
-        struct upload_file *u = &out->files[i];
-        plan->files[i] = *f;
-        plan->files[i].path = xstrdup(f->path);
+        plan->files[i] = req->files[i];
+        plan->files[i].path = xstrdup(req->files[i].path);
         plan->files[i].etag = NULL;
-        u->batch = (int)i;
-        u->way = WRITE_PARTS;
-        u->part_bytes = opts->chunk_size > 0 && f->size > opts->chunk_size ? opts->chunk_size
-                                                                            : f->size;
-        u->n_parts = u->part_bytes > 0 ? (int)((f->size + u->part_bytes - 1) / u->part_bytes) : 1;
-        u->targets = xcalloc((size_t)u->n_parts, sizeof *u->targets);
-        u->receipts = xcalloc((size_t)u->n_parts, sizeof *u->receipts);
     }
     int rc = req->n_files ? connection(sb, err) : 0;
     if (rc == 0)
@@ -610,16 +605,12 @@ static void ssh_upload_free(struct backend *b, struct upload_plan *up)
 {
     (void)b;
     struct ssh_plan *plan = up->state;
-    for (size_t i = 0; plan && i < plan->n_files; i++) {
-        upload_file_clear(&up->files[i]);
-        free(up->files[i].targets);
+    for (size_t i = 0; plan && i < plan->n_files; i++)
         free((char *)plan->files[i].path);
-    }
     if (plan)
         free(plan->files);
     free(plan);
-    free(up->files);
-    memset(up, 0, sizeof *up);
+    remote_plan_free(up);
 }
 
 /* Delete a file, then the folders it leaves empty up to its scene. */

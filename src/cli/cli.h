@@ -56,7 +56,7 @@ struct cli_transfer {
     struct cli_list targets;         /* --target NAME, repeatable */
     const char *only;                /* --only CLASS[,CLASS]: these path classes */
     bool all_versions;               /* lifts the targets' latest_only */
-    struct cli_optional watch;       /* --watch[=SECONDS] */
+    struct cli_optional watch;       /* --watch [SECONDS] */
     /* get|put|sync --schedule: a Slurm array job, one scene a task */
     bool schedule;
     struct {
@@ -178,6 +178,7 @@ enum cli_kind {
     CLI_PROGRESS,                    /* enum progress_mode */
     CLI_RATE,                        /* const char *, a valid --rate spec */
     CLI_OPTIONAL,                    /* struct cli_optional: --name[=VALUE] */
+    CLI_OPTIONAL_SECONDS,            /* struct cli_optional: --name[=S] or --name S, S a number */
 };
 
 /* Which struct an option's offset is into. */

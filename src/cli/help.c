@@ -261,7 +261,7 @@ static void print_option(FILE *out, const struct cli_option *o)
           : o->short_name ? snprintf(head, sizeof head, "  -%c", o->short_name)
                           : snprintf(head, sizeof head, "      --%s", o->name);
     if (o->arg)
-        snprintf(head + n, sizeof head - (size_t)n, "%s%s", o->kind == CLI_OPTIONAL ? "" : " ",
+        snprintf(head + n, sizeof head - (size_t)n, "%s%s", o->kind == CLI_OPTIONAL || o->kind == CLI_OPTIONAL_SECONDS ? "" : " ",
                  o->arg);
     fputs(head, out);
     int width = (int)strlen(head);

@@ -128,7 +128,7 @@ static const struct cli_option options[] = {
      "with targets: these path classes only"},
     {"all-versions", 0, CLI_FLAG, PLAN | PUT | SYNC, T(all_versions), 0, 0, NULL, NULL,
      "with targets: every version, not only the latest\n(lifts latest_only)"},
-    {"watch", 0, CLI_OPTIONAL, PUT | SYNC, T(watch), 0, 0, NULL, "[=SECONDS]",
+    {"watch", 0, CLI_OPTIONAL_SECONDS, PUT | SYNC, T(watch), 0, 0, NULL, " [SECONDS]",
      "with targets: sync again every SECONDS (60); a file\ngoes once it has not changed for "
      "that long; SIGINT or\nSIGTERM end it (exit 0 between rounds, 75 in one)"},
     /* Slurm */
@@ -280,7 +280,16 @@ struct given {
 
 static bool takes_value(const struct cli_option *o)
 {
-    return o->kind != CLI_FLAG && o->kind != CLI_OPTIONAL;
+    return o->kind != CLI_FLAG && o->kind != CLI_OPTIONAL && o->kind != CLI_OPTIONAL_SECONDS;
+}
+
+/* A word that can only be a number of seconds ("120", "2.5"), not a path. */
+static bool is_seconds(const char *word)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(word, &end);
+    return *word >= '0' && *word <= '9' && !*end && errno == 0 && v > 0;
 }
 
 /* --name, --name=VALUE or --name VALUE (i steps past a value taken). */
@@ -297,6 +306,8 @@ static int scan_long(const struct cli *cli, char **argv, int argc, int *i, struc
         return usage(cli, "%s takes no value", g->text);
     if (eq)
         g->value = eq + 1;
+    else if (o->kind == CLI_OPTIONAL_SECONDS && *i + 1 < argc && is_seconds(argv[*i + 1]))
+        g->value = argv[++*i];
     else if (takes_value(o) && *i + 1 < argc)
         g->value = argv[++*i];
     else if (takes_value(o))
@@ -476,6 +487,7 @@ static int store(struct cli *cli, const struct cli_option *o, const struct given
         break;
     }
     case CLI_OPTIONAL:
+    case CLI_OPTIONAL_SECONDS:
         if (g->value && !*g->value)
             return usage(cli, "%s=: give a folder after the '='", g->text);
         ((struct cli_optional *)field)->given = true;

@@ -176,7 +176,7 @@ int transfer_targets(struct cli *cli, const char *command, const struct cli_tran
         interval = strtod(opt->watch.value, &end);
         if (*end || !(interval > 0) || interval > 86400 * 7)
             return cli_fail(cli, FERRY_EUSAGE, "--watch takes seconds between rounds, e.g. "
-                            "--watch=120");
+                            "--watch 120");
     }
     struct leg *legs = NULL;
     size_t n = 0;

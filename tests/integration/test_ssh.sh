@@ -12,15 +12,7 @@
 # mpirun and connection set-up; runs expected to fail go without mpirun).
 source "$(dirname "$0")/lib.sh"
 
-SRV="$WORK/srv"
-bash "$FERRY_SOURCE_DIR/tests/ssh/sshctl.sh" start "$SRV" >"$WORK/sshctl.out" 2>&1 || {
-  cat "$WORK/sshctl.out" >&2
-  exit 1
-}
-trap 'bash "$FERRY_SOURCE_DIR/tests/ssh/sshctl.sh" stop "$SRV" >/dev/null 2>&1; rm -rf "$WORK"' EXIT
-# shellcheck disable=SC1091
-source "$SRV/env"
-URL="ssh://$SSH_USER@$SSH_HOST:$SSH_PORT"
+source "$(dirname "$0")/sshlib.sh"
 
 # fssh NAME NP ARGS...: ferry under NP ranks (NP 0: the bare binary, no
 # mpirun) with the fake home (its .ssh has the config, known_hosts and key);

@@ -10,23 +10,12 @@
 # on 2 cores.
 source "$(dirname "$0")/lib.sh"
 
-SSHCTL="$FERRY_SOURCE_DIR/tests/ssh/sshctl.sh"
-SRV="$WORK/srv"
 ro_mount=""
-bash "$SSHCTL" start "$SRV" >"$WORK/sshctl.out" 2>&1 || {
-  cat "$WORK/sshctl.out" >&2
-  exit 1
-}
-cleanup() {
-  bash "$SSHCTL" stop "$SRV" >/dev/null 2>&1
+ssh_cleanup_more() {
   [ -n "$ro_mount" ] && umount -l "$ro_mount" 2>/dev/null
   chmod -R u+w "$WORK" 2>/dev/null
-  rm -rf "$WORK"
 }
-trap cleanup EXIT
-# shellcheck disable=SC1091
-source "$SRV/env"
-URL="ssh://$SSH_USER@$SSH_HOST:$SSH_PORT"
+source "$(dirname "$0")/sshlib.sh"
 
 # fssh NAME NP ARGS...: ferry under NP ranks with the fake home; JSON to
 # NAME.json, stderr to NAME.err, exit status in $status.

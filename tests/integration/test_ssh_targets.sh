@@ -7,14 +7,7 @@
 # exit 0 on SIGINT between rounds.  About 15 s on 2 cores.
 source "$(dirname "$0")/lib.sh"
 
-SRV="$WORK/srv"
-bash "$FERRY_SOURCE_DIR/tests/ssh/sshctl.sh" start "$SRV" >"$WORK/sshctl.out" 2>&1 || {
-  cat "$WORK/sshctl.out" >&2
-  exit 1
-}
-trap 'bash "$FERRY_SOURCE_DIR/tests/ssh/sshctl.sh" stop "$SRV" >/dev/null 2>&1; rm -rf "$WORK"' EXIT
-# shellcheck disable=SC1091
-source "$SRV/env"
+source "$(dirname "$0")/sshlib.sh"
 python3 "$FERRY_SOURCE_DIR/tests/ssh/gen_sweep.py" "$WORK/out" --runs 3 --ckpt-size 4K >/dev/null
 SWEEP=sweep_lr_search
 cat > "$WORK/ferry.json" <<JSON

@@ -157,6 +157,7 @@ static const char *good_value(const struct cli_option *o)
     case CLI_PROGRESS: return " never";
     case CLI_RATE: return " api=10/60";
     case CLI_OPTIONAL: return "=dir";
+    case CLI_OPTIONAL_SECONDS: return " 90";
     }
     return "";
 }
@@ -178,6 +179,10 @@ static bool stored(struct cli *cli, const struct cli_option *o, const char *valu
     case CLI_OPTIONAL: {
         const struct cli_optional *v = (const struct cli_optional *)field;
         return v->given && v->value && strcmp(v->value, "dir") == 0;
+    }
+    case CLI_OPTIONAL_SECONDS: {
+        const struct cli_optional *v = (const struct cli_optional *)field;
+        return v->given && v->value && strcmp(v->value, "90") == 0;
     }
     case CLI_STRING: case CLI_CHOICE: case CLI_RATE:
         return *(const char **)field && strcmp(*(const char **)field, value + 1) == 0;
@@ -328,9 +333,27 @@ static void test_settings(void)
     CHECK(n == 8);
 }
 
+/* --watch takes a number as its own word, never a path. */
+static void test_watch_words(void)
+{
+    struct cli cli;
+    CHECK(parse_into(&cli, "sync --target t --watch 90 src") == -1);
+    CHECK(cli.transfer.watch.given && strcmp(cli.transfer.watch.value, "90") == 0);
+    CHECK(cli.n_args == 2 && strcmp(cli.args[1], "src") == 0);
+    cli_free(&cli);
+    CHECK(parse_into(&cli, "sync --target t --watch src") == -1);
+    CHECK(cli.transfer.watch.given && !cli.transfer.watch.value);
+    CHECK(cli.n_args == 2 && strcmp(cli.args[1], "src") == 0);
+    cli_free(&cli);
+    CHECK(parse_into(&cli, "sync --watch=2.5 --target t") == -1);
+    CHECK(strcmp(cli.transfer.watch.value, "2.5") == 0);
+    cli_free(&cli);
+}
+
 int main(void)
 {
     test_help();
+    test_watch_words();
     test_every_row();
     test_kinds();
     test_settings();
