@@ -17,10 +17,16 @@ export HF_ENDPOINT=http://127.0.0.1:9 HF_TOKEN=hf_usage_test_token
 
 S=$src D=$WORK/dst M=@$WORK/list.txt I=$WORK/images H=$WORK/e.h5
 cases=(
-  # an SSH host's path in scp form is no local folder "HOST:" (issue 20 said
-  # put made one and exited 0); buckets' names and endpoints are checked
-  "put $S user@host:/x"
-  "sync $S host:backup"
+  # SSH locations that ssh would not take (a bad port, a host that could read
+  # as an option, a user with a shell character), refused before connecting;
+  # targets that are not in the config, and options that need targets
+  "put $S ssh://user@host:99999/x"
+  "sync $S ssh://-oProxyCommand=x/y"
+  "put $S 'us;er@host:x'"
+  "sync $S --target nowhere"
+  "put $S $D --watch 5"
+  "get $S $D --target x"
+  # buckets' names and endpoints are checked
   "put $S s3://Not_A_Bucket/x"
   "get s3://bucket/x $D --endpoint ftp://example.org"
   "put --endpoint http://127.0.0.1:9 $S gs://b!/x"
