@@ -37,6 +37,13 @@ struct sftp_job *sftp_pool_read(struct sftp_pool *p, const char *remote, int fd,
 struct sftp_job *sftp_pool_write(struct sftp_pool *p, const char *remote, int fd,
                                  long long offset, long long length);
 
+/* A whole file, [0, size) of fd, into the remote part file (made afresh),
+ * then put in place over final with mode and mtime (sshconn_place).  After
+ * a dropped connection it goes on where the part ends; if the part is gone
+ * and final has its size and mtime, it was placed before the drop. */
+struct sftp_job *sftp_pool_put(struct sftp_pool *p, const char *part, const char *final, int fd,
+                               long long size, unsigned mode, long long mtime);
+
 /* SFTP_JOB_MOVED with *moved the bytes moved since the last poll,
  * SFTP_JOB_WAITING, 0 once done (after every byte was reported), or the
  * job's error (the message names the remote path). */

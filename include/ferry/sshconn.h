@@ -44,6 +44,14 @@ int sshconn_status(struct sshconn *c);
 const char *sshconn_why(struct sshconn *c);
 void sshconn_close(struct sshconn *c);
 
+/* Put a finished part file in place: give it size bytes (a longer one left
+ * by another run is cut), mode and mtime, then rename it over final
+ * (OpenSSH's posix-rename: atomic; a server without it has final removed
+ * first).  NULL when done, else what failed ("setting its size, mode and
+ * mtime", "putting it in place"), sshconn_why saying why. */
+const char *sshconn_place(struct sshconn *c, const char *part, const char *final, long long size,
+                          unsigned mode, long long mtime);
+
 /* "HOST" or "USER@HOST:PORT" as the user would write it, for messages. */
 char *sshconn_label(const struct ssh_where *where);
 

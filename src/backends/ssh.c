@@ -384,7 +384,16 @@ static int ssh_write_open(struct backend *b, const struct write_spec *spec,
     char *part = part_path(sb, spec->meta.path);
     struct ssh_write *w = xcalloc(1, sizeof *w);
     w->head.fd = -1;
-    w->job = sftp_pool_write(pool(sb), part, spec->src_fd, spec->offset, spec->length);
+    if (spec->offset == 0 && spec->length == spec->meta.size) {
+        /* The whole file in one part: the thread that sends it puts it in
+         * place too, so that small files' round trips are not all rank 0's. */
+        char *full = remote_path(sb, spec->meta.path);
+        w->job = sftp_pool_put(pool(sb), part, full, spec->src_fd, spec->meta.size,
+                               spec->meta.mode, spec->meta.mtime);
+        free(full);
+    } else {
+        w->job = sftp_pool_write(pool(sb), part, spec->src_fd, spec->offset, spec->length);
+    }
     free(part);
     *out = &w->head;
     return 0;
@@ -558,34 +567,20 @@ struct placing {
     bool failed;
 };
 
-/* Give the part file the source's size, mode and mtime, then rename it
- * over the name; or, for a file that could not be sent, drop the part. */
+/* A file sent in parts: put it in place (sshconn_place); or, for a file
+ * that could not be sent, drop the part. */
 static int place_file(struct ssh_backend *sb, void *ud, struct ferry_error *err)
 {
     const struct placing *pl = ud;
-    sftp_session sftp = sshconn_sftp(sb->conn);
     char *part = part_path(sb, pl->f->path), *full = remote_path(sb, pl->f->path);
     int rc = 0;
     if (pl->failed) {
-        sftp_unlink(sftp, part);
+        sftp_unlink(sshconn_sftp(sb->conn), part);
     } else {
-        struct sftp_attributes_struct a = {0};
-        /* The size too: a longer part file left by another run is cut. */
-        a.flags = SSH_FILEXFER_ATTR_SIZE | SSH_FILEXFER_ATTR_PERMISSIONS |
-                  SSH_FILEXFER_ATTR_ACMODTIME;
-        a.size = (uint64_t)pl->f->size;
-        a.permissions = pl->f->mode ? (pl->f->mode & 07777) : 0644;
-        a.atime = a.mtime = (uint32_t)pl->f->mtime;
-        if (sftp_setstat(sftp, part, &a) != 0) {
-            rc = request_failed(sb, part, "cannot set its size, mode and mtime", err);
-        } else if (sftp_rename(sftp, part, full) != 0) {
-            /* A server without posix-rename will not rename over a file. */
-            sftp_attributes there = sftp_stat(sftp, full);
-            bool file = there && there->type == SSH_FILEXFER_TYPE_REGULAR;
-            sftp_attributes_free(there);
-            if (!file || sftp_unlink(sftp, full) != 0 || sftp_rename(sftp, part, full) != 0)
-                rc = request_failed(sb, full, "cannot put it in place", err);
-        }
+        const char *failed = sshconn_place(sb->conn, part, full, pl->f->size, pl->f->mode,
+                                           pl->f->mtime);
+        if (failed)
+            rc = request_failed(sb, full, failed, err);
     }
     free(part);
     free(full);
@@ -597,7 +592,11 @@ static int ssh_finish_batch(struct backend *b, struct upload_plan *up, int batch
                             struct ferry_error *err)
 {
     struct ssh_plan *plan = up->state;
-    struct placing pl = {&plan->files[batch], up->files[batch].way == WRITE_FAILED};
+    const struct upload_file *u = &up->files[batch];
+    /* A file in one part was put in place by the thread that sent it. */
+    if (u->n_parts == 1 && u->way != WRITE_FAILED)
+        return 0;
+    struct placing pl = {&plan->files[batch], u->way == WRITE_FAILED};
     return on_connection(ssh_of(b), place_file, &pl, err);
 }
 

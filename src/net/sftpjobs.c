@@ -21,13 +21,16 @@
 /* New connections after a drop, with 1, 2, 4, 8, 16 s pauses between. */
 #define SFTP_RECONNECTS 5
 
-enum job_kind { JOB_READ, JOB_WRITE };
+enum job_kind { JOB_READ, JOB_WRITE, JOB_PUT };
 enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_ENDED };
 
 struct sftp_job {
     struct sftp_pool *pool;
     enum job_kind kind;
     char *remote;
+    char *final;                     /* PUT: where the finished part goes */
+    unsigned mode;                   /* PUT: the file's mode and mtime there */
+    long long mtime;
     int fd;                          /* the job's own dup: the caller's may close first */
     long long offset, length;
     atomic_llong done;               /* bytes moved, by the thread */
@@ -80,9 +83,36 @@ static bool halted(struct sftp_job *j)
     return atomic_load(&j->pool->stop) || atomic_load(&j->dropped);
 }
 
+/* A whole file's try after a dropped connection: go on where the part
+ * ends, or, when the part is gone, either it was put in place before the
+ * drop (done) or the file starts again. */
+static bool put_resumed(struct sftp_job *j, struct sshconn *c, bool *placed)
+{
+    sftp_session sftp = sshconn_sftp(c);
+    sftp_attributes part = sftp_stat(sftp, j->remote);
+    bool there = part && (long long)part->size >= atomic_load(&j->done);
+    sftp_attributes_free(part);
+    if (there || !sshconn_alive(c))
+        return there;
+    sftp_attributes final = sftp_stat(sftp, j->final);
+    *placed = final && (long long)final->size == j->length && final->mtime == (uint32_t)j->mtime;
+    sftp_attributes_free(final);
+    atomic_store(&j->done, 0);
+    return false;
+}
+
 static enum step write_range(struct sftp_job *j, struct sshconn *c, char *buf)
 {
-    sftp_file f = sftp_open(sshconn_sftp(c), j->remote, O_WRONLY | O_CREAT, 0600);
+    /* A whole file starts its part afresh; a range never truncates what
+     * other ranks write beside it, nor what a dropped try had sent. */
+    bool placed = false, resumed = j->kind != JOB_PUT || (atomic_load(&j->done) > 0 &&
+                                                           put_resumed(j, c, &placed));
+    if (placed) {
+        atomic_store(&j->done, j->length);
+        return STEP_OK;
+    }
+    int flags = O_WRONLY | O_CREAT | (resumed ? 0 : O_TRUNC);
+    sftp_file f = sftp_open(sshconn_sftp(c), j->remote, flags, 0600);
     if (!f)
         return remote_failed(j, c, "cannot open for writing");
     long long done = atomic_load(&j->done);
@@ -118,6 +148,11 @@ static enum step write_range(struct sftp_job *j, struct sshconn *c, char *buf)
     }
     if (sftp_close(f) != SSH_NO_ERROR && rc == STEP_OK)
         rc = remote_failed(j, c, "cannot close after writing");
+    if (rc == STEP_OK && j->kind == JOB_PUT) {
+        const char *failed = sshconn_place(c, j->remote, j->final, j->length, j->mode, j->mtime);
+        if (failed)
+            rc = remote_failed(j, c, failed);
+    }
     return rc;
 }
 
@@ -233,6 +268,7 @@ static void run_job(struct sftp_job *j, struct sshconn **conn, char *buf)
         memset(&j->err, 0, sizeof j->err);
         enum step rc = j->kind == JOB_READ ? read_range(j, *conn, buf)
                                            : write_range(j, *conn, buf);
+
         if (rc == STEP_OK || rc == STEP_FATAL)
             return;
         sshconn_close(*conn);
@@ -253,6 +289,7 @@ static void job_free(struct sftp_job *j)
     if (j->fd >= 0)
         close(j->fd);
     free(j->remote);
+    free(j->final);
     free(j);
 }
 
@@ -325,12 +362,16 @@ static void add_thread(struct sftp_pool *p)
 }
 
 static struct sftp_job *submit(struct sftp_pool *p, enum job_kind kind, const char *remote, int fd,
-                               long long offset, long long length)
+                               long long offset, long long length, const char *final,
+                               unsigned mode, long long mtime)
 {
     struct sftp_job *j = xcalloc(1, sizeof *j);
     j->pool = p;
     j->kind = kind;
     j->remote = xstrdup(remote);
+    j->final = final ? xstrdup(final) : NULL;
+    j->mode = mode;
+    j->mtime = mtime;
     j->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (j->fd < 0)
         err_sys(&j->err, FERRY_EFAIL, errno, "%s: cannot keep the local file open", remote);
@@ -358,21 +399,29 @@ static struct sftp_job *submit(struct sftp_pool *p, enum job_kind kind, const ch
 struct sftp_job *sftp_pool_read(struct sftp_pool *p, const char *remote, int fd,
                                 long long offset, long long length)
 {
-    return submit(p, JOB_READ, remote, fd, offset, length);
+    return submit(p, JOB_READ, remote, fd, offset, length, NULL, 0, 0);
 }
 
 struct sftp_job *sftp_pool_write(struct sftp_pool *p, const char *remote, int fd,
                                  long long offset, long long length)
 {
-    return submit(p, JOB_WRITE, remote, fd, offset, length);
+    return submit(p, JOB_WRITE, remote, fd, offset, length, NULL, 0, 0);
+}
+
+struct sftp_job *sftp_pool_put(struct sftp_pool *p, const char *part, const char *final, int fd,
+                               long long size, unsigned mode, long long mtime)
+{
+    return submit(p, JOB_PUT, part, fd, 0, size, final, mode, mtime);
 }
 
 int sftp_job_poll(struct sftp_job *j, long long *moved, struct ferry_error *err)
 {
     struct sftp_pool *p = j->pool;
     long long done = atomic_load(&j->done);
-    *moved = done - j->reported;
-    j->reported = done;
+    /* A file sent again from its start counts only past what was told. */
+    *moved = done > j->reported ? done - j->reported : 0;
+    if (done > j->reported)
+        j->reported = done;
     pthread_mutex_lock(&p->lock);
     bool ended = j->state == JOB_ENDED;
     pthread_mutex_unlock(&p->lock);

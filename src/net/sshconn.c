@@ -215,3 +215,24 @@ void sshconn_close(struct sshconn *c)
     }
     free(c);
 }
+
+const char *sshconn_place(struct sshconn *c, const char *part, const char *final, long long size,
+                          unsigned mode, long long mtime)
+{
+    struct sftp_attributes_struct a = {0};
+    a.flags = SSH_FILEXFER_ATTR_SIZE | SSH_FILEXFER_ATTR_PERMISSIONS | SSH_FILEXFER_ATTR_ACMODTIME;
+    a.size = (uint64_t)size;
+    a.permissions = mode ? (mode & 07777) : 0644;
+    a.atime = a.mtime = (uint32_t)mtime;
+    if (sftp_setstat(c->sftp, part, &a) != 0)
+        return "setting its size, mode and mtime";
+    if (sftp_rename(c->sftp, part, final) == 0)
+        return NULL;
+    /* A server without posix-rename will not rename over a file. */
+    sftp_attributes there = sftp_stat(c->sftp, final);
+    bool file = there && there->type == SSH_FILEXFER_TYPE_REGULAR;
+    sftp_attributes_free(there);
+    if (!file || sftp_unlink(c->sftp, final) != 0 || sftp_rename(c->sftp, part, final) != 0)
+        return "putting it in place";
+    return NULL;
+}
