@@ -22,6 +22,9 @@ bool version_find(const char *name, size_t len, size_t *at, size_t *digits,
  * name but for the version) among the paths. */
 void versions_older(char *const *paths, size_t n, bool *older);
 
+/* Does some folder or file name of path carry a version? */
+bool path_has_version(const char *path);
+
 /* How deep path is: 1 for "a", 2 for "a/b". */
 int path_depth(const char *path);
 

@@ -224,8 +224,6 @@ static bool scene_failed(const struct dwalk_result *r, const char *side)
     return r->n_errors > 0;
 }
 
-/* Rank 0: merge one scene's source and destination files (both sorted by
- * path); deletes are decided here, from what the walks could read. */
 /* The source files a target's selection leaves out (plan_options), or NULL
  * when it has none. */
 static bool *left_out(const struct plan_options *opts, const struct dwalk_result *from)
@@ -255,19 +253,11 @@ static bool beyond_selection(const struct plan_options *opts, const char *path)
 {
     if (opts->max_depth > 0 && path_depth(path) > opts->max_depth)
         return true;
-    if (!opts->latest_only)
-        return false;
-    for (const char *name = path; *name;) {
-        const char *slash = strchr(name, '/');
-        size_t len = slash ? (size_t)(slash - name) : strlen(name), at, digits;
-        unsigned long long number;
-        if (version_find(name, len, &at, &digits, &number))
-            return true;
-        name = slash ? slash + 1 : name + len;
-    }
-    return false;
+    return opts->latest_only && path_has_version(path);
 }
 
+/* Rank 0: merge one scene's source and destination files (both sorted by
+ * path); deletes are decided here, from what the walks could read. */
 static void compare_scene(struct planner *p, size_t scene, const struct dwalk_result *from,
                           const struct dwalk_result *to)
 {

@@ -92,6 +92,8 @@ static void test_versions(void)
     bool want[] = {true, true, false, true, false, true, false, false, false, false, false, false};
     for (size_t i = 0; i < count; i++)
         CHECK(older[i] == want[i]);
+    CHECK(path_has_version("a/model:v2/w.bin") && path_has_version("epoch=3.ckpt"));
+    CHECK(!path_has_version("run_001/logs/train.log") && !path_has_version(""));
     CHECK(path_depth("a") == 1 && path_depth("a/b/c") == 3 && path_depth("") == 0);
 }
 
