@@ -10,7 +10,8 @@
  * offset into NAME.ferry-part by whichever rank has it, and rank 0 puts the
  * file in place when its parts are in: the size, mode and mtime are set on
  * the part, which is then renamed over NAME (atomic with OpenSSH's
- * posix-rename).  A file that could not be sent leaves NAME as it was. */
+ * posix-rename).  A file in one part is put in place the same way by the
+ * thread that sent it.  A file that could not be sent leaves NAME as it was. */
 #include "remote.h"
 #include "ferry/log.h"
 #include "ferry/sftpjobs.h"
