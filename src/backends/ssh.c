@@ -649,9 +649,8 @@ static long long ssh_free_bytes(struct backend *b)
     if (connection(sb, &err) != 0 ||
         !sftp_extension_supported(sshconn_sftp(sb->conn), "statvfs@openssh.com", "2"))
         return -1;
-    char *where = sb->missing ? xstrdup(".") : xstrdup(sb->root);
-    sftp_statvfs_t st = sftp_statvfs(sshconn_sftp(sb->conn), where);
-    free(where);
+    /* A root still to be made: the home's file system stands for it. */
+    sftp_statvfs_t st = sftp_statvfs(sshconn_sftp(sb->conn), sb->missing ? "." : sb->root);
     if (!st)
         return -1;
     long long bytes = (long long)(st->f_bavail * st->f_frsize);

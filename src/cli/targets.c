@@ -57,6 +57,9 @@ static bool listed(const char *list, const char *word)
 }
 
 static int fail_with(struct cli *cli, const char *fmt, const char *a, const char *b)
+    __attribute__((format(printf, 2, 0)));
+
+static int fail_with(struct cli *cli, const char *fmt, const char *a, const char *b)
 {
     char msg[1024];
     snprintf(msg, sizeof msg, fmt, a, b);

@@ -29,13 +29,9 @@ import os
 import random
 import sys
 
-
-def size(text):
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    text = text.strip().upper().rstrip("B").rstrip("I")
-    if text and text[-1] in units:
-        return int(float(text[:-1]) * units[text[-1]])
-    return int(text)
+# Sizes as tests/gen_tree.py reads them ("64K", "16M").
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from gen_tree import size  # noqa: E402
 
 
 def rng_for(seed, rel):

@@ -86,43 +86,29 @@ write_client_files() {
   ssh-keygen -q -H -f "$dir/known_hosts.hashed" >/dev/null 2>&1
   rm -f "$dir/known_hosts.hashed.old"
 
-  config() {   # KEY KNOWN_HOSTS CONFIGFILE (for ProxyCommand)
+  host() {     # NAME KEY KNOWN_HOSTS [EXTRA LINE]: one Host block for this server
     cat <<EOF
-# ferry test server (tests/ssh/sshctl.sh)
-Host ferrytest
+Host $1
   HostName 127.0.0.1
   Port $port
   User $user
-  IdentityFile $1
-  UserKnownHostsFile $2
+  IdentityFile $2
+  UserKnownHostsFile $3
   StrictHostKeyChecking yes
   IdentitiesOnly yes
   BatchMode yes
-
-# The same server reached through itself as a jump host (ProxyJump).
-Host ferryjump
-  HostName 127.0.0.1
-  Port $port
-  User $user
-  IdentityFile $1
-  UserKnownHostsFile $2
-  StrictHostKeyChecking yes
-  IdentitiesOnly yes
-  BatchMode yes
-  ProxyJump ferrytest
-
-# The same again through an explicit ProxyCommand that names this file.
-Host ferryproxy
-  HostName 127.0.0.1
-  Port $port
-  User $user
-  IdentityFile $1
-  UserKnownHostsFile $2
-  StrictHostKeyChecking yes
-  IdentitiesOnly yes
-  BatchMode yes
-  ProxyCommand ssh -F $3 -W [%h]:%p ferrytest
 EOF
+    [ -z "${4:-}" ] || echo "  $4"
+  }
+  config() {   # KEY KNOWN_HOSTS CONFIGFILE (for ProxyCommand)
+    echo "# ferry test server (tests/ssh/sshctl.sh)"
+    host ferrytest "$1" "$2"
+    echo
+    echo "# The same server reached through itself as a jump host (ProxyJump)."
+    host ferryjump "$1" "$2" "ProxyJump ferrytest"
+    echo
+    echo "# The same again through an explicit ProxyCommand that names this file."
+    host ferryproxy "$1" "$2" "ProxyCommand ssh -F $3 -W [%h]:%p ferrytest"
   }
   config "$dir/id_ed25519" "$dir/known_hosts" "$dir/ssh_config" >"$dir/ssh_config"
 
